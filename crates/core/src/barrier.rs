@@ -1,0 +1,298 @@
+//! The barrier: every value that reaches storage is encrypted with the keyring's active term,
+//! with the storage key as AAD, so an entry cannot be moved to another path or replayed there.
+//!
+//! The keyring itself is stored under [`KEYRING_PATH`], encrypted with the root key. Rotation
+//! writes the new keyring before any value is encrypted under the new term, so a crash at any
+//! point leaves every stored value decryptable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use coffre_crypto::{Key256, Keyring, SecretBytes, TermInfo, decrypt_with_key, encrypt_with_key};
+use coffre_storage::{Backend, Op};
+
+use crate::clock::now_unix_nanos;
+use crate::error::{Error, Result};
+
+/// Storage key of the keyring blob (encrypted with the root key, not with the keyring).
+pub const KEYRING_PATH: &str = "core/keyring";
+
+/// Vault's default: rotate well before 2^32 random-nonce encryptions under one AES-GCM key.
+pub const DEFAULT_MAX_ENCRYPTIONS_PER_TERM: u64 = 3_865_470_566;
+
+/// How many encryptions may happen between two persisted counter snapshots. After a crash the
+/// count can be behind by at most this much, which is negligible next to the margin between
+/// [`DEFAULT_MAX_ENCRYPTIONS_PER_TERM`] and 2^32.
+const PERSIST_COUNT_EVERY: u64 = 1 << 20;
+
+/// Encrypting view over a storage backend. Holds key material: exists only while unsealed.
+pub struct Barrier {
+    backend: Arc<dyn Backend>,
+    root_key: Key256,
+    keyring: ArcSwap<Keyring>,
+    /// Serializes keyring writes (rotation and counter snapshots).
+    keyring_write: tokio::sync::Mutex<()>,
+    max_encryptions: u64,
+    /// Active-term count at the last persisted snapshot.
+    persisted_count: AtomicU64,
+}
+
+impl std::fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Barrier")
+            .field("active_term", &self.keyring.load().active_term().term)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Encrypts the keyring for storage under the root key.
+pub(crate) fn seal_keyring(root_key: &Key256, keyring: &Keyring) -> Result<Vec<u8>> {
+    Ok(encrypt_with_key(
+        root_key,
+        0,
+        KEYRING_PATH.as_bytes(),
+        keyring.to_bytes().expose(),
+    )?)
+}
+
+impl Barrier {
+    /// Opens the barrier with a root key that has already been checked, loading the keyring.
+    pub(crate) async fn open(
+        backend: Arc<dyn Backend>,
+        root_key: Key256,
+        max_encryptions: u64,
+    ) -> Result<Barrier> {
+        let blob = backend
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or_else(|| Error::Internal("keyring missing from storage".into()))?;
+        let plain = decrypt_with_key(&root_key, KEYRING_PATH.as_bytes(), &blob)?;
+        let keyring = Keyring::from_bytes(plain.expose())?;
+        let count = keyring.active_term().encryptions;
+        Ok(Barrier {
+            backend,
+            root_key,
+            keyring: ArcSwap::from_pointee(keyring),
+            keyring_write: tokio::sync::Mutex::new(()),
+            max_encryptions: max_encryptions.max(1),
+            persisted_count: AtomicU64::new(count),
+        })
+    }
+
+    /// Decrypts the value at `key`, if any.
+    pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>> {
+        match self.backend.get(key).await? {
+            None => Ok(None),
+            Some(blob) => Ok(Some(self.keyring.load().decrypt(key.as_bytes(), &blob)?)),
+        }
+    }
+
+    /// Encrypts `value` for `key` without writing it.
+    fn encrypt(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.keyring.load().encrypt(key.as_bytes(), value)?)
+    }
+
+    /// Encrypts and durably stores `value` at `key`.
+    ///
+    /// # Errors
+    /// On a storage error nothing is acknowledged; the entry holds either the old or the new
+    /// value (the backend's writes are atomic).
+    pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        let blob = self.encrypt(key, value)?;
+        self.backend.put(key, blob).await?;
+        self.after_encryptions().await
+    }
+
+    /// Deletes `key`.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        Ok(self.backend.delete(key).await?)
+    }
+
+    /// One level of keys below `prefix` (names only, folders end in `/`).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self.backend.list(prefix).await?)
+    }
+
+    /// Every key below `prefix`, recursively.
+    pub async fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self.backend.scan(prefix).await?)
+    }
+
+    /// Writes several entries atomically. `None` deletes.
+    pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
+        let mut ops = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            ops.push(match value {
+                Some(v) => {
+                    let blob = self.encrypt(&key, &v)?;
+                    Op::Put(key, blob)
+                }
+                None => Op::Delete(key),
+            });
+        }
+        self.backend.batch(ops).await?;
+        self.after_encryptions().await
+    }
+
+    /// Information about the active term (for `sys/key-status`).
+    pub fn key_status(&self) -> TermInfo {
+        self.keyring.load().active_term()
+    }
+
+    /// Adds a new term; new writes use it, old terms keep decrypting.
+    ///
+    /// # Errors
+    /// If the new keyring cannot be stored, the old one stays active and nothing changes.
+    pub async fn rotate(&self) -> Result<TermInfo> {
+        let _guard = self.keyring_write.lock().await;
+        self.rotate_locked().await
+    }
+
+    async fn rotate_locked(&self) -> Result<TermInfo> {
+        let next = self.keyring.load().rotate(now_unix_nanos())?;
+        let blob = seal_keyring(&self.root_key, &next)?;
+        self.backend.put(KEYRING_PATH, blob).await?;
+        let info = next.active_term();
+        self.keyring.store(Arc::new(next));
+        self.persisted_count.store(info.encryptions, Ordering::Relaxed);
+        tracing::info!(term = info.term, "barrier keyring rotated");
+        Ok(info)
+    }
+
+    /// Persists the encryption counters now (on seal and shutdown).
+    pub async fn persist_counts(&self) -> Result<()> {
+        let _guard = self.keyring_write.lock().await;
+        let keyring = self.keyring.load_full();
+        let blob = seal_keyring(&self.root_key, &keyring)?;
+        self.backend.put(KEYRING_PATH, blob).await?;
+        self.persisted_count
+            .store(keyring.active_term().encryptions, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Rotates when the active term nears its encryption budget, and snapshots the counters
+    /// every [`PERSIST_COUNT_EVERY`] encryptions. Cheap when neither is due: two atomic loads.
+    async fn after_encryptions(&self) -> Result<()> {
+        let count = self.keyring.load().active_term().encryptions;
+        if count >= self.max_encryptions {
+            let _guard = self.keyring_write.lock().await;
+            // Another request may have rotated while we waited.
+            if self.keyring.load().active_term().encryptions >= self.max_encryptions {
+                self.rotate_locked().await?;
+            }
+        } else if count >= self.persisted_count.load(Ordering::Relaxed) + PERSIST_COUNT_EVERY {
+            self.persist_counts().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A barrier confined to a key prefix: what an engine gets, and nothing more.
+#[derive(Clone, Debug)]
+pub struct View {
+    barrier: Arc<Barrier>,
+    prefix: String,
+}
+
+impl View {
+    /// A view of `barrier` below `prefix` (which should end in `/`).
+    pub fn new(barrier: Arc<Barrier>, prefix: impl Into<String>) -> Self {
+        View {
+            barrier,
+            prefix: prefix.into(),
+        }
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    /// Decrypts the value at `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>> {
+        self.barrier.get(&self.full(key)).await
+    }
+
+    /// Stores `value` at `key`.
+    pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.barrier.put(&self.full(key), value).await
+    }
+
+    /// Deletes `key`.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.barrier.delete(&self.full(key)).await
+    }
+
+    /// One level of names below `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.barrier.list(&self.full(prefix)).await
+    }
+
+    /// Deletes everything in the view (used when a mount is disabled).
+    pub async fn clear(&self) -> Result<()> {
+        let keys = self.barrier.scan(&self.prefix).await?;
+        for chunk in keys.chunks(1000) {
+            self.barrier
+                .batch(chunk.iter().map(|k| (k.clone(), None)).collect())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffre_storage::InMemoryBackend;
+
+    async fn barrier(max: u64) -> (Arc<dyn Backend>, Barrier) {
+        let backend: Arc<dyn Backend> = Arc::new(InMemoryBackend::new());
+        let root = Key256::generate().expect("rng");
+        let keyring = Keyring::generate(now_unix_nanos()).expect("keyring");
+        backend
+            .put(KEYRING_PATH, seal_keyring(&root, &keyring).expect("seal"))
+            .await
+            .expect("put");
+        let b = Barrier::open(backend.clone(), root, max).await.expect("open");
+        (backend, b)
+    }
+
+    #[tokio::test]
+    async fn values_are_encrypted_and_bound_to_their_path() {
+        let (backend, b) = barrier(DEFAULT_MAX_ENCRYPTIONS_PER_TERM).await;
+        b.put("a/x", b"canary-value").await.expect("put");
+        let raw = backend.get("a/x").await.expect("get").expect("present");
+        assert!(!raw.windows(12).any(|w| w == b"canary-value"));
+        assert_eq!(b.get("a/x").await.expect("get").expect("v").expose(), b"canary-value");
+        // Move the ciphertext to another path: it must not decrypt there.
+        backend.put("a/y", raw).await.expect("put");
+        assert!(b.get("a/y").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_old_terms_readable() {
+        let (_backend, b) = barrier(DEFAULT_MAX_ENCRYPTIONS_PER_TERM).await;
+        b.put("old", b"1").await.expect("put");
+        let info = b.rotate().await.expect("rotate");
+        assert_eq!(info.term, 2);
+        b.put("new", b"2").await.expect("put");
+        assert_eq!(b.get("old").await.expect("get").expect("v").expose(), b"1");
+        assert_eq!(b.get("new").await.expect("get").expect("v").expose(), b"2");
+    }
+
+    #[tokio::test]
+    async fn rotates_automatically_at_the_encryption_budget() {
+        let (backend, b) = barrier(5).await;
+        for i in 0..12 {
+            b.put(&format!("k{i}"), b"v").await.expect("put");
+        }
+        assert!(b.key_status().term >= 3, "term {}", b.key_status().term);
+        for i in 0..12 {
+            assert!(b.get(&format!("k{i}")).await.expect("get").is_some());
+        }
+        // The stored keyring knows the new terms: a fresh barrier reads everything.
+        let reopened = Barrier::open(backend, b.root_key.clone(), 5).await.expect("open");
+        assert_eq!(reopened.key_status().term, b.key_status().term);
+        assert!(reopened.get("k0").await.expect("get").is_some());
+    }
+}

@@ -1,0 +1,433 @@
+//! The core: the seal state machine and the entry point for every request.
+//!
+//! While sealed, the core holds no key material at all: the only state is the unseal progress
+//! (the shares entered so far, zeroized on reset). Unsealing builds an [`Unsealed`], which owns
+//! the barrier, the token store and the router; sealing drops it (in-flight requests finish
+//! with their own handle, after which the keys are zeroized).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use coffre_crypto::{Key256, Keyring, SecretBytes, combine_shares, ct_eq, split_secret};
+use coffre_storage::{Backend, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, seal_keyring};
+use crate::clock::now_unix_nanos;
+use crate::error::{Error, Result};
+use crate::mount::{MOUNTS_PATH, MountTable, Router};
+use crate::request::{Request, Response};
+use crate::seal::{
+    ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig, decode_share, unwrap_root_key, wrap_root_key,
+};
+use crate::token::{TOKEN_KEY_PATH, TokenStore};
+
+const CLUSTER_PATH: &str = "core/cluster";
+
+/// Server version reported in seal status and health.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Settings of the core that come from the server configuration.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Rotate the barrier key after this many encryptions under one term.
+    pub max_encryptions_per_term: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            max_encryptions_per_term: DEFAULT_MAX_ENCRYPTIONS_PER_TERM,
+        }
+    }
+}
+
+/// The cluster's name and id, stored behind the barrier (shown only when unsealed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// Human-readable name.
+    pub name: String,
+    /// Random id.
+    pub id: String,
+}
+
+/// What `sys/seal-status` and `sys/unseal` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SealStatus {
+    /// Seal type (`shamir`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether `sys/init` has run.
+    pub initialized: bool,
+    /// Whether the barrier is sealed.
+    pub sealed: bool,
+    /// Threshold.
+    pub t: u8,
+    /// Number of shares.
+    pub n: u8,
+    /// Shares entered so far.
+    pub progress: usize,
+    /// Unseal attempt nonce (`""` when idle).
+    pub nonce: String,
+    /// Server version.
+    pub version: String,
+    /// Build date (we report the same as version; no build timestamp is embedded).
+    pub build_date: String,
+    /// Seal migration in progress (never).
+    pub migration: bool,
+    /// Only when unsealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// Only when unsealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// No recovery seal.
+    pub recovery_seal: bool,
+    /// Storage backend kind.
+    pub storage_type: String,
+}
+
+/// The result of `sys/init`: the shares and the initial root token. Shown once, never stored.
+pub struct InitResult {
+    /// Unseal key shares.
+    pub shares: Vec<SecretBytes>,
+    /// Initial root token.
+    pub root_token: String,
+}
+
+impl std::fmt::Debug for InitResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InitResult([redacted])")
+    }
+}
+
+/// Unseal progress while sealed.
+#[derive(Default)]
+struct Progress {
+    shares: Vec<SecretBytes>,
+    nonce: String,
+}
+
+/// State that exists only while unsealed.
+pub(crate) struct Unsealed {
+    pub(crate) barrier: Arc<Barrier>,
+    pub(crate) tokens: TokenStore,
+    /// The stored table; the mutex serializes mount changes.
+    pub(crate) mounts: tokio::sync::Mutex<MountTable>,
+    pub(crate) router: ArcSwap<Router>,
+    pub(crate) cluster: ClusterInfo,
+}
+
+/// The coffre core.
+pub struct Core {
+    backend: Arc<dyn Backend>,
+    config: CoreConfig,
+    unsealed: ArcSwapOption<Unsealed>,
+    progress: tokio::sync::Mutex<Progress>,
+    /// Cached once true: initialization is never undone.
+    initialized: AtomicBool,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("backend", &self.backend.kind())
+            .field("sealed", &self.is_sealed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// A sealed core over `backend`.
+    pub fn new(backend: Arc<dyn Backend>, config: CoreConfig) -> Core {
+        Core {
+            backend,
+            config,
+            unsealed: ArcSwapOption::empty(),
+            progress: tokio::sync::Mutex::new(Progress::default()),
+            initialized: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the barrier is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.unsealed.load().is_none()
+    }
+
+    /// The stored seal configuration, if initialized.
+    async fn seal_config(&self) -> Result<Option<SealConfig>> {
+        match self.backend.get(SEAL_CONFIG_PATH).await? {
+            None => Ok(None),
+            Some(raw) => {
+                let cfg = serde_json::from_slice(&raw)
+                    .map_err(|e| Error::Internal(format!("corrupt seal config: {e}")))?;
+                self.initialized.store(true, Ordering::Relaxed);
+                Ok(Some(cfg))
+            }
+        }
+    }
+
+    /// Whether `sys/init` has completed.
+    pub async fn is_initialized(&self) -> Result<bool> {
+        if self.initialized.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        Ok(self.seal_config().await?.is_some())
+    }
+
+    /// Initializes the server: generates the unseal key, root key and keyring, splits the
+    /// unseal key into shares and creates the root token. The server stays sealed.
+    ///
+    /// # Errors
+    /// 400 if already initialized or the parameters are invalid. The seal config is written
+    /// last, so a failure part-way leaves the server uninitialized and init can be retried.
+    pub async fn init(
+        &self,
+        shares: i64,
+        threshold: i64,
+        root_token: Option<&str>,
+    ) -> Result<InitResult> {
+        let _progress = self.progress.lock().await;
+        if self.is_initialized().await? {
+            return Err(Error::invalid("Vault is already initialized"));
+        }
+        let config = SealConfig::shamir(shares, threshold)?;
+        let unseal_key = Key256::generate()?;
+        let root_key = Key256::generate()?;
+        let keyring = Keyring::generate(now_unix_nanos())?;
+        let key_shares = split_secret(
+            unseal_key.expose(),
+            config.secret_shares,
+            config.secret_threshold,
+        )?;
+
+        self.backend
+            .batch(vec![
+                Op::Put(ROOT_KEY_PATH.into(), wrap_root_key(&unseal_key, &root_key)?),
+                Op::Put(KEYRING_PATH.into(), seal_keyring(&root_key, &keyring)?),
+            ])
+            .await?;
+        drop(keyring);
+
+        let barrier = Arc::new(
+            Barrier::open(
+                self.backend.clone(),
+                root_key,
+                self.config.max_encryptions_per_term,
+            )
+            .await?,
+        );
+        let token_key = Key256::generate()?;
+        let cluster = ClusterInfo {
+            name: format!("coffre-cluster-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            id: uuid::Uuid::new_v4().to_string(),
+        };
+        barrier
+            .batch(vec![
+                (MOUNTS_PATH.into(), Some(encode(&MountTable::initial()?)?)),
+                (TOKEN_KEY_PATH.into(), Some(token_key.expose().to_vec())),
+                (CLUSTER_PATH.into(), Some(encode(&cluster)?)),
+            ])
+            .await?;
+        let tokens = TokenStore::open(barrier).await?;
+        let root_token = tokens.create_root(root_token).await?;
+
+        let config_bytes = serde_json::to_vec(&config)
+            .map_err(|e| Error::Internal(format!("encode seal config: {e}")))?;
+        self.backend.put(SEAL_CONFIG_PATH, config_bytes).await?;
+        self.initialized.store(true, Ordering::Relaxed);
+        tracing::info!(
+            shares = config.secret_shares,
+            threshold = config.secret_threshold,
+            "initialized"
+        );
+        Ok(InitResult {
+            shares: key_shares,
+            root_token,
+        })
+    }
+
+    /// Current seal status.
+    pub async fn seal_status(&self) -> Result<SealStatus> {
+        let progress = self.progress.lock().await;
+        self.status_locked(&progress).await
+    }
+
+    async fn status_locked(&self, progress: &Progress) -> Result<SealStatus> {
+        let config = self.seal_config().await?;
+        let unsealed = self.unsealed.load_full();
+        Ok(SealStatus {
+            kind: "shamir".into(),
+            initialized: config.is_some(),
+            sealed: unsealed.is_none(),
+            t: config.as_ref().map_or(0, |c| c.secret_threshold),
+            n: config.as_ref().map_or(0, |c| c.secret_shares),
+            progress: progress.shares.len(),
+            nonce: progress.nonce.clone(),
+            version: VERSION.into(),
+            build_date: VERSION.into(),
+            migration: false,
+            cluster_name: unsealed.as_ref().map(|u| u.cluster.name.clone()),
+            cluster_id: unsealed.as_ref().map(|u| u.cluster.id.clone()),
+            recovery_seal: false,
+            storage_type: self.backend.kind().into(),
+        })
+    }
+
+    /// Adds one unseal share (hex or base64). When the threshold is reached the shares are
+    /// combined and checked against the stored root-key blob; a wrong combination is a 400 and
+    /// resets progress.
+    pub async fn unseal(&self, key: &str) -> Result<SealStatus> {
+        let mut progress = self.progress.lock().await;
+        let Some(config) = self.seal_config().await? else {
+            return Err(Error::invalid("Vault is not initialized"));
+        };
+        if !self.is_sealed() {
+            return self.status_locked(&progress).await;
+        }
+        let share = decode_share(key)?;
+        if progress.shares.iter().any(|s| s.ct_eq(share.expose())) {
+            // Vault ignores a share that was already entered.
+            return self.status_locked(&progress).await;
+        }
+        if progress.shares.is_empty() {
+            progress.nonce = uuid::Uuid::new_v4().to_string();
+        }
+        progress.shares.push(share);
+        if progress.shares.len() < usize::from(config.secret_threshold) {
+            return self.status_locked(&progress).await;
+        }
+
+        let shares = std::mem::take(&mut progress.shares);
+        progress.nonce.clear();
+        let unseal_key =
+            combine_shares(&shares).map_err(|_| Error::invalid("unseal failed, invalid key"))?;
+        drop(shares);
+        let blob = self
+            .backend
+            .get(ROOT_KEY_PATH)
+            .await?
+            .ok_or_else(|| Error::Internal("root key missing from storage".into()))?;
+        let root_key = unwrap_root_key(unseal_key.expose(), &blob)?;
+        drop(unseal_key);
+
+        let unsealed = self.open_unsealed(root_key).await?;
+        self.unsealed.store(Some(Arc::new(unsealed)));
+        if !coffre_crypto::mlock_supported() {
+            warn_mlock_once();
+        }
+        tracing::info!("unsealed");
+        self.status_locked(&progress).await
+    }
+
+    async fn open_unsealed(&self, root_key: Key256) -> Result<Unsealed> {
+        let barrier = Arc::new(
+            Barrier::open(
+                self.backend.clone(),
+                root_key,
+                self.config.max_encryptions_per_term,
+            )
+            .await?,
+        );
+        let mounts: MountTable = decode(&barrier, MOUNTS_PATH).await?;
+        let cluster: ClusterInfo = decode(&barrier, CLUSTER_PATH).await?;
+        let router = Router::build(&mounts, &barrier)?;
+        let tokens = TokenStore::open(barrier.clone()).await?;
+        Ok(Unsealed {
+            barrier,
+            tokens,
+            mounts: tokio::sync::Mutex::new(mounts),
+            router: ArcSwap::from_pointee(router),
+            cluster,
+        })
+    }
+
+    /// Discards unseal progress (`sys/unseal` with `reset`).
+    pub async fn unseal_reset(&self) -> Result<SealStatus> {
+        let mut progress = self.progress.lock().await;
+        if !self.is_sealed() {
+            return Err(Error::invalid("vault is unsealed"));
+        }
+        progress.shares.clear();
+        progress.nonce.clear();
+        self.status_locked(&progress).await
+    }
+
+    /// Seals the server. Needs a root token (Vault requires `sudo` on `sys/seal`).
+    pub async fn seal(&self, token: Option<&str>) -> Result<()> {
+        let _progress = self.progress.lock().await;
+        let Some(unsealed) = self.unsealed.load_full() else {
+            return Ok(());
+        };
+        let entry = match token {
+            Some(t) => unsealed.tokens.lookup(t).await?,
+            None => None,
+        };
+        if !entry.is_some_and(|e| e.is_root()) {
+            return Err(Error::PermissionDenied);
+        }
+        if let Err(e) = unsealed.barrier.persist_counts().await {
+            tracing::warn!(error = %e, "could not persist barrier counters before sealing");
+        }
+        self.unsealed.store(None);
+        tracing::info!("sealed");
+        Ok(())
+    }
+
+    /// Persists what must survive a clean shutdown (barrier counters).
+    pub async fn shutdown(&self) {
+        if let Some(unsealed) = self.unsealed.load_full() {
+            if let Err(e) = unsealed.barrier.persist_counts().await {
+                tracing::warn!(error = %e, "could not persist barrier counters at shutdown");
+            }
+        }
+    }
+
+    /// Handles a logical request (`/v1/...` except the raw sys handlers).
+    /// `Ok(None)` means "nothing at this path" (404 with an empty error list).
+    pub async fn handle(&self, req: Request) -> Result<Option<Response>> {
+        let Some(unsealed) = self.unsealed.load_full() else {
+            return Err(Error::Sealed);
+        };
+        unsealed.handle(req).await
+    }
+
+    /// Dev mode: initialize with one share, unseal, and return (unseal key, root token).
+    pub async fn dev_init(&self, root_token: Option<&str>) -> Result<(SecretBytes, String)> {
+        let init = self.init(1, 1, root_token).await?;
+        let share = init
+            .shares
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Internal("init returned no share".into()))?;
+        self.unseal(&hex::encode(share.expose())).await?;
+        Ok((share, init.root_token))
+    }
+}
+
+fn warn_mlock_once() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "mlock is not available (check RLIMIT_MEMLOCK); key material may be swapped to disk"
+        );
+    });
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal(format!("encode: {e}")))
+}
+
+async fn decode<T: for<'de> Deserialize<'de>>(barrier: &Barrier, path: &str) -> Result<T> {
+    let raw = barrier
+        .get(path)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("{path} missing from storage")))?;
+    serde_json::from_slice(raw.expose()).map_err(|e| Error::Internal(format!("corrupt {path}: {e}")))
+}
+
+/// Compares two tokens in constant time (exposed for the server's raw handlers).
+pub fn tokens_equal(a: &str, b: &str) -> bool {
+    ct_eq(a.as_bytes(), b.as_bytes())
+}

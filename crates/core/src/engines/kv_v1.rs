@@ -1,0 +1,106 @@
+//! KV version 1: unversioned key/value secrets. The body of a write is the secret, stored as
+//! JSON behind the barrier; reads return it verbatim.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::{Engine, EngineRequest};
+use crate::error::{Error, Result};
+use crate::fields::parse_duration_secs;
+use crate::request::{Operation, Response};
+
+/// The KV v1 engine (stateless: everything lives in the mount's view).
+pub(crate) struct KvV1;
+
+/// Lease duration Vault reports for a KV v1 read: the secret's own `ttl` (or legacy `lease`)
+/// when it parses, else the mount default.
+fn lease_duration(secret: &Map<String, Value>, default: u64) -> u64 {
+    ["ttl", "lease"]
+        .iter()
+        .find_map(|k| match secret.get(*k) {
+            Some(Value::String(s)) => parse_duration_secs(s),
+            Some(Value::Number(n)) => n.as_u64(),
+            _ => None,
+        })
+        .unwrap_or(default)
+}
+
+fn check_key(path: &str) -> Result<()> {
+    if path.is_empty() || path.ends_with('/') {
+        return Err(Error::invalid("missing or invalid key: a secret path cannot end in '/'"));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Engine for KvV1 {
+    async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
+        if req.path.is_empty() || req.path.ends_with('/') {
+            return Ok(Some(false));
+        }
+        Ok(Some(req.view.get(&req.path).await?.is_some()))
+    }
+
+    async fn handle(&self, req: EngineRequest) -> Result<Option<Response>> {
+        match req.operation {
+            Operation::Read => {
+                if req.path.is_empty() {
+                    return Ok(None);
+                }
+                let Some(raw) = req.view.get(&req.path).await? else {
+                    return Ok(None);
+                };
+                let secret: Map<String, Value> = serde_json::from_slice(raw.expose())
+                    .map_err(|e| Error::Internal(format!("corrupt kv entry: {e}")))?;
+                let mut resp = Response::empty();
+                resp.lease_duration = lease_duration(&secret, req.mount.default_lease_ttl());
+                resp.data = Some(secret);
+                Ok(Some(resp))
+            }
+            Operation::List => {
+                let prefix = if req.path.is_empty() || req.path.ends_with('/') {
+                    req.path.clone()
+                } else {
+                    format!("{}/", req.path)
+                };
+                let keys = req.view.list(&prefix).await?;
+                if keys.is_empty() {
+                    return Ok(None);
+                }
+                let mut data = Map::new();
+                data.insert("keys".into(), json!(keys));
+                Ok(Some(Response::with_data(data)))
+            }
+            Operation::Create | Operation::Update => {
+                check_key(&req.path)?;
+                if req.data.is_empty() {
+                    return Err(Error::invalid("missing data fields"));
+                }
+                let bytes = serde_json::to_vec(&req.data)
+                    .map_err(|e| Error::Internal(format!("encode kv entry: {e}")))?;
+                req.view.put(&req.path, &bytes).await?;
+                Ok(Some(Response::empty()))
+            }
+            Operation::Delete => {
+                check_key(&req.path)?;
+                req.view.delete(&req.path).await?;
+                Ok(Some(Response::empty()))
+            }
+            Operation::Patch => Err(Error::UnsupportedOperation),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_from_secret_or_default() {
+        let m = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert_eq!(lease_duration(&m(json!({"ttl": "1h"})), 7), 3600);
+        assert_eq!(lease_duration(&m(json!({"lease": 30})), 7), 30);
+        assert_eq!(lease_duration(&m(json!({"ttl": "bogus"})), 7), 7);
+        assert_eq!(lease_duration(&m(json!({})), 7), 7);
+    }
+}

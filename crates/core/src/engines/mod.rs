@@ -1,0 +1,89 @@
+//! Secrets engines. Every engine implements [`Engine`]; the pipeline has already authenticated,
+//! authorized and (later) audited the request before an engine sees it, and an engine can only
+//! reach its own storage [`View`].
+
+mod kv_v1;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::barrier::View;
+use crate::error::{Error, Result};
+use crate::mount::MountEntry;
+use crate::request::{Operation, Response};
+
+/// What an engine receives: the request relative to its mount, and nothing about HTTP or the
+/// caller's token.
+#[derive(Debug)]
+pub struct EngineRequest {
+    /// The settled operation (`Create`/`Update` already decided).
+    pub operation: Operation,
+    /// Path relative to the mount (no leading slash).
+    pub path: String,
+    /// Request fields.
+    pub data: Map<String, Value>,
+    /// The mount's storage, and only that.
+    pub view: View,
+    /// The mount's configuration.
+    pub mount: Arc<MountEntry>,
+}
+
+/// A secrets engine mounted at one or more paths.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// For writes: whether the object at the path exists, so the pipeline can tell `create`
+    /// from `update` before the ACL check. `None` means the route has no existence check and
+    /// writes count as `update`.
+    async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
+        let _ = req;
+        Ok(None)
+    }
+
+    /// Handles the request. `Ok(None)` on a read or list means "nothing there" (404).
+    async fn handle(&self, req: EngineRequest) -> Result<Option<Response>>;
+}
+
+/// Engine types that `sys/mounts` accepts.
+pub const MOUNTABLE_TYPES: &[&str] = &["kv", "kv-v1"];
+
+/// Checks and normalizes the type and options of a new mount (aliases like `kv-v1` resolve here).
+pub fn normalize_type(
+    kind: &str,
+    options: &mut std::collections::BTreeMap<String, String>,
+) -> Result<String> {
+    match kind {
+        "kv" | "kv-v1" => {
+            let version = options.get("version").map(String::as_str).unwrap_or("1");
+            match version {
+                "" | "1" => {
+                    options.insert("version".into(), "1".into());
+                    Ok("kv".into())
+                }
+                "2" => Err(Error::invalid(
+                    "kv version 2 is not available yet in this build",
+                )),
+                other => Err(Error::invalid(format!("invalid kv version \"{other}\""))),
+            }
+        }
+        "kv-v2" => Err(Error::invalid("kv version 2 is not available yet in this build")),
+        "system" | "token" | "cubbyhole" | "identity" => {
+            Err(Error::invalid(format!("cannot mount \"{kind}\" of type \"{kind}\"")))
+        }
+        other => Err(Error::invalid(format!(
+            "plugin not found in the catalog: {other}"
+        ))),
+    }
+}
+
+/// Creates the engine for a mount entry.
+pub(crate) fn instantiate(entry: &MountEntry) -> Result<Arc<dyn Engine>> {
+    match entry.kind.as_str() {
+        "kv" => Ok(Arc::new(kv_v1::KvV1)),
+        other => Err(Error::Internal(format!(
+            "mount {} has unknown engine type {other}",
+            entry.path
+        ))),
+    }
+}

@@ -1,0 +1,93 @@
+//! The core's one error type. `kind()` is the single place that decides what category (and so
+//! which HTTP status) an error belongs to; the server maps categories to statuses exhaustively.
+
+use coffre_crypto::CryptoError;
+use coffre_storage::StorageError;
+
+/// What went wrong, from the caller's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed or not valid for the current state (HTTP 400).
+    InvalidRequest,
+    /// Missing or invalid token, or the policy does not allow the operation (HTTP 403).
+    PermissionDenied,
+    /// Nothing is at the path, or no route matches (HTTP 404).
+    NotFound,
+    /// The route exists but does not support the operation (HTTP 405).
+    UnsupportedOperation,
+    /// The path conflicts with an existing object (HTTP 409).
+    Conflict,
+    /// The server is sealed (HTTP 503).
+    Sealed,
+    /// Our own failure or a failing dependency (HTTP 500).
+    Internal,
+}
+
+/// Errors returned by the core. Messages are safe to show to clients: they never contain
+/// secret values or key material.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The barrier is sealed.
+    #[error("Vault is sealed")]
+    Sealed,
+    /// Missing/unknown token or an ACL denial.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Bad input from the client; the message says what.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No mount matches the path.
+    #[error("no handler for route \"{0}\". route entry not found.")]
+    NoHandler(String),
+    /// A mount matched but nothing inside it handles the path.
+    #[error("unsupported path")]
+    UnsupportedPath,
+    /// The route does not support the operation.
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    /// A path is already taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// The storage backend failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] StorageError),
+    /// Encryption or decryption failed; for stored data this means corruption or tampering.
+    #[error("cryptographic failure: {0}")]
+    Crypto(#[from] CryptoError),
+    /// A bug or an impossible state on our side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The category of this error; the server turns it into an HTTP status.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Sealed => ErrorKind::Sealed,
+            Error::PermissionDenied => ErrorKind::PermissionDenied,
+            Error::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Error::NoHandler(_) | Error::UnsupportedPath => ErrorKind::NotFound,
+            Error::UnsupportedOperation => ErrorKind::UnsupportedOperation,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Storage(_) | Error::Crypto(_) | Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidRequest`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidRequest(msg.into())
+    }
+
+    /// The message a client may see. Internal errors are not described beyond their category:
+    /// the detail goes to the server log.
+    pub fn public_message(&self) -> String {
+        match self.kind() {
+            ErrorKind::Internal => "internal error".to_string(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// Result alias for the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

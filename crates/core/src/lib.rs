@@ -1,0 +1,28 @@
+//! coffre's core: the seal, the barrier, the mount table and the one request pipeline that
+//! every logical request goes through. Nothing here knows about HTTP.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod barrier;
+mod clock;
+mod core;
+mod engines;
+mod error;
+pub mod fields;
+mod mount;
+mod pipeline;
+mod request;
+mod seal;
+mod sys;
+mod token;
+
+pub use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, View};
+pub use crate::clock::{now_unix_secs, rfc3339_nanos};
+pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VERSION, tokens_equal};
+pub use crate::engines::{Engine, EngineRequest, MOUNTABLE_TYPES};
+pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::mount::{DEFAULT_LEASE_TTL, MountConfig, MountEntry};
+pub use crate::request::{Operation, Request, Response};
+pub use crate::seal::SealConfig;
+pub use crate::token::TokenEntry;

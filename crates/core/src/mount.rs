@@ -1,0 +1,263 @@
+//! The mount table (which engine serves which path prefix) and the router built from it.
+//!
+//! The table is stored behind the barrier at [`MOUNTS_PATH`]. Each mount keeps its data under
+//! `logical/<uuid>/`; the uuid is private (storage prefix), the accessor is its public id.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::barrier::{Barrier, View};
+use crate::engines::{self, Engine};
+use crate::error::{Error, Result};
+
+/// Storage key of the mount table.
+pub(crate) const MOUNTS_PATH: &str = "core/mounts";
+/// Vault's default lease TTL for mounts: 768h.
+pub const DEFAULT_LEASE_TTL: u64 = 768 * 3600;
+
+/// Prefixes that belong to the system and can never be mounted over.
+const PROTECTED_PREFIXES: &[&str] = &["sys/", "auth/", "audit/", "cubbyhole/", "identity/"];
+
+/// Per-mount tunables.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct MountConfig {
+    /// Seconds; 0 means the system default.
+    pub default_lease_ttl: u64,
+    /// Seconds; 0 means the system default.
+    pub max_lease_ttl: u64,
+    /// Kept for compatibility; caching decisions are ours.
+    pub force_no_cache: bool,
+}
+
+/// One mounted engine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Path prefix, ending in `/` (e.g. `secret/`).
+    pub path: String,
+    /// Engine type, e.g. `kv`, `system`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Free text.
+    pub description: String,
+    /// Private id: the storage prefix is `logical/<uuid>/`.
+    pub uuid: String,
+    /// Public id, e.g. `kv_1b2c3d4e`.
+    pub accessor: String,
+    /// Tunables.
+    pub config: MountConfig,
+    /// Engine options, e.g. `version` for kv.
+    pub options: BTreeMap<String, String>,
+    /// Not replicated (always false here; kept for the wire shape).
+    pub local: bool,
+    /// Seal wrapping (accepted, not used: everything is behind the barrier anyway).
+    pub seal_wrap: bool,
+}
+
+impl MountEntry {
+    /// Storage prefix of this mount's data.
+    pub fn storage_prefix(&self) -> String {
+        format!("logical/{}/", self.uuid)
+    }
+
+    /// Effective default lease TTL in seconds.
+    pub fn default_lease_ttl(&self) -> u64 {
+        if self.config.default_lease_ttl == 0 {
+            DEFAULT_LEASE_TTL
+        } else {
+            self.config.default_lease_ttl
+        }
+    }
+
+    /// Effective max lease TTL in seconds.
+    pub fn max_lease_ttl(&self) -> u64 {
+        if self.config.max_lease_ttl == 0 {
+            DEFAULT_LEASE_TTL
+        } else {
+            self.config.max_lease_ttl
+        }
+    }
+
+    /// The object `sys/mounts` shows for this entry (every field vaultrs requires).
+    pub fn to_api(&self) -> Value {
+        json!({
+            "type": self.kind,
+            "description": self.description,
+            "accessor": self.accessor,
+            "uuid": self.uuid,
+            "local": self.local,
+            "seal_wrap": self.seal_wrap,
+            "external_entropy_access": false,
+            "options": if self.options.is_empty() { Value::Null } else { json!(self.options) },
+            "plugin_version": "",
+            "running_plugin_version": "",
+            "running_sha256": "",
+            "deprecation_status": "supported",
+            "config": {
+                "default_lease_ttl": self.config.default_lease_ttl,
+                "max_lease_ttl": self.config.max_lease_ttl,
+                "force_no_cache": self.config.force_no_cache,
+            },
+        })
+    }
+
+    /// The object `sys/mounts/:path/tune` shows.
+    pub fn tune_api(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("default_lease_ttl".into(), json!(self.default_lease_ttl()));
+        m.insert("max_lease_ttl".into(), json!(self.max_lease_ttl()));
+        m.insert("force_no_cache".into(), json!(self.config.force_no_cache));
+        m.insert("description".into(), json!(self.description));
+        m.insert("options".into(), json!(self.options));
+        m
+    }
+}
+
+/// The whole table, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct MountTable {
+    /// All mounts, in no particular order.
+    pub entries: Vec<MountEntry>,
+}
+
+/// Normalizes a user-supplied mount path: trims slashes, checks characters, appends `/`.
+pub fn normalize_mount_path(raw: &str) -> Result<String> {
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(Error::invalid("mount path cannot be empty"));
+    }
+    if trimmed
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        || trimmed.chars().any(|c| c.is_control() || c == '*' || c == '+')
+    {
+        return Err(Error::invalid(format!("invalid mount path \"{raw}\"")));
+    }
+    Ok(format!("{trimmed}/"))
+}
+
+impl MountTable {
+    /// The table of a freshly initialized server: only `sys/`.
+    pub fn initial() -> Result<MountTable> {
+        Ok(MountTable {
+            entries: vec![MountEntry {
+                path: "sys/".into(),
+                kind: "system".into(),
+                description: "system endpoints used for control, policy and debugging".into(),
+                uuid: uuid::Uuid::new_v4().to_string(),
+                accessor: accessor_for("system")?,
+                config: MountConfig::default(),
+                options: BTreeMap::new(),
+                local: false,
+                seal_wrap: true,
+            }],
+        })
+    }
+
+    /// Finds a mount by its exact path (with trailing `/`).
+    pub fn get(&self, path: &str) -> Option<&MountEntry> {
+        self.entries.iter().find(|e| e.path == path)
+    }
+
+    /// Builds a new entry for `path` after checking conflicts and protected prefixes.
+    pub fn check_new_path(&self, path: &str) -> Result<()> {
+        if PROTECTED_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            return Err(Error::invalid(format!("cannot mount \"{path}\": reserved path")));
+        }
+        if let Some(existing) = self
+            .entries
+            .iter()
+            .find(|e| e.path.starts_with(path) || path.starts_with(e.path.as_str()))
+        {
+            return Err(Error::Conflict(format!(
+                "path is already in use at {}",
+                existing.path
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A fresh public accessor, e.g. `kv_1b2c3d4e`.
+pub(crate) fn accessor_for(kind: &str) -> Result<String> {
+    let raw: [u8; 4] = coffre_crypto::random_array()?;
+    Ok(format!("{}_{}", kind.replace('-', "_"), hex::encode(raw)))
+}
+
+/// One routable mount: its entry, its engine and its storage view.
+pub(crate) struct Route {
+    pub(crate) entry: Arc<MountEntry>,
+    /// `None` for the system mount, which the pipeline handles itself.
+    pub(crate) engine: Option<Arc<dyn Engine>>,
+    pub(crate) view: View,
+}
+
+/// An immutable routing snapshot, rebuilt when the mount table changes.
+pub(crate) struct Router {
+    /// Longest path first, so the first match is the longest prefix.
+    routes: Vec<Route>,
+}
+
+impl Router {
+    pub(crate) fn build(table: &MountTable, barrier: &Arc<Barrier>) -> Result<Router> {
+        let mut routes = Vec::with_capacity(table.entries.len());
+        for entry in &table.entries {
+            let engine = if entry.kind == "system" {
+                None
+            } else {
+                Some(engines::instantiate(entry)?)
+            };
+            routes.push(Route {
+                view: View::new(barrier.clone(), entry.storage_prefix()),
+                entry: Arc::new(entry.clone()),
+                engine,
+            });
+        }
+        routes.sort_by(|a, b| b.entry.path.len().cmp(&a.entry.path.len()));
+        Ok(Router { routes })
+    }
+
+    /// The mount serving `path` and the path relative to it. A path equal to a mount without
+    /// its trailing slash (`secret` for `secret/`) routes to that mount's root.
+    pub(crate) fn route<'a>(&'a self, path: &'a str) -> Option<(&'a Route, &'a str)> {
+        self.routes.iter().find_map(|r| {
+            let mount = r.entry.path.as_str();
+            if let Some(rest) = path.strip_prefix(mount) {
+                Some((r, rest))
+            } else if mount.strip_suffix('/') == Some(path) {
+                Some((r, ""))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_normalized_and_checked() {
+        assert_eq!(normalize_mount_path("/kv1/").ok().as_deref(), Some("kv1/"));
+        assert_eq!(normalize_mount_path("a/b").ok().as_deref(), Some("a/b/"));
+        assert!(normalize_mount_path("").is_err());
+        assert!(normalize_mount_path("a//b").is_err());
+        assert!(normalize_mount_path("a/../b").is_err());
+    }
+
+    #[test]
+    fn conflicts_in_both_directions() {
+        let mut table = MountTable::initial().expect("table");
+        let mut e = table.entries[0].clone();
+        e.path = "secret/".into();
+        e.kind = "kv".into();
+        table.entries.push(e);
+        assert!(matches!(table.check_new_path("secret/"), Err(Error::Conflict(_))));
+        assert!(matches!(table.check_new_path("secret/sub/"), Err(Error::Conflict(_))));
+        assert!(matches!(table.check_new_path("sys/x/"), Err(Error::InvalidRequest(_))));
+        assert!(table.check_new_path("secrets/").is_ok());
+    }
+}
