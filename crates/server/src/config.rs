@@ -1,0 +1,212 @@
+//! Server configuration (TOML), validated into typed settings before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default listen address, as Vault.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8200";
+/// Default request body limit: 32 MiB, as Vault.
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 << 20;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where data lives.
+    pub storage: StorageConfig,
+    /// TLS settings; required (either files or an explicit `disable = true`).
+    pub tls: Option<TlsConfig>,
+    /// Largest accepted request body in bytes.
+    #[serde(default = "default_max_request_size")]
+    pub max_request_size: usize,
+    /// Barrier settings.
+    #[serde(default)]
+    pub barrier: BarrierConfig,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `embedded` (redb, default) or `inmem` (testing only: nothing survives a restart).
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// Data directory for the embedded backend.
+    pub path: Option<PathBuf>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Serve plain HTTP. Must be said explicitly.
+    #[serde(default)]
+    pub disable: bool,
+    /// PEM certificate chain.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[barrier]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BarrierConfig {
+    /// Rotate the barrier key after this many encryptions under one term.
+    #[serde(default = "default_max_encryptions")]
+    pub max_encryptions_per_term: u64,
+}
+
+impl Default for BarrierConfig {
+    fn default() -> Self {
+        BarrierConfig {
+            max_encryptions_per_term: default_max_encryptions(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.into()
+}
+fn default_backend() -> String {
+    "embedded".into()
+}
+fn default_max_request_size() -> usize {
+    DEFAULT_MAX_REQUEST_SIZE
+}
+fn default_max_encryptions() -> u64 {
+    coffre_core::DEFAULT_MAX_ENCRYPTIONS_PER_TERM
+}
+
+/// How to serve connections.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// Plain HTTP (explicitly requested).
+    Plain,
+    /// TLS with these PEM files.
+    Tls {
+        /// Certificate chain.
+        cert_file: PathBuf,
+        /// Private key.
+        key_file: PathBuf,
+    },
+}
+
+/// Which storage backend to open.
+#[derive(Debug, Clone)]
+pub enum StorageChoice {
+    /// redb in this directory.
+    Embedded(PathBuf),
+    /// In memory.
+    InMemory,
+}
+
+/// A configuration that passed validation.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// Storage.
+    pub storage: StorageChoice,
+    /// Body limit.
+    pub max_request_size: usize,
+    /// Barrier budget.
+    pub max_encryptions_per_term: u64,
+}
+
+impl Config {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+    }
+
+    /// Checks the settings and resolves them into what the server needs.
+    pub fn validate(&self) -> anyhow::Result<Validated> {
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|e| anyhow::anyhow!("invalid listen address {:?}: {e}", self.listen))?;
+        let transport = match &self.tls {
+            Some(TlsConfig {
+                cert_file: Some(cert),
+                key_file: Some(key),
+                ..
+            }) => Transport::Tls {
+                cert_file: cert.clone(),
+                key_file: key.clone(),
+            },
+            Some(TlsConfig { disable: true, .. }) => Transport::Plain,
+            _ => anyhow::bail!(
+                "TLS is not configured: set [tls] cert_file and key_file, or `disable = true` \
+                 under [tls] to serve plain HTTP on purpose"
+            ),
+        };
+        let storage = match self.storage.backend.as_str() {
+            "embedded" => StorageChoice::Embedded(self.storage.path.clone().ok_or_else(|| {
+                anyhow::anyhow!("[storage] path is required for the embedded backend")
+            })?),
+            "inmem" => StorageChoice::InMemory,
+            other => anyhow::bail!(
+                "unknown storage backend {other:?}: expected \"embedded\" or \"inmem\""
+            ),
+        };
+        if self.max_request_size < 1024 {
+            anyhow::bail!("max_request_size must be at least 1024 bytes");
+        }
+        if self.barrier.max_encryptions_per_term == 0 {
+            anyhow::bail!("[barrier] max_encryptions_per_term must be positive");
+        }
+        Ok(Validated {
+            listen,
+            transport,
+            storage,
+            max_request_size: self.max_request_size,
+            max_encryptions_per_term: self.barrier.max_encryptions_per_term,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> anyhow::Result<Validated> {
+        toml::from_str::<Config>(s)?.validate()
+    }
+
+    #[test]
+    fn refuses_to_start_without_a_tls_decision() {
+        let err = parse("[storage]\npath = \"/tmp/x\"\n").expect_err("must refuse");
+        assert!(err.to_string().contains("TLS is not configured"), "{err}");
+        assert!(parse("[storage]\npath = \"/tmp/x\"\n[tls]\n").is_err());
+    }
+
+    #[test]
+    fn plain_and_tls() {
+        let v = parse(
+            "listen = \"127.0.0.1:9\"\n[storage]\npath = \"/tmp/x\"\n[tls]\ndisable = true\n",
+        )
+        .expect("valid");
+        assert!(matches!(v.transport, Transport::Plain));
+        let v = parse("[storage]\npath = \"/d\"\n[tls]\ncert_file = \"c\"\nkey_file = \"k\"\n")
+            .expect("valid");
+        assert!(matches!(v.transport, Transport::Tls { .. }));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_backends() {
+        assert!(parse("[storage]\npath = \"/d\"\nbogus = 1\n[tls]\ndisable = true\n").is_err());
+        assert!(parse("[storage]\nbackend = \"etcd\"\n[tls]\ndisable = true\n").is_err());
+        assert!(parse("[storage]\n[tls]\ndisable = true\n").is_err());
+    }
+}

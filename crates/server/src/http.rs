@@ -1,0 +1,194 @@
+//! The HTTP front: one axum fallback that splits `/v1/...` into the raw `sys/` handlers
+//! (which work while sealed) and the logical path into the core's pipeline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response as HttpResponse;
+use coffre_core::fields::parse_bool_str;
+use coffre_core::{Core, Operation, Request};
+use serde_json::{Map, Value};
+
+use crate::input::{self, InputError};
+use crate::raw;
+use crate::reply;
+
+/// Shared state of the HTTP layer.
+#[derive(Clone)]
+pub struct AppState {
+    /// The core.
+    pub core: Arc<Core>,
+    /// Body limit in bytes.
+    pub max_request_size: usize,
+}
+
+/// The whole HTTP application (testable without a socket).
+pub fn router(state: AppState) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+/// The parts of an HTTP request the handlers need.
+pub(crate) struct HttpInput {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: bytes::Bytes,
+    pub(crate) remote: Option<SocketAddr>,
+}
+
+async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) -> HttpResponse {
+    let (parts, body) = req.into_parts();
+    let remote = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let Some(path) = parts.uri.path().strip_prefix("/v1/") else {
+        return reply::errors(StatusCode::NOT_FOUND, &[]);
+    };
+    if path.chars().any(|c| c.is_control()) {
+        return reply::errors(
+            StatusCode::BAD_REQUEST,
+            &["invalid characters in path".into()],
+        );
+    }
+    let path = match percent_decode(path) {
+        Some(p) => p,
+        None => return reply::errors(StatusCode::BAD_REQUEST, &["invalid path encoding".into()]),
+    };
+    let body = match axum::body::to_bytes(body, state.max_request_size).await {
+        Ok(b) => b,
+        Err(_) => {
+            return reply::errors(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &["http: request body too large".into()],
+            );
+        }
+    };
+    let input = HttpInput {
+        method: parts.method,
+        path,
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+        remote,
+    };
+    let is_head = input.method == Method::HEAD;
+    let mut resp = match raw::route(&state, &input).await {
+        Some(resp) => resp,
+        None => logical(&state, input).await,
+    };
+    if is_head {
+        *resp.body_mut() = Body::empty();
+    }
+    resp
+}
+
+fn percent_decode(path: &str) -> Option<String> {
+    if !path.contains('%') {
+        return Some(path.to_string());
+    }
+    let bytes: Vec<u8> = form_urlencoded_path_decode(path)?;
+    String::from_utf8(bytes).ok()
+}
+
+fn form_urlencoded_path_decode(path: &str) -> Option<Vec<u8>> {
+    let raw = path.as_bytes();
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            let hex = raw.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Maps the HTTP method (and `?list=`) to a logical operation.
+fn operation(
+    method: &Method,
+    headers: &HeaderMap,
+    query: &mut Map<String, Value>,
+) -> Result<Operation, HttpResponse> {
+    let list_flag = match query.remove("list") {
+        None => false,
+        Some(Value::String(s)) => {
+            parse_bool_str(&s).ok_or_else(|| reply::errors(StatusCode::BAD_REQUEST, &[]))?
+        }
+        Some(_) => return Err(reply::errors(StatusCode::BAD_REQUEST, &[])),
+    };
+    match method.as_str() {
+        "GET" | "HEAD" if list_flag => Ok(Operation::List),
+        "GET" | "HEAD" => Ok(Operation::Read),
+        "LIST" => Ok(Operation::List),
+        "POST" | "PUT" => Ok(Operation::Update),
+        "DELETE" => Ok(Operation::Delete),
+        "PATCH" => {
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let media = ct.split(';').next().unwrap_or("").trim();
+            if media.eq_ignore_ascii_case("application/merge-patch+json") {
+                Ok(Operation::Patch)
+            } else {
+                Err(reply::errors(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    &[format!(
+                        "PATCH requires Content-Type of application/merge-patch+json, provided {ct}"
+                    )],
+                ))
+            }
+        }
+        _ => Err(reply::errors(StatusCode::METHOD_NOT_ALLOWED, &[])),
+    }
+}
+
+/// A logical request through the core's pipeline.
+async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
+    let mut query = input::query(input.query.as_deref());
+    let op = match operation(&input.method, &input.headers, &mut query) {
+        Ok(op) => op,
+        Err(resp) => return resp,
+    };
+    let data = match op {
+        Operation::Read | Operation::List | Operation::Delete => {
+            // Reads take their parameters from the query string; a body is ignored.
+            query
+        }
+        _ => match input::body(&input.headers, &input.body) {
+            Ok(mut body) => {
+                for (k, v) in query {
+                    body.entry(k).or_insert(v);
+                }
+                body
+            }
+            Err(InputError::Bad(msg)) => {
+                return reply::errors(StatusCode::BAD_REQUEST, &[msg]);
+            }
+        },
+    };
+    let mut path = input.path;
+    if op == Operation::List && !path.ends_with('/') {
+        path.push('/');
+    }
+    let mut req = Request::new(op, path).with_data(data);
+    req.token = input::token(&input.headers);
+    req.remote_addr = input.remote.map(|a| a.ip().to_string());
+    let request_id = req.id.clone();
+    match state.core.handle(req).await {
+        Ok(Some(resp)) => reply::envelope(&request_id, resp),
+        Ok(None) => reply::errors(StatusCode::NOT_FOUND, &[]),
+        Err(e) => reply::error(&e),
+    }
+}

@@ -1,0 +1,91 @@
+//! Building HTTP responses the way Vault clients expect them: exact `Content-Type:
+//! application/json`, `Cache-Control: no-store`, `{"errors": [...]}` bodies, the success
+//! envelope, and the single mapping from error categories to status codes.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response as HttpResponse;
+use coffre_core::{Error, ErrorKind, Response};
+use serde_json::{Map, Value, json};
+
+/// The HTTP status for an error category. Exhaustive on purpose.
+pub fn status_for(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A JSON response with Vault's headers.
+pub fn json(status: StatusCode, body: &Value) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = HttpResponse::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// An empty 204.
+pub fn no_content() -> HttpResponse {
+    let mut resp = HttpResponse::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `{"errors": [msg...]}` with `status`.
+pub fn errors(status: StatusCode, messages: &[String]) -> HttpResponse {
+    json(status, &json!({ "errors": messages }))
+}
+
+/// A core error as an HTTP response. Internal details are logged, not sent.
+pub fn error(err: &Error) -> HttpResponse {
+    let kind = err.kind();
+    if kind == ErrorKind::Internal {
+        tracing::error!(error = %err, "request failed");
+    }
+    errors(status_for(kind), &[err.public_message()])
+}
+
+/// The success envelope around a core response (or 204 when there is nothing to say).
+pub fn envelope(request_id: &str, resp: Response) -> HttpResponse {
+    if resp.is_empty() {
+        return no_content();
+    }
+    let warnings = if resp.warnings.is_empty() {
+        Value::Null
+    } else {
+        json!(resp.warnings)
+    };
+    let mut body = Map::new();
+    if resp.inject_data_top_level {
+        if let Some(data) = &resp.data {
+            for (k, v) in data {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    body.insert("request_id".into(), json!(request_id));
+    body.insert("lease_id".into(), json!(""));
+    body.insert("renewable".into(), json!(resp.renewable));
+    body.insert("lease_duration".into(), json!(resp.lease_duration));
+    body.insert(
+        "data".into(),
+        resp.data.map(Value::Object).unwrap_or(Value::Null),
+    );
+    body.insert("wrap_info".into(), Value::Null);
+    body.insert("warnings".into(), warnings);
+    body.insert("auth".into(), Value::Null);
+    json(StatusCode::OK, &Value::Object(body))
+}
