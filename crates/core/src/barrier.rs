@@ -155,7 +155,8 @@ impl Barrier {
         self.backend.put(KEYRING_PATH, blob).await?;
         let info = next.active_term();
         self.keyring.store(Arc::new(next));
-        self.persisted_count.store(info.encryptions, Ordering::Relaxed);
+        self.persisted_count
+            .store(info.encryptions, Ordering::Relaxed);
         tracing::info!(term = info.term, "barrier keyring rotated");
         Ok(info)
     }
@@ -253,7 +254,9 @@ mod tests {
             .put(KEYRING_PATH, seal_keyring(&root, &keyring).expect("seal"))
             .await
             .expect("put");
-        let b = Barrier::open(backend.clone(), root, max).await.expect("open");
+        let b = Barrier::open(backend.clone(), root, max)
+            .await
+            .expect("open");
         (backend, b)
     }
 
@@ -263,7 +266,10 @@ mod tests {
         b.put("a/x", b"canary-value").await.expect("put");
         let raw = backend.get("a/x").await.expect("get").expect("present");
         assert!(!raw.windows(12).any(|w| w == b"canary-value"));
-        assert_eq!(b.get("a/x").await.expect("get").expect("v").expose(), b"canary-value");
+        assert_eq!(
+            b.get("a/x").await.expect("get").expect("v").expose(),
+            b"canary-value"
+        );
         // Move the ciphertext to another path: it must not decrypt there.
         backend.put("a/y", raw).await.expect("put");
         assert!(b.get("a/y").await.is_err());
@@ -291,7 +297,9 @@ mod tests {
             assert!(b.get(&format!("k{i}")).await.expect("get").is_some());
         }
         // The stored keyring knows the new terms: a fresh barrier reads everything.
-        let reopened = Barrier::open(backend, b.root_key.clone(), 5).await.expect("open");
+        let reopened = Barrier::open(backend, b.root_key.clone(), 5)
+            .await
+            .expect("open");
         assert_eq!(reopened.key_status().term, b.key_status().term);
         assert!(reopened.get("k0").await.expect("get").is_some());
     }

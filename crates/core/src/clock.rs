@@ -19,6 +19,9 @@ pub fn now_unix_secs() -> i64 {
 pub fn rfc3339_nanos(unix_nanos: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_nanos))
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }

@@ -220,7 +220,10 @@ impl Core {
         );
         let token_key = Key256::generate()?;
         let cluster = ClusterInfo {
-            name: format!("coffre-cluster-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            name: format!(
+                "coffre-cluster-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
             id: uuid::Uuid::new_v4().to_string(),
         };
         barrier
@@ -424,7 +427,8 @@ async fn decode<T: for<'de> Deserialize<'de>>(barrier: &Barrier, path: &str) -> 
         .get(path)
         .await?
         .ok_or_else(|| Error::Internal(format!("{path} missing from storage")))?;
-    serde_json::from_slice(raw.expose()).map_err(|e| Error::Internal(format!("corrupt {path}: {e}")))
+    serde_json::from_slice(raw.expose())
+        .map_err(|e| Error::Internal(format!("corrupt {path}: {e}")))
 }
 
 /// Compares two tokens in constant time (exposed for the server's raw handlers).

@@ -63,7 +63,10 @@ pub fn opt_bool(data: &Map<String, Value>, name: &str) -> Result<Option<bool>> {
 pub fn opt_i64(data: &Map<String, Value>, name: &str) -> Result<Option<i64>> {
     match data.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| mismatch(name, "an integer")),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| mismatch(name, "an integer")),
         Some(Value::String(s)) => s
             .trim()
             .parse::<i64>()
@@ -120,7 +123,10 @@ pub fn parse_duration_secs(s: &str) -> Option<u64> {
 pub fn opt_duration_secs(data: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
     match data.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| mismatch(name, "a duration")),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| mismatch(name, "a duration")),
         Some(Value::String(s)) => parse_duration_secs(s)
             .map(Some)
             .ok_or_else(|| mismatch(name, "a duration")),
@@ -202,7 +208,8 @@ mod tests {
 
     #[test]
     fn weak_typing() {
-        let d = map(json!({"b1": "true", "b2": 1, "b3": "nope", "i": "5", "l": "a, b,,c", "n": null}));
+        let d =
+            map(json!({"b1": "true", "b2": 1, "b3": "nope", "i": "5", "l": "a, b,,c", "n": null}));
         assert_eq!(opt_bool(&d, "b1").ok(), Some(Some(true)));
         assert_eq!(opt_bool(&d, "b2").ok(), Some(Some(true)));
         assert!(opt_bool(&d, "b3").is_err());

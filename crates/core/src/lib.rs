@@ -12,6 +12,7 @@ mod error;
 pub mod fields;
 mod mount;
 mod pipeline;
+pub mod policy;
 mod request;
 mod seal;
 mod sys;
@@ -19,7 +20,9 @@ mod token;
 
 pub use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, View};
 pub use crate::clock::{now_unix_secs, rfc3339_nanos};
-pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VERSION, tokens_equal};
+pub use crate::core::{
+    ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VERSION, tokens_equal,
+};
 pub use crate::engines::{Engine, EngineRequest, MOUNTABLE_TYPES};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::mount::{DEFAULT_LEASE_TTL, MountConfig, MountEntry};

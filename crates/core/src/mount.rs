@@ -131,7 +131,9 @@ pub fn normalize_mount_path(raw: &str) -> Result<String> {
     if trimmed
         .split('/')
         .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-        || trimmed.chars().any(|c| c.is_control() || c == '*' || c == '+')
+        || trimmed
+            .chars()
+            .any(|c| c.is_control() || c == '*' || c == '+')
     {
         return Err(Error::invalid(format!("invalid mount path \"{raw}\"")));
     }
@@ -164,7 +166,9 @@ impl MountTable {
     /// Builds a new entry for `path` after checking conflicts and protected prefixes.
     pub fn check_new_path(&self, path: &str) -> Result<()> {
         if PROTECTED_PREFIXES.iter().any(|p| path.starts_with(p)) {
-            return Err(Error::invalid(format!("cannot mount \"{path}\": reserved path")));
+            return Err(Error::invalid(format!(
+                "cannot mount \"{path}\": reserved path"
+            )));
         }
         if let Some(existing) = self
             .entries
@@ -255,9 +259,18 @@ mod tests {
         e.path = "secret/".into();
         e.kind = "kv".into();
         table.entries.push(e);
-        assert!(matches!(table.check_new_path("secret/"), Err(Error::Conflict(_))));
-        assert!(matches!(table.check_new_path("secret/sub/"), Err(Error::Conflict(_))));
-        assert!(matches!(table.check_new_path("sys/x/"), Err(Error::InvalidRequest(_))));
+        assert!(matches!(
+            table.check_new_path("secret/"),
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            table.check_new_path("secret/sub/"),
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            table.check_new_path("sys/x/"),
+            Err(Error::InvalidRequest(_))
+        ));
         assert!(table.check_new_path("secrets/").is_ok());
     }
 }

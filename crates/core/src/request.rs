@@ -109,6 +109,11 @@ pub struct Response {
     /// Copy the keys of `data` to the top level of the body too (Vault does this for some
     /// `sys/` routes and hvac relies on it).
     pub inject_data_top_level: bool,
+    /// Send the normal envelope with this status instead of 200 (Vault does this for reads of
+    /// deleted KV v2 versions: 404 with data, which hvac reads).
+    pub status: Option<u16>,
+    /// The `auth` block (token creation and login).
+    pub auth: Option<Map<String, Value>>,
 }
 
 impl Response {
@@ -127,7 +132,7 @@ impl Response {
 
     /// Whether there is nothing to send (so the server answers 204).
     pub fn is_empty(&self) -> bool {
-        self.data.is_none() && self.warnings.is_empty()
+        self.data.is_none() && self.warnings.is_empty() && self.auth.is_none()
     }
 
     /// Builder: mark as a top-level-injected `sys/` response.

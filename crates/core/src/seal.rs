@@ -68,8 +68,8 @@ pub(crate) fn wrap_root_key(unseal_key: &Key256, root_key: &Key256) -> Result<Ve
 /// Recovers the root key; fails (without detail) when the unseal key is wrong, which is how a
 /// bad share combination is detected: Shamir shares carry no authentication of their own.
 pub(crate) fn unwrap_root_key(unseal_key: &[u8], blob: &[u8]) -> Result<Key256> {
-    let key = Key256::from_slice(unseal_key)
-        .map_err(|_| Error::invalid("unseal failed, invalid key"))?;
+    let key =
+        Key256::from_slice(unseal_key).map_err(|_| Error::invalid("unseal failed, invalid key"))?;
     let root = decrypt_with_key(&key, ROOT_KEY_PATH.as_bytes(), blob)
         .map_err(|_| Error::invalid("unseal failed, invalid key"))?;
     Ok(Key256::from_slice(root.expose())?)

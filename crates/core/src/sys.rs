@@ -11,7 +11,9 @@ use crate::core::Unsealed;
 use crate::engines::normalize_type;
 use crate::error::{Error, Result};
 use crate::fields::{self, parse_duration_secs};
-use crate::mount::{MOUNTS_PATH, MountConfig, MountEntry, Router, accessor_for, normalize_mount_path};
+use crate::mount::{
+    MOUNTS_PATH, MountConfig, MountEntry, Router, accessor_for, normalize_mount_path,
+};
 use crate::pipeline::Authorized;
 use crate::request::{Operation, Request, Response};
 
@@ -126,7 +128,11 @@ async fn mount_op(
     }
 }
 
-async fn enable_mount(core: &Unsealed, path: String, data: &Map<String, Value>) -> Result<Response> {
+async fn enable_mount(
+    core: &Unsealed,
+    path: String,
+    data: &Map<String, Value>,
+) -> Result<Response> {
     let kind = fields::opt_str(data, "type")?
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::invalid("missing or empty 'type' field"))?;
@@ -146,7 +152,9 @@ async fn enable_mount(core: &Unsealed, path: String, data: &Map<String, Value>) 
         accessor: accessor_for(&kind)?,
         path,
         kind,
-        description: fields::opt_str(data, "description")?.unwrap_or("").to_string(),
+        description: fields::opt_str(data, "description")?
+            .unwrap_or("")
+            .to_string(),
         uuid: uuid::Uuid::new_v4().to_string(),
         config,
         options,
@@ -204,7 +212,9 @@ async fn tune(
                     .get("version")
                     .is_some_and(|v| Some(v) != updated.options.get("version"))
                 {
-                    return Err(Error::invalid("changing the kv version is not supported yet"));
+                    return Err(Error::invalid(
+                        "changing the kv version is not supported yet",
+                    ));
                 }
             }
             let mut next = table.clone();

@@ -120,8 +120,8 @@ impl TokenStore {
     /// Stores a new token with `entry`; returns nothing: the caller already holds the token.
     pub async fn store(&self, token: &str, entry: TokenEntry) -> Result<()> {
         let hash = self.hash(token);
-        let bytes =
-            serde_json::to_vec(&entry).map_err(|e| Error::Internal(format!("encode token: {e}")))?;
+        let bytes = serde_json::to_vec(&entry)
+            .map_err(|e| Error::Internal(format!("encode token: {e}")))?;
         self.barrier.put(&Self::storage_key(&hash), &bytes).await?;
         self.cache.write().insert(hash, Arc::new(entry));
         Ok(())

@@ -86,6 +86,13 @@ pub fn envelope(request_id: &str, resp: Response) -> HttpResponse {
     );
     body.insert("wrap_info".into(), Value::Null);
     body.insert("warnings".into(), warnings);
-    body.insert("auth".into(), Value::Null);
-    json(StatusCode::OK, &Value::Object(body))
+    body.insert(
+        "auth".into(),
+        resp.auth.map(Value::Object).unwrap_or(Value::Null),
+    );
+    let status = resp
+        .status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    json(status, &Value::Object(body))
 }

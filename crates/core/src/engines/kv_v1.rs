@@ -27,7 +27,9 @@ fn lease_duration(secret: &Map<String, Value>, default: u64) -> u64 {
 
 fn check_key(path: &str) -> Result<()> {
     if path.is_empty() || path.ends_with('/') {
-        return Err(Error::invalid("missing or invalid key: a secret path cannot end in '/'"));
+        return Err(Error::invalid(
+            "missing or invalid key: a secret path cannot end in '/'",
+        ));
     }
     Ok(())
 }

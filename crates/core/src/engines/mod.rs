@@ -3,6 +3,7 @@
 //! reach its own storage [`View`].
 
 mod kv_v1;
+mod kv_v2;
 
 use std::sync::Arc;
 
@@ -67,10 +68,12 @@ pub fn normalize_type(
                 other => Err(Error::invalid(format!("invalid kv version \"{other}\""))),
             }
         }
-        "kv-v2" => Err(Error::invalid("kv version 2 is not available yet in this build")),
-        "system" | "token" | "cubbyhole" | "identity" => {
-            Err(Error::invalid(format!("cannot mount \"{kind}\" of type \"{kind}\"")))
-        }
+        "kv-v2" => Err(Error::invalid(
+            "kv version 2 is not available yet in this build",
+        )),
+        "system" | "token" | "cubbyhole" | "identity" => Err(Error::invalid(format!(
+            "cannot mount \"{kind}\" of type \"{kind}\""
+        ))),
         other => Err(Error::invalid(format!(
             "plugin not found in the catalog: {other}"
         ))),
