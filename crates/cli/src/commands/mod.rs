@@ -1,0 +1,43 @@
+//! One module per command group.
+
+pub mod generic;
+pub mod operator;
+pub mod server;
+pub mod status;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use coffre_client::{Client, ClientOptions};
+
+use crate::output::Format;
+
+/// What every client command gets from the global flags.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// `--address` / `COFFRE_ADDR`.
+    pub address: Option<String>,
+    /// `--format`.
+    pub format: Format,
+}
+
+impl Ctx {
+    /// A client configured from the environment, with `--address` taking precedence.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let mut opts = ClientOptions::from_env()?;
+        if let Some(addr) = &self.address {
+            opts.address = addr.clone();
+        }
+        Ok(Client::with_options(opts)?)
+    }
+}
+
+/// Runs a client command on a single-threaded tokio runtime.
+pub fn block_on(fut: impl Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(fut)
+}
