@@ -17,6 +17,7 @@ use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, se
 use crate::clock::now_unix_nanos;
 use crate::error::{Error, Result};
 use crate::mount::{MOUNTS_PATH, MountTable, Router};
+use crate::policy_store::{PolicyStore, default_policy_entry};
 use crate::request::{Request, Response};
 use crate::seal::{
     ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig, decode_share, unwrap_root_key, wrap_root_key,
@@ -113,6 +114,7 @@ struct Progress {
 pub(crate) struct Unsealed {
     pub(crate) barrier: Arc<Barrier>,
     pub(crate) tokens: TokenStore,
+    pub(crate) policies: PolicyStore,
     /// The stored table; the mutex serializes mount changes.
     pub(crate) mounts: tokio::sync::Mutex<MountTable>,
     pub(crate) router: ArcSwap<Router>,
@@ -226,8 +228,10 @@ impl Core {
             ),
             id: uuid::Uuid::new_v4().to_string(),
         };
+        let (default_key, default_policy) = default_policy_entry()?;
         barrier
             .batch(vec![
+                (default_key, Some(default_policy)),
                 (MOUNTS_PATH.into(), Some(encode(&MountTable::initial()?)?)),
                 (TOKEN_KEY_PATH.into(), Some(token_key.expose().to_vec())),
                 (CLUSTER_PATH.into(), Some(encode(&cluster)?)),
@@ -315,8 +319,9 @@ impl Core {
         let root_key = unwrap_root_key(unseal_key.expose(), &blob)?;
         drop(unseal_key);
 
-        let unsealed = self.open_unsealed(root_key).await?;
-        self.unsealed.store(Some(Arc::new(unsealed)));
+        let unsealed = Arc::new(self.open_unsealed(root_key).await?);
+        spawn_tidy(Arc::downgrade(&unsealed));
+        self.unsealed.store(Some(unsealed));
         if !coffre_crypto::mlock_supported() {
             warn_mlock_once();
         }
@@ -338,6 +343,7 @@ impl Core {
         let router = Router::build(&mounts, &barrier)?;
         let tokens = TokenStore::open(barrier.clone()).await?;
         Ok(Unsealed {
+            policies: PolicyStore::new(barrier.clone()),
             barrier,
             tokens,
             mounts: tokio::sync::Mutex::new(mounts),
@@ -380,10 +386,10 @@ impl Core {
 
     /// Persists what must survive a clean shutdown (barrier counters).
     pub async fn shutdown(&self) {
-        if let Some(unsealed) = self.unsealed.load_full() {
-            if let Err(e) = unsealed.barrier.persist_counts().await {
-                tracing::warn!(error = %e, "could not persist barrier counters at shutdown");
-            }
+        if let Some(unsealed) = self.unsealed.load_full()
+            && let Err(e) = unsealed.barrier.persist_counts().await
+        {
+            tracing::warn!(error = %e, "could not persist barrier counters at shutdown");
         }
     }
 
@@ -407,6 +413,26 @@ impl Core {
         self.unseal(&hex::encode(share.expose())).await?;
         Ok((share, init.root_token))
     }
+}
+
+/// How often expired tokens are removed from storage.
+const TIDY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes expired tokens in the background while unsealed. The task holds only a weak
+/// reference, so sealing (dropping the last strong one) ends it.
+fn spawn_tidy(unsealed: std::sync::Weak<Unsealed>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(TIDY_INTERVAL).await;
+            let Some(u) = unsealed.upgrade() else { return };
+            if let Err(e) = u.tokens.tidy().await {
+                tracing::warn!(error = %e, "token tidy failed");
+            }
+        }
+    });
 }
 
 fn warn_mlock_once() {

@@ -34,6 +34,9 @@ pub enum Error {
     /// Missing/unknown token or an ACL denial.
     #[error("permission denied")]
     PermissionDenied,
+    /// Denied with a specific message (e.g. `bad token` on lookup).
+    #[error("{0}")]
+    PermissionDeniedMsg(String),
     /// Bad input from the client; the message says what.
     #[error("{0}")]
     InvalidRequest(String),
@@ -65,7 +68,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Sealed => ErrorKind::Sealed,
-            Error::PermissionDenied => ErrorKind::PermissionDenied,
+            Error::PermissionDenied | Error::PermissionDeniedMsg(_) => ErrorKind::PermissionDenied,
             Error::InvalidRequest(_) => ErrorKind::InvalidRequest,
             Error::NoHandler(_) | Error::UnsupportedPath => ErrorKind::NotFound,
             Error::UnsupportedOperation => ErrorKind::UnsupportedOperation,

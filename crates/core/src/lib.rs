@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auth_token;
 mod barrier;
 mod clock;
 mod core;
@@ -13,6 +14,7 @@ pub mod fields;
 mod mount;
 mod pipeline;
 pub mod policy;
+mod policy_store;
 mod request;
 mod seal;
 mod sys;
@@ -28,4 +30,4 @@ pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::mount::{DEFAULT_LEASE_TTL, MountConfig, MountEntry};
 pub use crate::request::{Operation, Request, Response};
 pub use crate::seal::SealConfig;
-pub use crate::token::TokenEntry;
+pub use crate::token::{SYSTEM_MAX_TTL, TokenEntry, TokenRole};

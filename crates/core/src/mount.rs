@@ -219,7 +219,7 @@ impl Router {
                 engine,
             });
         }
-        routes.sort_by(|a, b| b.entry.path.len().cmp(&a.entry.path.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.entry.path.len()));
         Ok(Router { routes })
     }
 

@@ -1,75 +1,214 @@
-//! The one request pipeline: authenticate → authorize → route → (existence check) → dispatch.
-//! An engine can only be reached through [`Unsealed::handle`], and dispatch requires an
-//! [`Authorized`] proof that only [`Unsealed::authorize`] can mint.
+//! The one request pipeline: authenticate → route → settle create/update → authorize
+//! (ACL + sudo) → count the token use → dispatch. An engine can only be reached through
+//! [`Unsealed::handle`], and dispatch requires an [`Authorized`] proof that only
+//! [`Unsealed::authorize`] can mint.
 
 use std::sync::Arc;
 
+use serde_json::{Map, Value};
+
+use crate::auth_token;
 use crate::core::Unsealed;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
+use crate::policy::{Acl, Op};
 use crate::request::{Operation, Request, Response};
 use crate::sys;
 use crate::token::TokenEntry;
 
-/// Proof that the ACL allowed a request. The private field keeps other modules from
-/// constructing one, so skipping the check does not compile.
+/// Proof that the ACL allowed a request, with what handlers need to know about the caller.
+/// The private field keeps other modules from constructing one, so skipping the check does
+/// not compile.
 pub(crate) struct Authorized {
     _private: (),
+    /// The caller's token entry.
+    pub(crate) token: Arc<TokenEntry>,
+    /// The caller's token hash (its storage id).
+    pub(crate) token_hash: [u8; 32],
+    raw_token: String,
+    /// The matched rule grants `sudo` (or the token is root).
+    pub(crate) sudo: bool,
+    /// The caller's compiled ACL.
+    pub(crate) acl: Arc<Acl>,
+}
+
+impl Authorized {
+    /// The caller's token string (for `lookup-self`).
+    pub(crate) fn raw_token(&self) -> &str {
+        &self.raw_token
+    }
+}
+
+/// Paths that need `sudo` in addition to the operation's capability (Vault's "root paths").
+pub(crate) fn requires_sudo(path: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "sys/audit",
+        "sys/remount",
+        "sys/rotate",
+        "sys/rotate/keyring",
+        "sys/rotate/root",
+        "sys/config/cors",
+        "sys/leases",
+        "sys/seal",
+        "sys/step-down",
+        "auth/token/accessors",
+        "auth/token/accessors/",
+    ];
+    const PREFIX: &[&str] = &[
+        "sys/auth/",
+        "sys/audit/",
+        "sys/raw",
+        "sys/config/auditing/",
+        "sys/plugins/catalog/",
+        "sys/leases/lookup/",
+        "sys/revoke-prefix/",
+        "sys/leases/revoke-prefix/",
+        "sys/revoke-force/",
+        "sys/leases/revoke-force/",
+        "auth/token/revoke-orphan",
+    ];
+    EXACT.contains(&path) || PREFIX.iter().any(|p| path.starts_with(p))
+}
+
+fn acl_op(op: Operation) -> Op {
+    match op {
+        Operation::Read => Op::Read,
+        Operation::List => Op::List,
+        Operation::Create => Op::Create,
+        Operation::Update => Op::Update,
+        Operation::Delete => Op::Delete,
+        Operation::Patch => Op::Patch,
+    }
+}
+
+/// Where a request goes once authorized.
+enum Target {
+    Sys(String),
+    Token(String),
+    Engine(EngineRequest, Arc<dyn crate::engines::Engine>),
+    Nowhere,
 }
 
 impl Unsealed {
-    /// Resolves the caller's token; a missing, unknown or expired token is a 403.
-    async fn authenticate(&self, req: &Request) -> Result<Arc<TokenEntry>> {
+    /// Resolves the caller's token; a missing, unknown, expired or used-up token is a 403.
+    async fn authenticate(&self, req: &Request) -> Result<(String, [u8; 32], Arc<TokenEntry>)> {
         let Some(token) = req.token.as_deref().filter(|t| !t.is_empty()) else {
             return Err(Error::PermissionDenied);
         };
-        self.tokens
-            .lookup(token)
+        let hash = self.tokens.hash(token);
+        let entry = self
+            .tokens
+            .lookup_hash(&hash)
             .await?
-            .ok_or(Error::PermissionDenied)
+            .ok_or(Error::PermissionDenied)?;
+        if entry.num_uses < 0 {
+            return Err(Error::PermissionDenied);
+        }
+        Ok((token.to_string(), hash, entry))
     }
 
-    /// Checks the token's policies for the request. Until ACL policies exist, only the root
-    /// policy grants anything.
-    fn authorize(&self, token: Arc<TokenEntry>, _op: Operation, _path: &str) -> Result<Authorized> {
-        if token.is_root() {
-            Ok(Authorized { _private: () })
-        } else {
-            Err(Error::PermissionDenied)
+    /// Checks the token's policies for `op` on `path`, and `sudo` where the path needs it.
+    async fn authorize(
+        &self,
+        (raw_token, token_hash, token): (String, [u8; 32], Arc<TokenEntry>),
+        op: Operation,
+        path: &str,
+        data: &Map<String, Value>,
+    ) -> Result<Authorized> {
+        let acl = self.policies.acl_for(&token.policies).await?;
+        let decision = acl.check(acl_op(op), path, data);
+        if !decision.allowed || (requires_sudo(path) && !decision.sudo) {
+            return Err(Error::PermissionDenied);
         }
+        Ok(Authorized {
+            _private: (),
+            token,
+            token_hash,
+            raw_token,
+            sudo: decision.sudo || decision.root,
+            acl,
+        })
     }
 
     /// Runs a request through the pipeline.
     pub(crate) async fn handle(&self, mut req: Request) -> Result<Option<Response>> {
-        let token = self.authenticate(&req).await?;
+        let caller = self.authenticate(&req).await?;
         let router = self.router.load_full();
-        let Some((route, rel)) = router.route(&req.path) else {
-            // Vault checks the ACL before routing, so an unknown path is a 403 unless the
-            // token would be allowed there.
-            self.authorize(token, req.operation, &req.path)?;
-            return Err(Error::NoHandler(req.path.clone()));
-        };
-        let rel = rel.to_string();
+        let mut op = req.operation;
 
-        let Some(engine) = route.engine.clone() else {
-            let auth = self.authorize(token, req.operation, &req.path)?;
-            return sys::handle(self, &rel, req, auth).await;
+        let target = if let Some(rel) = req
+            .path
+            .strip_prefix("auth/token/")
+            .or((req.path == "auth/token").then_some(""))
+        {
+            Target::Token(rel.to_string())
+        } else {
+            match router.route(&req.path) {
+                None => Target::Nowhere,
+                Some((route, rel)) => match route.engine.clone() {
+                    None => Target::Sys(rel.to_string()),
+                    Some(engine) => {
+                        let mut ereq = EngineRequest {
+                            operation: op,
+                            path: rel.to_string(),
+                            data: std::mem::take(&mut req.data),
+                            view: route.view.clone(),
+                            mount: route.entry.clone(),
+                        };
+                        if op.is_write() {
+                            op = match engine.exists(&ereq).await? {
+                                Some(false) => Operation::Create,
+                                Some(true) | None => Operation::Update,
+                            };
+                            ereq.operation = op;
+                        }
+                        Target::Engine(ereq, engine)
+                    }
+                },
+            }
         };
 
-        let mut ereq = EngineRequest {
-            operation: req.operation,
-            path: rel,
-            data: std::mem::take(&mut req.data),
-            view: route.view.clone(),
-            mount: route.entry.clone(),
+        // sys/internal/ui/mounts/* is open to any token with some capability on the mount;
+        // the handler checks that itself against the caller's ACL.
+        let ui_mounts =
+            matches!(&target, Target::Sys(rel) if rel.starts_with("internal/ui/mounts"));
+        let data_for_acl = match &target {
+            Target::Engine(ereq, _) => &ereq.data,
+            _ => &req.data,
         };
-        if ereq.operation.is_write() {
-            ereq.operation = match engine.exists(&ereq).await? {
-                Some(false) => Operation::Create,
-                Some(true) | None => Operation::Update,
-            };
+        let auth = if ui_mounts {
+            let acl = self.policies.acl_for(&caller.2.policies).await?;
+            Authorized {
+                _private: (),
+                sudo: caller.2.is_root(),
+                token: caller.2,
+                token_hash: caller.1,
+                raw_token: caller.0,
+                acl,
+            }
+        } else {
+            self.authorize(caller, op, &req.path, data_for_acl).await?
+        };
+
+        // A limited-use token spends one use per authorized request; the last use revokes it
+        // once the request is done.
+        let mut revoke_after = false;
+        if auth.token.num_uses > 0 {
+            match self.tokens.use_once(&auth.token_hash).await? {
+                None => return Err(Error::PermissionDenied),
+                Some(left) => revoke_after = left == 0,
+            }
         }
-        let _auth = self.authorize(token, ereq.operation, &req.path)?;
-        engine.handle(ereq).await
+
+        let result = match target {
+            Target::Nowhere => Err(Error::NoHandler(req.path.clone())),
+            Target::Sys(rel) => sys::handle(self, &rel, op, req.data, &auth).await,
+            Target::Token(rel) => auth_token::handle(self, &rel, op, req.data, &auth).await,
+            Target::Engine(ereq, engine) => engine.handle(ereq).await,
+        };
+        if revoke_after && let Err(e) = self.tokens.revoke_tree(&auth.token_hash).await {
+            tracing::warn!(error = %e, "could not revoke a used-up token");
+        }
+        result
     }
 }

@@ -82,10 +82,11 @@ pub fn decode_share(input: &str) -> Result<SecretBytes> {
     if input.is_empty() {
         return Err(bad());
     }
-    if let Ok(bytes) = hex::decode(input) {
-        if !bytes.is_empty() && bytes.len() <= 256 {
-            return Ok(SecretBytes::new(bytes));
-        }
+    if let Ok(bytes) = hex::decode(input)
+        && !bytes.is_empty()
+        && bytes.len() <= 256
+    {
+        return Ok(SecretBytes::new(bytes));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(input)

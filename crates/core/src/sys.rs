@@ -15,17 +15,41 @@ use crate::mount::{
     MOUNTS_PATH, MountConfig, MountEntry, Router, accessor_for, normalize_mount_path,
 };
 use crate::pipeline::Authorized;
-use crate::request::{Operation, Request, Response};
+use crate::policy_store::normalize_name;
+use crate::request::{Operation, Response};
+
+/// The request data, for the handlers below.
+struct Req {
+    data: Map<String, Value>,
+}
 
 /// Routes a request whose path is below `sys/`; `rel` is the part after `sys/`.
 pub(crate) async fn handle(
     core: &Unsealed,
     rel: &str,
-    req: Request,
-    _auth: Authorized,
+    op: Operation,
+    data: Map<String, Value>,
+    auth: &Authorized,
 ) -> Result<Option<Response>> {
-    let op = req.operation;
+    let req = Req { data };
+    if let Some(resp) = policy_routes(core, rel, op, &req.data).await? {
+        return Ok(resp);
+    }
     match rel {
+        "capabilities-self" | "capabilities" | "capabilities-accessor" => match op {
+            Operation::Update | Operation::Create => {
+                capabilities(core, rel, &req.data, auth).await.map(Some)
+            }
+            _ => Err(Error::UnsupportedOperation),
+        },
+        "auth" | "auth/" => match op {
+            Operation::Read => Ok(Some(list_auth())),
+            _ => Err(Error::UnsupportedOperation),
+        },
+        "internal/ui/mounts" | "internal/ui/mounts/" => match op {
+            Operation::Read => Ok(Some(ui_mounts_all(core, auth).await)),
+            _ => Err(Error::UnsupportedOperation),
+        },
         "mounts" | "mounts/" => match op {
             Operation::Read => Ok(Some(list_mounts(core).await)),
             _ => Err(Error::UnsupportedOperation),
@@ -42,6 +66,12 @@ pub(crate) async fn handle(
             _ => Err(Error::UnsupportedOperation),
         },
         _ => {
+            if let Some(path) = rel.strip_prefix("internal/ui/mounts/") {
+                return ui_mount(core, path, auth).await.map(Some);
+            }
+            if let Some(path) = rel.strip_prefix("auth/") {
+                return auth_mount_op(path, op);
+            }
             if let Some(rest) = rel.strip_prefix("mounts/") {
                 if let Some(path) = rest.strip_suffix("/tune") {
                     return tune(core, path, op, &req.data).await.map(Some);
@@ -207,15 +237,14 @@ async fn tune(
             if let Some(d) = fields::opt_str(data, "description")? {
                 updated.description = d.to_string();
             }
-            if let Some(opts) = fields::opt_string_map(data, "options")? {
-                if opts
+            if let Some(opts) = fields::opt_string_map(data, "options")?
+                && opts
                     .get("version")
                     .is_some_and(|v| Some(v) != updated.options.get("version"))
-                {
-                    return Err(Error::invalid(
-                        "changing the kv version is not supported yet",
-                    ));
-                }
+            {
+                return Err(Error::invalid(
+                    "changing the kv version is not supported yet",
+                ));
             }
             let mut next = table.clone();
             for e in &mut next.entries {
@@ -243,4 +272,251 @@ async fn commit_table(
     *current = next;
     core.router.store(std::sync::Arc::new(router));
     Ok(())
+}
+
+/// `sys/policies/acl[/...]` and the legacy `sys/policy[/...]`. `None` when `rel` is neither.
+async fn policy_routes(
+    core: &Unsealed,
+    rel: &str,
+    op: Operation,
+    data: &Map<String, Value>,
+) -> Result<Option<Option<Response>>> {
+    let (legacy, name) = if let Some(n) = rel.strip_prefix("policies/acl") {
+        (false, n.trim_start_matches('/'))
+    } else if let Some(n) = rel.strip_prefix("policy") {
+        if !(n.is_empty() || n.starts_with('/')) {
+            return Ok(None);
+        }
+        (true, n.trim_start_matches('/'))
+    } else {
+        return Ok(None);
+    };
+    if name.is_empty() {
+        let listing = match (legacy, op) {
+            (false, Operation::List) | (true, Operation::Read) | (true, Operation::List) => true,
+            _ => return Err(Error::UnsupportedOperation),
+        };
+        debug_assert!(listing);
+        let names = core.policies.list().await?;
+        let mut d = Map::new();
+        d.insert("keys".into(), json!(names));
+        if legacy {
+            d.insert("policies".into(), json!(names));
+            return Ok(Some(Some(Response::with_data(d).injected())));
+        }
+        return Ok(Some(Some(Response::with_data(d))));
+    }
+    let raw_name = name.trim_end_matches('/');
+    let name = normalize_name(raw_name)?;
+    let resp = match op {
+        Operation::Read => {
+            let text = if name == "root" {
+                Some(String::new())
+            } else {
+                core.policies.text(&name).await?
+            };
+            text.map(|t| {
+                let mut d = Map::new();
+                d.insert("name".into(), json!(name));
+                d.insert(if legacy { "rules" } else { "policy" }.into(), json!(t));
+                let r = Response::with_data(d);
+                if legacy { r.injected() } else { r }
+            })
+        }
+        Operation::Create | Operation::Update => {
+            let text = match fields::opt_str(data, "policy")? {
+                Some(t) if !t.is_empty() => t.to_string(),
+                _ if legacy => fields::opt_str(data, "rules")?.unwrap_or("").to_string(),
+                _ => String::new(),
+            };
+            let text = decode_maybe_base64(&text);
+            core.policies.put(&name, &text).await?;
+            let mut r = Response::empty();
+            if name != raw_name {
+                r.warnings
+                    .push(format!("policy name was converted to lowercase: {name}"));
+            }
+            Some(r)
+        }
+        Operation::Delete => {
+            core.policies.delete(&name).await?;
+            Some(Response::empty())
+        }
+        _ => return Err(Error::UnsupportedOperation),
+    };
+    Ok(Some(resp))
+}
+
+/// OpenBao accepts a policy body that is base64 of the HCL/JSON text.
+fn decode_maybe_base64(text: &str) -> String {
+    use base64::Engine as _;
+    let trimmed = text.trim();
+    if trimmed.contains('"') || trimmed.contains('{') || trimmed.is_empty() {
+        return text.to_string();
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(trimmed)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// `sys/capabilities-self`, `sys/capabilities` (`token`), `sys/capabilities-accessor`.
+async fn capabilities(
+    core: &Unsealed,
+    rel: &str,
+    data: &Map<String, Value>,
+    auth: &Authorized,
+) -> Result<Response> {
+    let mut paths = fields::opt_string_list(data, "paths")?.unwrap_or_default();
+    if let Some(p) = fields::opt_str(data, "path")? {
+        paths.push(p.to_string());
+    }
+    if paths.is_empty() {
+        return Err(Error::invalid("missing paths"));
+    }
+    let policies: Vec<String> = match rel {
+        "capabilities-self" => auth.token.policies.clone(),
+        "capabilities" => {
+            let token = fields::opt_str(data, "token")?
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| Error::invalid("missing token"))?;
+            match core.tokens.lookup(token).await? {
+                Some(e) => e.policies.clone(),
+                None => Vec::new(),
+            }
+        }
+        _ => {
+            let accessor = fields::opt_str(data, "accessor")?
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| Error::invalid("missing accessor"))?;
+            match core.tokens.lookup_accessor(accessor).await? {
+                Some((_, e)) => e.policies.clone(),
+                None => return Err(Error::invalid("invalid accessor")),
+            }
+        }
+    };
+    let acl = core.policies.acl_for(&policies).await?;
+    let mut d = Map::new();
+    for path in &paths {
+        let path = path.trim_start_matches('/');
+        let caps = if policies.is_empty() {
+            vec!["deny"]
+        } else {
+            acl.capabilities(path).names()
+        };
+        d.insert(path.to_string(), json!(caps));
+    }
+    if paths.len() == 1
+        && let Some(v) = d.get(paths[0].trim_start_matches('/')).cloned()
+    {
+        d.insert("capabilities".into(), v);
+    }
+    Ok(Response::with_data(d).injected())
+}
+
+/// The token auth method is always mounted; it is the only one so far.
+fn token_auth_mount() -> Value {
+    json!({
+        "type": "token",
+        "description": "token based credentials",
+        "accessor": "auth_token_root",
+        "uuid": "auth-token",
+        "local": false,
+        "seal_wrap": false,
+        "external_entropy_access": false,
+        "options": null,
+        "plugin_version": "",
+        "running_plugin_version": "",
+        "running_sha256": "",
+        "deprecation_status": "supported",
+        "config": {
+            "default_lease_ttl": 0,
+            "max_lease_ttl": 0,
+            "force_no_cache": false,
+            "token_type": "default-service",
+        },
+    })
+}
+
+fn list_auth() -> Response {
+    let mut d = Map::new();
+    d.insert("token/".into(), token_auth_mount());
+    Response::with_data(d).injected()
+}
+
+fn auth_mount_op(path: &str, op: Operation) -> Result<Option<Response>> {
+    let path = path.trim_end_matches('/');
+    match (path, op) {
+        ("token", Operation::Read) => match token_auth_mount() {
+            Value::Object(m) => Ok(Some(Response::with_data(m).injected())),
+            _ => Err(Error::Internal("auth mount is not an object".into())),
+        },
+        ("token", _) => Err(Error::invalid("token auth method cannot be changed")),
+        (_, Operation::Read) => Ok(None),
+        _ => Err(Error::invalid(
+            "only the token auth method is available in this build",
+        )),
+    }
+}
+
+/// `sys/internal/ui/mounts/:path`: which mount serves `path` and its KV version, for the
+/// `vault`/`bao` CLIs. Allowed when the caller has any capability on the path.
+async fn ui_mount(core: &Unsealed, path: &str, auth: &Authorized) -> Result<Response> {
+    let router = core.router.load_full();
+    let Some((route, _)) = router.route(path) else {
+        return Err(Error::PermissionDenied);
+    };
+    let entry = &route.entry;
+    let caps = auth.acl.capabilities(path).names();
+    let mount_caps = auth.acl.capabilities(&entry.path).names();
+    if !auth.token.is_root()
+        && caps == ["deny"]
+        && mount_caps == ["deny"]
+        && !has_any_below(auth, &entry.path)
+    {
+        return Err(Error::PermissionDenied);
+    }
+    let mut d = match entry.to_api() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    d.insert("path".into(), json!(entry.path));
+    Ok(Response::with_data(d))
+}
+
+/// Whether the ACL grants anything below a mount (Vault's `HasNonDenyCapabilitiesWithPrefix`
+/// approximation: probe the usual KV v2 sub-paths).
+fn has_any_below(auth: &Authorized, mount: &str) -> bool {
+    [
+        "data/",
+        "metadata/",
+        "delete/",
+        "undelete/",
+        "destroy/",
+        "subkeys/",
+    ]
+    .iter()
+    .any(|sub| auth.acl.capabilities(&format!("{mount}{sub}x")).names() != ["deny"])
+}
+
+async fn ui_mounts_all(core: &Unsealed, auth: &Authorized) -> Response {
+    let table = core.mounts.lock().await;
+    let secret: Map<String, Value> = table
+        .entries
+        .iter()
+        .filter(|e| e.kind != "system")
+        .filter(|e| {
+            auth.token.is_root()
+                || auth.acl.capabilities(&e.path).names() != ["deny"]
+                || has_any_below(auth, &e.path)
+        })
+        .map(|e| (e.path.clone(), e.to_api()))
+        .collect();
+    let mut auth_mounts = Map::new();
+    auth_mounts.insert("token/".into(), token_auth_mount());
+    let mut d = Map::new();
+    d.insert("secret".into(), Value::Object(secret));
+    d.insert("auth".into(), Value::Object(auth_mounts));
+    Response::with_data(d)
 }

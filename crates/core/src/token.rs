@@ -1,6 +1,13 @@
 //! Token store. Tokens are persisted only as a keyed hash (HMAC-SHA256 with a key that lives
-//! behind the barrier), so neither the storage nor a backup reveals a usable token. Validated
-//! entries are cached in memory so the hot path reads no storage.
+//! behind the barrier), so neither storage nor a backup reveals a usable token. Validated
+//! entries are cached in memory so the hot path reads no storage; every change to an entry
+//! (renewal, use count, revocation) updates or evicts its cache slot.
+//!
+//! Storage below the barrier:
+//! - `sys/token/id/<hash>`: the [`TokenEntry`]
+//! - `sys/token/accessor/<accessor>`: the hash, for accessor operations
+//! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for cascading revocation
+//! - `sys/token/roles/<name>`: token roles
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,24 +23,71 @@ use crate::error::{Error, Result};
 
 /// Storage key of the token HMAC key (behind the barrier).
 pub(crate) const TOKEN_KEY_PATH: &str = "sys/token/salt";
-const TOKEN_ID_PREFIX: &str = "sys/token/id/";
+const ID_PREFIX: &str = "sys/token/id/";
+const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
+const PARENT_PREFIX: &str = "sys/token/parent/";
+const ROLE_PREFIX: &str = "sys/token/roles/";
+
+/// The system's maximum token TTL (Vault's default, 768h).
+pub const SYSTEM_MAX_TTL: u64 = 768 * 3600;
+
+fn default_service() -> String {
+    "service".into()
+}
+fn default_true() -> bool {
+    true
+}
 
 /// A token as stored: everything but the token itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenEntry {
-    /// Public handle for the token (lookups and revocation without the token).
+    /// Hex of the token's keyed hash: its storage id.
+    #[serde(default)]
+    pub id_hash: String,
+    /// Public handle for the token (lookups and revocation without the token). Empty for
+    /// batch tokens.
     pub accessor: String,
-    /// Attached policies.
+    /// Attached policies, sorted.
     pub policies: Vec<String>,
-    /// Human-readable origin, e.g. `root` or `token`.
+    /// Creation path, e.g. `auth/token/create`.
+    #[serde(default)]
+    pub path: String,
+    /// Human-readable origin, e.g. `root` or `token-ci`.
     pub display_name: String,
     /// Unix seconds.
     pub creation_time: i64,
+    /// TTL at creation, seconds (0 = none).
+    #[serde(default)]
+    pub creation_ttl: u64,
     /// Unix seconds after which the token is invalid; `None` never expires.
     pub expire_time: Option<i64>,
+    /// Hard cap on the lifetime, seconds (0 = none).
+    #[serde(default)]
+    pub explicit_max_ttl: u64,
+    /// Periodic tokens renew to this TTL, seconds (0 = not periodic).
+    #[serde(default)]
+    pub period: u64,
+    /// Remaining uses (0 = unlimited).
+    #[serde(default)]
+    pub num_uses: i64,
+    /// Whether renew is allowed.
+    #[serde(default = "default_true")]
+    pub renewable: bool,
     /// Free-form metadata.
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
+    /// Hash of the parent token; `None` for orphans.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// `service` or `batch`.
+    #[serde(default = "default_service")]
+    pub token_type: String,
+    /// Role the token was created from.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Unix seconds of the last renewal.
+    #[serde(default)]
+    pub last_renewal_time: Option<i64>,
 }
 
 impl TokenEntry {
@@ -42,23 +96,69 @@ impl TokenEntry {
         self.policies.iter().any(|p| p == "root")
     }
 
-    fn is_expired(&self, now: i64) -> bool {
+    /// Whether the token has expired at `now`.
+    pub fn is_expired(&self, now: i64) -> bool {
         self.expire_time.is_some_and(|t| now >= t)
+    }
+
+    /// Remaining TTL in seconds (0 when it never expires).
+    pub fn ttl_remaining(&self, now: i64) -> u64 {
+        self.expire_time
+            .map_or(0, |t| u64::try_from(t - now).unwrap_or(0))
     }
 }
 
-/// Generates a new service token string (`hvs.` + 192 random bits).
-pub(crate) fn generate_token() -> Result<String> {
-    let raw: [u8; 24] = random_array()?;
-    Ok(format!(
-        "hvs.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    ))
+/// A token role (`auth/token/roles/:name`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct TokenRole {
+    /// Role name.
+    pub name: String,
+    /// Policies a token of this role may have (empty = any of the caller's).
+    #[serde(default)]
+    pub allowed_policies: Vec<String>,
+    /// Policies a token of this role may never have.
+    #[serde(default)]
+    pub disallowed_policies: Vec<String>,
+    /// Tokens are orphans.
+    #[serde(default)]
+    pub orphan: bool,
+    /// Tokens are renewable.
+    #[serde(default = "default_true")]
+    pub renewable: bool,
+    /// Appended to the creation path.
+    #[serde(default)]
+    pub path_suffix: String,
+    /// Period for tokens of this role, seconds.
+    #[serde(default)]
+    pub token_period: u64,
+    /// Explicit max TTL, seconds.
+    #[serde(default)]
+    pub token_explicit_max_ttl: u64,
+    /// `service`, `batch`, `default-service`, `default-batch`.
+    #[serde(default)]
+    pub token_type: String,
+    /// Do not attach `default`.
+    #[serde(default)]
+    pub token_no_default_policy: bool,
+    /// Uses per token.
+    #[serde(default)]
+    pub token_num_uses: i64,
 }
 
-fn generate_accessor() -> Result<String> {
-    let raw: [u8; 18] = random_array()?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+fn random_b64(n: usize) -> Result<String> {
+    let mut buf = vec![0u8; n];
+    coffre_crypto::fill_random(&mut buf)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// Generates a new token string: `hvs.` (service) or `hvb.` (batch) + 192 random bits.
+pub(crate) fn generate_token(batch: bool) -> Result<String> {
+    let raw: [u8; 24] = random_array()?;
+    Ok(format!(
+        "{}{}",
+        if batch { "hvb." } else { "hvs." },
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    ))
 }
 
 /// The token store of an unsealed core.
@@ -66,6 +166,8 @@ pub struct TokenStore {
     barrier: Arc<Barrier>,
     hmac_key: Key256,
     cache: RwLock<HashMap<[u8; 32], Arc<TokenEntry>>>,
+    /// Serializes read-modify-write of entries (use counts, renewals, revocation).
+    write_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for TokenStore {
@@ -74,6 +176,15 @@ impl std::fmt::Debug for TokenStore {
             .field("cached", &self.cache.read().len())
             .finish_non_exhaustive()
     }
+}
+
+fn encode_entry(entry: &TokenEntry) -> Result<Vec<u8>> {
+    serde_json::to_vec(entry).map_err(|e| Error::Internal(format!("encode token: {e}")))
+}
+
+fn hex_to_hash(hex_hash: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(hex_hash).ok()?;
+    bytes.try_into().ok()
 }
 
 impl TokenStore {
@@ -87,61 +198,345 @@ impl TokenStore {
             barrier,
             hmac_key: Key256::from_slice(key.expose())?,
             cache: RwLock::new(HashMap::new()),
+            write_lock: tokio::sync::Mutex::new(()),
         })
     }
 
-    fn hash(&self, token: &str) -> [u8; 32] {
+    /// The keyed hash of a token string.
+    pub fn hash(&self, token: &str) -> [u8; 32] {
         hmac_sha256(self.hmac_key.expose(), token.as_bytes())
     }
 
-    fn storage_key(hash: &[u8; 32]) -> String {
-        format!("{TOKEN_ID_PREFIX}{}", hex::encode(hash))
+    async fn load(&self, hash: &[u8; 32]) -> Result<Option<Arc<TokenEntry>>> {
+        let Some(raw) = self
+            .barrier
+            .get(&format!("{ID_PREFIX}{}", hex::encode(hash)))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut entry: TokenEntry = serde_json::from_slice(raw.expose())
+            .map_err(|e| Error::Internal(format!("corrupt token entry: {e}")))?;
+        entry.id_hash = hex::encode(hash);
+        Ok(Some(Arc::new(entry)))
     }
 
     /// Resolves a token to its entry. `None` for unknown or expired tokens.
     ///
-    /// The lookup is by keyed hash, so no token comparison happens on secret bytes.
+    /// The lookup is by keyed hash, so no comparison ever runs on the secret token bytes.
     pub async fn lookup(&self, token: &str) -> Result<Option<Arc<TokenEntry>>> {
-        let hash = self.hash(token);
+        self.lookup_hash(&self.hash(token)).await
+    }
+
+    /// Resolves a token hash to its entry (cache first).
+    pub async fn lookup_hash(&self, hash: &[u8; 32]) -> Result<Option<Arc<TokenEntry>>> {
         let now = now_unix_secs();
-        if let Some(entry) = self.cache.read().get(&hash) {
+        if let Some(entry) = self.cache.read().get(hash) {
             return Ok((!entry.is_expired(now)).then(|| entry.clone()));
         }
-        let Some(raw) = self.barrier.get(&Self::storage_key(&hash)).await? else {
+        let Some(entry) = self.load(hash).await? else {
             return Ok(None);
         };
-        let entry: TokenEntry = serde_json::from_slice(raw.expose())
-            .map_err(|e| Error::Internal(format!("corrupt token entry: {e}")))?;
-        let entry = Arc::new(entry);
-        self.cache.write().insert(hash, entry.clone());
+        self.cache.write().insert(*hash, entry.clone());
         Ok((!entry.is_expired(now)).then_some(entry))
     }
 
-    /// Stores a new token with `entry`; returns nothing: the caller already holds the token.
-    pub async fn store(&self, token: &str, entry: TokenEntry) -> Result<()> {
+    /// Resolves an accessor to (hash, entry).
+    pub async fn lookup_accessor(
+        &self,
+        accessor: &str,
+    ) -> Result<Option<([u8; 32], Arc<TokenEntry>)>> {
+        if accessor.is_empty() || accessor.contains('/') {
+            return Ok(None);
+        }
+        let Some(raw) = self
+            .barrier
+            .get(&format!("{ACCESSOR_PREFIX}{accessor}"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(hash) = std::str::from_utf8(raw.expose()).ok().and_then(hex_to_hash) else {
+            return Ok(None);
+        };
+        Ok(self.lookup_hash(&hash).await?.map(|e| (hash, e)))
+    }
+
+    /// Stores a new token.
+    pub(crate) async fn create(
+        &self,
+        token: &str,
+        mut entry: TokenEntry,
+    ) -> Result<Arc<TokenEntry>> {
         let hash = self.hash(token);
-        let bytes = serde_json::to_vec(&entry)
-            .map_err(|e| Error::Internal(format!("encode token: {e}")))?;
-        self.barrier.put(&Self::storage_key(&hash), &bytes).await?;
-        self.cache.write().insert(hash, Arc::new(entry));
-        Ok(())
+        let hash_hex = hex::encode(hash);
+        entry.id_hash = hash_hex.clone();
+        let mut writes = vec![(
+            format!("{ID_PREFIX}{hash_hex}"),
+            Some(encode_entry(&entry)?),
+        )];
+        if !entry.accessor.is_empty() {
+            writes.push((
+                format!("{ACCESSOR_PREFIX}{}", entry.accessor),
+                Some(hash_hex.clone().into_bytes()),
+            ));
+        }
+        if let Some(parent) = &entry.parent {
+            writes.push((
+                format!("{PARENT_PREFIX}{parent}/{hash_hex}"),
+                Some(Vec::new()),
+            ));
+        }
+        self.barrier.batch(writes).await?;
+        let entry = Arc::new(entry);
+        self.cache.write().insert(hash, entry.clone());
+        Ok(entry)
     }
 
     /// Creates a root token (`id` given in dev mode, random otherwise) and returns it.
     pub async fn create_root(&self, id: Option<&str>) -> Result<String> {
         let token = match id {
             Some(t) if !t.is_empty() => t.to_string(),
-            _ => generate_token()?,
+            _ => generate_token(false)?,
         };
         let entry = TokenEntry {
-            accessor: generate_accessor()?,
+            id_hash: String::new(),
+            accessor: random_b64(18)?,
             policies: vec!["root".to_string()],
+            path: "auth/token/root".into(),
             display_name: "root".to_string(),
             creation_time: now_unix_secs(),
+            creation_ttl: 0,
             expire_time: None,
+            explicit_max_ttl: 0,
+            period: 0,
+            num_uses: 0,
+            renewable: false,
             meta: BTreeMap::new(),
+            parent: None,
+            token_type: "service".into(),
+            role: None,
+            last_renewal_time: None,
         };
-        self.store(&token, entry).await?;
+        self.create(&token, entry).await?;
         Ok(token)
+    }
+
+    /// A fresh accessor.
+    pub(crate) fn new_accessor() -> Result<String> {
+        random_b64(18)
+    }
+
+    async fn rewrite(&self, hash: &[u8; 32], entry: TokenEntry) -> Result<Arc<TokenEntry>> {
+        self.barrier
+            .put(
+                &format!("{ID_PREFIX}{}", hex::encode(hash)),
+                &encode_entry(&entry)?,
+            )
+            .await?;
+        let entry = Arc::new(entry);
+        self.cache.write().insert(*hash, entry.clone());
+        Ok(entry)
+    }
+
+    /// Counts one use of a limited-use token. Returns `Ok(false)` when the token has no uses
+    /// left (it is then unusable), `Ok(true)` otherwise; when this was the last use the caller
+    /// revokes the token after the request ([`TokenStore::revoke_tree`]).
+    pub(crate) async fn use_once(&self, hash: &[u8; 32]) -> Result<Option<i64>> {
+        let _guard = self.write_lock.lock().await;
+        // Reload from storage: the cache may be behind another node's view in the future and
+        // the count must never go below zero under concurrency.
+        let Some(current) = self.load(hash).await? else {
+            return Ok(None);
+        };
+        if current.num_uses <= 0 {
+            return Ok(None);
+        }
+        let mut next = (*current).clone();
+        next.num_uses -= 1;
+        let left = next.num_uses;
+        if left == 0 {
+            // Mark exhausted: a negative count means "used up, revocation pending".
+            next.num_uses = -1;
+        }
+        self.rewrite(hash, next).await?;
+        Ok(Some(left))
+    }
+
+    /// Renews a token. `increment` overrides the TTL (capped by the token's limits).
+    pub(crate) async fn renew(
+        &self,
+        hash: &[u8; 32],
+        increment: Option<u64>,
+    ) -> Result<Arc<TokenEntry>> {
+        let _guard = self.write_lock.lock().await;
+        let Some(current) = self.load(hash).await? else {
+            return Err(Error::invalid("token not found"));
+        };
+        let now = now_unix_secs();
+        if current.is_expired(now) {
+            return Err(Error::invalid("token not found"));
+        }
+        if current.token_type == "batch" {
+            return Err(Error::invalid("batch tokens cannot be renewed"));
+        }
+        if !current.renewable || current.expire_time.is_none() {
+            return Err(Error::invalid("lease is not renewable"));
+        }
+        let mut next = (*current).clone();
+        let wanted = if next.period > 0 {
+            next.period
+        } else {
+            increment.filter(|i| *i > 0).unwrap_or(next.creation_ttl)
+        };
+        let mut expire = now.saturating_add(i64::try_from(wanted).unwrap_or(i64::MAX));
+        let cap_ttl = if next.explicit_max_ttl > 0 {
+            Some(next.explicit_max_ttl)
+        } else if next.period > 0 {
+            None
+        } else {
+            Some(SYSTEM_MAX_TTL)
+        };
+        if let Some(cap) = cap_ttl {
+            let max_expire = next
+                .creation_time
+                .saturating_add(i64::try_from(cap).unwrap_or(i64::MAX));
+            expire = expire.min(max_expire);
+        }
+        next.expire_time = Some(expire);
+        next.last_renewal_time = Some(now);
+        self.rewrite(hash, next).await
+    }
+
+    /// Every descendant of `hash` (children first in the returned order's reverse).
+    async fn descendants(&self, hash_hex: &str) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        let mut stack = vec![hash_hex.to_string()];
+        while let Some(h) = stack.pop() {
+            for child in self.barrier.list(&format!("{PARENT_PREFIX}{h}/")).await? {
+                let child = child.trim_end_matches('/').to_string();
+                found.push(child.clone());
+                stack.push(child);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete_one(&self, hash_hex: &str) -> Result<()> {
+        let Some(hash) = hex_to_hash(hash_hex) else {
+            return Ok(());
+        };
+        let entry = self.load(&hash).await?;
+        let mut deletes = vec![(format!("{ID_PREFIX}{hash_hex}"), None)];
+        if let Some(entry) = &entry {
+            if !entry.accessor.is_empty() {
+                deletes.push((format!("{ACCESSOR_PREFIX}{}", entry.accessor), None));
+            }
+            if let Some(parent) = &entry.parent {
+                deletes.push((format!("{PARENT_PREFIX}{parent}/{hash_hex}"), None));
+            }
+        }
+        for child in self
+            .barrier
+            .list(&format!("{PARENT_PREFIX}{hash_hex}/"))
+            .await?
+        {
+            deletes.push((format!("{PARENT_PREFIX}{hash_hex}/{child}"), None));
+        }
+        self.barrier.batch(deletes).await?;
+        self.cache.write().remove(&hash);
+        Ok(())
+    }
+
+    /// Revokes a token and all of its descendants. The cache is evicted for each, so a
+    /// revoked token stops working on the very next request.
+    pub async fn revoke_tree(&self, hash: &[u8; 32]) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        let hash_hex = hex::encode(hash);
+        let mut all = self.descendants(&hash_hex).await?;
+        // Deepest first, so an interrupted revocation never leaves a live child of a
+        // revoked parent unreachable from the index.
+        all.reverse();
+        for h in &all {
+            self.delete_one(h).await?;
+        }
+        self.delete_one(&hash_hex).await
+    }
+
+    /// Revokes only this token; its children become orphans.
+    pub async fn revoke_orphan(&self, hash: &[u8; 32]) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        let hash_hex = hex::encode(hash);
+        for child in self
+            .barrier
+            .list(&format!("{PARENT_PREFIX}{hash_hex}/"))
+            .await?
+        {
+            let child = child.trim_end_matches('/');
+            if let Some(ch) = hex_to_hash(child)
+                && let Some(entry) = self.load(&ch).await?
+            {
+                let mut next = (*entry).clone();
+                next.parent = None;
+                self.rewrite(&ch, next).await?;
+            }
+        }
+        self.delete_one(&hash_hex).await
+    }
+
+    /// All accessors (for `auth/token/accessors`).
+    pub async fn accessors(&self) -> Result<Vec<String>> {
+        self.barrier.list(ACCESSOR_PREFIX).await
+    }
+
+    /// Revokes every expired token (and its descendants). Returns how many were removed.
+    pub async fn tidy(&self) -> Result<usize> {
+        let now = now_unix_secs();
+        let mut removed = 0;
+        for key in self.barrier.list(ID_PREFIX).await? {
+            let Some(hash) = hex_to_hash(&key) else {
+                continue;
+            };
+            let Some(entry) = self.load(&hash).await? else {
+                continue;
+            };
+            if entry.is_expired(now) || entry.num_uses < 0 {
+                self.revoke_tree(&hash).await?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "tidied expired tokens");
+        }
+        Ok(removed)
+    }
+
+    /// Reads a role.
+    pub async fn role(&self, name: &str) -> Result<Option<TokenRole>> {
+        match self.barrier.get(&format!("{ROLE_PREFIX}{name}")).await? {
+            None => Ok(None),
+            Some(raw) => serde_json::from_slice(raw.expose())
+                .map(Some)
+                .map_err(|e| Error::Internal(format!("corrupt token role: {e}"))),
+        }
+    }
+
+    /// Writes a role.
+    pub async fn put_role(&self, role: &TokenRole) -> Result<()> {
+        let bytes =
+            serde_json::to_vec(role).map_err(|e| Error::Internal(format!("encode role: {e}")))?;
+        self.barrier
+            .put(&format!("{ROLE_PREFIX}{}", role.name), &bytes)
+            .await
+    }
+
+    /// Deletes a role.
+    pub async fn delete_role(&self, name: &str) -> Result<()> {
+        self.barrier.delete(&format!("{ROLE_PREFIX}{name}")).await
+    }
+
+    /// Role names.
+    pub async fn roles(&self) -> Result<Vec<String>> {
+        self.barrier.list(ROLE_PREFIX).await
     }
 }

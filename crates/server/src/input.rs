@@ -13,10 +13,10 @@ pub enum InputError {
 
 /// The client token: `X-Vault-Token`, else `Authorization: Bearer`.
 pub fn token(headers: &HeaderMap) -> Option<String> {
-    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        if !t.is_empty() {
-            return Some(t.to_string());
-        }
+    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok())
+        && !t.is_empty()
+    {
+        return Some(t.to_string());
     }
     headers
         .get(header::AUTHORIZATION)

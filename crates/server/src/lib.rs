@@ -2,6 +2,9 @@
 //! It only translates HTTP to [`coffre_core::Request`] and back; every decision is the core's.
 
 #![forbid(unsafe_code)]
+// Handlers return a finished HTTP response as their error value; it is built once per failed
+// request, so its size does not matter and boxing it would only add noise.
+#![allow(clippy::result_large_err)]
 
 pub mod config;
 mod hardening;
@@ -111,10 +114,11 @@ pub async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
     serve(core, listener, &config).await
 }
 
-/// Dev mode mounts a KV engine at `secret/`, through the normal pipeline.
+/// Dev mode mounts a KV version 2 engine at `secret/` (as Vault does), through the pipeline.
 async fn mount_dev_secret_engine(core: &Core, root_token: &str) -> anyhow::Result<()> {
     let mut data = Map::new();
     data.insert("type".into(), json!("kv"));
+    data.insert("options".into(), json!({ "version": "2" }));
     data.insert("description".into(), json!("key/value secret storage"));
     let req = Request::new(Operation::Update, "sys/mounts/secret")
         .with_token(root_token)

@@ -69,11 +69,11 @@ pub fn envelope(request_id: &str, resp: Response) -> HttpResponse {
         json!(resp.warnings)
     };
     let mut body = Map::new();
-    if resp.inject_data_top_level {
-        if let Some(data) = &resp.data {
-            for (k, v) in data {
-                body.insert(k.clone(), v.clone());
-            }
+    if resp.inject_data_top_level
+        && let Some(data) = &resp.data
+    {
+        for (k, v) in data {
+            body.insert(k.clone(), v.clone());
         }
     }
     body.insert("request_id".into(), json!(request_id));

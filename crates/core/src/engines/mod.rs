@@ -47,7 +47,7 @@ pub trait Engine: Send + Sync {
 }
 
 /// Engine types that `sys/mounts` accepts.
-pub const MOUNTABLE_TYPES: &[&str] = &["kv", "kv-v1"];
+pub const MOUNTABLE_TYPES: &[&str] = &["kv", "kv-v1", "kv-v2"];
 
 /// Checks and normalizes the type and options of a new mount (aliases like `kv-v1` resolve here).
 pub fn normalize_type(
@@ -62,9 +62,10 @@ pub fn normalize_type(
                     options.insert("version".into(), "1".into());
                     Ok("kv".into())
                 }
-                "2" => Err(Error::invalid(
-                    "kv version 2 is not available yet in this build",
-                )),
+                "2" => {
+                    options.insert("version".into(), "2".into());
+                    Ok("kv".into())
+                }
                 other => Err(Error::invalid(format!("invalid kv version \"{other}\""))),
             }
         }
@@ -83,6 +84,9 @@ pub fn normalize_type(
 /// Creates the engine for a mount entry.
 pub(crate) fn instantiate(entry: &MountEntry) -> Result<Arc<dyn Engine>> {
     match entry.kind.as_str() {
+        "kv" if entry.options.get("version").map(String::as_str) == Some("2") => {
+            Ok(Arc::new(kv_v2::KvV2::new()))
+        }
         "kv" => Ok(Arc::new(kv_v1::KvV1)),
         other => Err(Error::Internal(format!(
             "mount {} has unknown engine type {other}",

@@ -1,0 +1,588 @@
+//! `auth/token/*`: create (plain, orphan, from a role), lookup, renew, revoke, accessors,
+//! roles and tidy. The caller is always authenticated and authorized by the pipeline first.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::clock::{now_unix_secs, rfc3339_nanos};
+use crate::core::Unsealed;
+use crate::error::{Error, Result};
+use crate::fields;
+use crate::pipeline::Authorized;
+use crate::request::{Operation, Response};
+use crate::token::{SYSTEM_MAX_TTL, TokenEntry, TokenRole, TokenStore, generate_token};
+
+fn secs_to_i64(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX)
+}
+
+/// Routes `auth/token/<rel>`.
+pub(crate) async fn handle(
+    core: &Unsealed,
+    rel: &str,
+    op: Operation,
+    data: Map<String, Value>,
+    auth: &Authorized,
+) -> Result<Option<Response>> {
+    let write = op.is_write();
+    match rel {
+        "create" if write => create(core, data, auth, CreateKind::Normal).await.map(Some),
+        "create-orphan" if write => create(core, data, auth, CreateKind::Orphan).await.map(Some),
+        "lookup-self" if op == Operation::Read || write => {
+            Ok(Some(lookup_response(&auth.token, Some(auth.raw_token()))))
+        }
+        "lookup" if op == Operation::Read || write => lookup(core, data, auth).await.map(Some),
+        "lookup-accessor" if write => lookup_accessor(core, data).await.map(Some),
+        "renew-self" if write => {
+            let inc = fields::opt_duration_secs(&data, "increment")?;
+            renew(&core.tokens, &auth.token_hash, auth.raw_token(), inc)
+                .await
+                .map(Some)
+        }
+        "renew" if write => {
+            let token = required_str(&data, "token")?;
+            let inc = fields::opt_duration_secs(&data, "increment")?;
+            renew(&core.tokens, &core.tokens.hash(&token), &token, inc)
+                .await
+                .map(Some)
+        }
+        "renew-accessor" if write => {
+            let accessor = required_str(&data, "accessor")?;
+            let inc = fields::opt_duration_secs(&data, "increment")?;
+            let (hash, _) = core
+                .tokens
+                .lookup_accessor(&accessor)
+                .await?
+                .ok_or_else(|| Error::invalid("invalid accessor"))?;
+            let entry = core.tokens.renew(&hash, inc).await?;
+            Ok(Some(auth_response(&entry, "")))
+        }
+        "revoke-self" if write => {
+            core.tokens.revoke_tree(&auth.token_hash).await?;
+            Ok(Some(Response::empty()))
+        }
+        "revoke" if write => {
+            let token = required_str(&data, "token")?;
+            core.tokens.revoke_tree(&core.tokens.hash(&token)).await?;
+            Ok(Some(Response::empty()))
+        }
+        "revoke-orphan" if write => {
+            let token = required_str(&data, "token")?;
+            core.tokens.revoke_orphan(&core.tokens.hash(&token)).await?;
+            Ok(Some(Response::empty()))
+        }
+        "revoke-accessor" if write => {
+            let accessor = required_str(&data, "accessor")?;
+            if let Some((hash, _)) = core.tokens.lookup_accessor(&accessor).await? {
+                core.tokens.revoke_tree(&hash).await?;
+            }
+            Ok(Some(Response::empty()))
+        }
+        "accessors/" | "accessors" if op == Operation::List => {
+            keys_response(core.tokens.accessors().await?)
+        }
+        "roles/" | "roles" if op == Operation::List => keys_response(core.tokens.roles().await?),
+        "tidy" if write => {
+            let removed = core.tokens.tidy().await?;
+            let mut resp = Response::empty();
+            resp.warnings.push(format!(
+                "Tidy operation successfully started. Any information from the operation will be \
+                 printed to the server logs ({removed} expired tokens removed)."
+            ));
+            Ok(Some(resp))
+        }
+        _ => {
+            if let Some(role) = rel.strip_prefix("create/") {
+                if write {
+                    return create(core, data, auth, CreateKind::Role(role.to_string()))
+                        .await
+                        .map(Some);
+                }
+                return Err(Error::UnsupportedOperation);
+            }
+            if let Some(name) = rel.strip_prefix("roles/") {
+                return role_op(&core.tokens, name, op, &data).await;
+            }
+            if rel.starts_with("lookup")
+                || rel.starts_with("renew")
+                || rel.starts_with("revoke")
+                || rel.starts_with("create")
+                || rel == "tidy"
+            {
+                return Err(Error::UnsupportedOperation);
+            }
+            Err(Error::UnsupportedPath)
+        }
+    }
+}
+
+fn keys_response(keys: Vec<String>) -> Result<Option<Response>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let mut data = Map::new();
+    data.insert("keys".into(), json!(keys));
+    Ok(Some(Response::with_data(data)))
+}
+
+fn required_str(data: &Map<String, Value>, name: &str) -> Result<String> {
+    fields::opt_str(data, name)?
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid(format!("missing required field '{name}'")))
+}
+
+enum CreateKind {
+    Normal,
+    Orphan,
+    Role(String),
+}
+
+fn normalize_policies(mut policies: Vec<String>) -> Vec<String> {
+    for p in &mut policies {
+        *p = p.trim().to_lowercase();
+    }
+    policies.retain(|p| !p.is_empty());
+    policies.sort();
+    policies.dedup();
+    policies
+}
+
+async fn create(
+    core: &Unsealed,
+    data: Map<String, Value>,
+    auth: &Authorized,
+    kind: CreateKind,
+) -> Result<Response> {
+    let caller = &auth.token;
+    let privileged = caller.is_root() || auth.sudo;
+    let role = match &kind {
+        CreateKind::Role(name) => Some(
+            core.tokens
+                .role(name)
+                .await?
+                .ok_or_else(|| Error::invalid(format!("unknown role {name}")))?,
+        ),
+        _ => None,
+    };
+    if caller.token_type == "batch" {
+        return Err(Error::invalid("batch tokens cannot create more tokens"));
+    }
+
+    let id = fields::opt_str(&data, "id")?.filter(|s| !s.is_empty());
+    if id.is_some() && !caller.is_root() {
+        return Err(Error::invalid(
+            "root or sudo privileges required to specify token id",
+        ));
+    }
+    if id.is_some_and(|i| i.contains('.') && !i.starts_with("hvs.") && !i.starts_with("s.")) {
+        return Err(Error::invalid(
+            "token IDs can not contain a '.' except as part of a prefix",
+        ));
+    }
+    let requested = fields::opt_string_list(&data, "policies")?.map(normalize_policies);
+    let no_default = fields::opt_bool(&data, "no_default_policy")?.unwrap_or(false)
+        || role.as_ref().is_some_and(|r| r.token_no_default_policy);
+    let mut warnings = Vec::new();
+
+    // Policies: default to the caller's; must be a subset unless root/sudo or a role allows.
+    let mut policies = match (&requested, &role) {
+        (Some(p), _) => p.clone(),
+        (None, Some(r)) if !r.allowed_policies.is_empty() => r.allowed_policies.clone(),
+        _ => caller
+            .policies
+            .iter()
+            .filter(|p| p.as_str() != "default" || !no_default)
+            .cloned()
+            .collect(),
+    };
+    if let Some(r) = &role {
+        if !r.allowed_policies.is_empty()
+            && let Some(bad) = policies
+                .iter()
+                .find(|p| p.as_str() != "default" && !r.allowed_policies.contains(p))
+        {
+            return Err(Error::invalid(format!(
+                "token policies ([{bad}]) must be subset of the role's allowed policies"
+            )));
+        }
+        if let Some(bad) = policies.iter().find(|p| r.disallowed_policies.contains(p)) {
+            return Err(Error::invalid(format!(
+                "token policy {bad} is disallowed by this role"
+            )));
+        }
+    } else if !privileged
+        && let Some(bad) = policies
+            .iter()
+            .find(|p| p.as_str() != "default" && !caller.policies.contains(p))
+    {
+        return Err(Error::invalid(format!(
+            "child policies must be subset of parent: {bad} is not held by the calling token"
+        )));
+    }
+    if !no_default && !policies.iter().any(|p| p == "root") {
+        policies.push("default".into());
+    }
+    let policies = normalize_policies(policies);
+    if policies.is_empty() {
+        return Err(Error::invalid("token must have at least one policy"));
+    }
+    for p in &policies {
+        if p != "root" && !core.policies.exists(p).await? {
+            warnings.push(format!("Policy \"{p}\" does not exist"));
+        }
+    }
+
+    let token_type = match fields::opt_str(&data, "type")? {
+        Some("batch") => "batch",
+        Some("service") | Some("") | None => match role.as_ref().map(|r| r.token_type.as_str()) {
+            Some("batch") | Some("default-batch") => "batch",
+            _ => "service",
+        },
+        Some(other) => return Err(Error::invalid(format!("unsupported token type {other}"))),
+    };
+    if token_type == "batch" && policies.iter().any(|p| p == "root") {
+        return Err(Error::invalid("batch tokens cannot have the root policy"));
+    }
+
+    let no_parent = fields::opt_bool(&data, "no_parent")?.unwrap_or(false);
+    let orphan = match &kind {
+        CreateKind::Orphan => true,
+        CreateKind::Role(_) => role.as_ref().is_some_and(|r| r.orphan),
+        CreateKind::Normal => {
+            if no_parent && !privileged {
+                return Err(Error::invalid(
+                    "root or sudo privileges required to create orphan token",
+                ));
+            }
+            no_parent
+        }
+    };
+
+    let period = match fields::opt_duration_secs(&data, "period")? {
+        Some(p) if p > 0 => {
+            if !privileged && role.is_none() {
+                return Err(Error::invalid(
+                    "root or sudo privileges required to create periodic token",
+                ));
+            }
+            p
+        }
+        _ => role.as_ref().map_or(0, |r| r.token_period),
+    };
+    let mut explicit_max = fields::opt_duration_secs(&data, "explicit_max_ttl")?.unwrap_or(0);
+    if let Some(r) = &role
+        && r.token_explicit_max_ttl > 0
+        && (explicit_max == 0 || explicit_max > r.token_explicit_max_ttl)
+    {
+        explicit_max = r.token_explicit_max_ttl;
+    }
+    if explicit_max > SYSTEM_MAX_TTL {
+        warnings.push(format!(
+            "explicit_max_ttl of {explicit_max}s is greater than the system max TTL of {SYSTEM_MAX_TTL}s; clamped"
+        ));
+        explicit_max = SYSTEM_MAX_TTL;
+    }
+    let requested_ttl = match fields::opt_duration_secs(&data, "ttl")? {
+        Some(t) => Some(t),
+        None => fields::opt_duration_secs(&data, "lease")?,
+    };
+    let is_root_policy = policies.iter().any(|p| p == "root");
+    let mut ttl = if period > 0 {
+        period
+    } else {
+        match requested_ttl {
+            Some(t) if t > 0 => t.min(SYSTEM_MAX_TTL),
+            _ if is_root_policy => 0,
+            _ => SYSTEM_MAX_TTL,
+        }
+    };
+    if explicit_max > 0 && (ttl == 0 || ttl > explicit_max) {
+        ttl = explicit_max;
+    }
+    let num_uses = match fields::opt_i64(&data, "num_uses")? {
+        Some(n) if n < 0 => return Err(Error::invalid("number of uses cannot be negative")),
+        Some(n) => n,
+        None => role.as_ref().map_or(0, |r| r.token_num_uses),
+    };
+    let renewable = fields::opt_bool(&data, "renewable")?.unwrap_or(true)
+        && role.as_ref().is_none_or(|r| r.renewable)
+        && token_type == "service";
+    let display = fields::opt_str(&data, "display_name")?
+        .filter(|s| !s.is_empty())
+        .unwrap_or("");
+    let display_name = if display.is_empty() {
+        "token".to_string()
+    } else {
+        format!(
+            "token-{}",
+            display.to_lowercase().replace(
+                |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                "-"
+            )
+        )
+    };
+    let meta: BTreeMap<String, String> = fields::opt_string_map(&data, "meta")?.unwrap_or_default();
+    let path = match &kind {
+        CreateKind::Normal => "auth/token/create".to_string(),
+        CreateKind::Orphan => "auth/token/create-orphan".to_string(),
+        CreateKind::Role(name) => {
+            let suffix = role.as_ref().map_or("", |r| r.path_suffix.as_str());
+            if suffix.is_empty() {
+                format!("auth/token/create/{name}")
+            } else {
+                format!("auth/token/create/{name}/{suffix}")
+            }
+        }
+    };
+
+    let now = now_unix_secs();
+    let token = match id {
+        Some(i) => i.to_string(),
+        None => generate_token(token_type == "batch")?,
+    };
+    let entry = TokenEntry {
+        id_hash: String::new(),
+        accessor: if token_type == "batch" {
+            String::new()
+        } else {
+            TokenStore::new_accessor()?
+        },
+        policies,
+        path,
+        display_name,
+        creation_time: now,
+        creation_ttl: ttl,
+        expire_time: (ttl > 0).then(|| now.saturating_add(secs_to_i64(ttl))),
+        explicit_max_ttl: explicit_max,
+        period,
+        num_uses,
+        renewable,
+        meta,
+        parent: (!orphan).then(|| hex::encode(auth.token_hash)),
+        token_type: token_type.into(),
+        role: match &kind {
+            CreateKind::Role(n) => Some(n.clone()),
+            _ => None,
+        },
+        last_renewal_time: None,
+    };
+    let entry = core.tokens.create(&token, entry).await?;
+    let mut resp = auth_response(&entry, &token);
+    resp.warnings = warnings;
+    Ok(resp)
+}
+
+/// The `auth` block for a token.
+pub(crate) fn auth_response(entry: &TokenEntry, token: &str) -> Response {
+    let now = now_unix_secs();
+    let token_policies: Vec<&String> = entry.policies.iter().collect();
+    let mut auth = Map::new();
+    auth.insert("client_token".into(), json!(token));
+    auth.insert("accessor".into(), json!(entry.accessor));
+    auth.insert("policies".into(), json!(entry.policies));
+    auth.insert("token_policies".into(), json!(token_policies));
+    auth.insert("identity_policies".into(), json!([]));
+    auth.insert(
+        "metadata".into(),
+        if entry.meta.is_empty() {
+            Value::Null
+        } else {
+            json!(entry.meta)
+        },
+    );
+    auth.insert("lease_duration".into(), json!(entry.ttl_remaining(now)));
+    auth.insert("renewable".into(), json!(entry.renewable));
+    auth.insert("entity_id".into(), json!(""));
+    auth.insert("token_type".into(), json!(entry.token_type));
+    auth.insert("orphan".into(), json!(entry.parent.is_none()));
+    auth.insert("mfa_requirement".into(), Value::Null);
+    auth.insert("num_uses".into(), json!(entry.num_uses.max(0)));
+    Response {
+        auth: Some(auth),
+        ..Response::default()
+    }
+}
+
+/// Token information as `lookup*` returns it. `id` is `None` for accessor lookups.
+pub(crate) fn lookup_response(entry: &TokenEntry, id: Option<&str>) -> Response {
+    let now = now_unix_secs();
+    let mut d = Map::new();
+    d.insert("id".into(), json!(id.unwrap_or("")));
+    d.insert("accessor".into(), json!(entry.accessor));
+    d.insert("policies".into(), json!(entry.policies));
+    d.insert("path".into(), json!(entry.path));
+    d.insert(
+        "meta".into(),
+        if entry.meta.is_empty() {
+            Value::Null
+        } else {
+            json!(entry.meta)
+        },
+    );
+    d.insert("display_name".into(), json!(entry.display_name));
+    d.insert("num_uses".into(), json!(entry.num_uses.max(0)));
+    d.insert("orphan".into(), json!(entry.parent.is_none()));
+    d.insert("creation_time".into(), json!(entry.creation_time));
+    d.insert("creation_ttl".into(), json!(entry.creation_ttl));
+    d.insert("ttl".into(), json!(entry.ttl_remaining(now)));
+    d.insert("explicit_max_ttl".into(), json!(entry.explicit_max_ttl));
+    d.insert(
+        "expire_time".into(),
+        entry.expire_time.map_or(Value::Null, |t| {
+            json!(rfc3339_nanos(t.saturating_mul(1_000_000_000)))
+        }),
+    );
+    d.insert(
+        "issue_time".into(),
+        json!(rfc3339_nanos(
+            entry.creation_time.saturating_mul(1_000_000_000)
+        )),
+    );
+    d.insert("renewable".into(), json!(entry.renewable));
+    d.insert("entity_id".into(), json!(""));
+    d.insert("type".into(), json!(entry.token_type));
+    if entry.period > 0 {
+        d.insert("period".into(), json!(entry.period));
+    }
+    if let Some(role) = &entry.role {
+        d.insert("role".into(), json!(role));
+    }
+    if let Some(t) = entry.last_renewal_time {
+        d.insert("last_renewal_time".into(), json!(t));
+        d.insert(
+            "last_renewal".into(),
+            json!(rfc3339_nanos(t.saturating_mul(1_000_000_000))),
+        );
+    }
+    Response::with_data(d)
+}
+
+async fn lookup(core: &Unsealed, data: Map<String, Value>, auth: &Authorized) -> Result<Response> {
+    let Some(token) = fields::opt_str(&data, "token")?.filter(|t| !t.is_empty()) else {
+        return Ok(lookup_response(&auth.token, Some(auth.raw_token())));
+    };
+    match core.tokens.lookup(token).await? {
+        Some(entry) => Ok(lookup_response(&entry, Some(token))),
+        None => Err(Error::PermissionDeniedMsg("bad token".into())),
+    }
+}
+
+async fn lookup_accessor(core: &Unsealed, data: Map<String, Value>) -> Result<Response> {
+    let accessor = required_str(&data, "accessor")?;
+    match core.tokens.lookup_accessor(&accessor).await? {
+        Some((_, entry)) => Ok(lookup_response(&entry, None)),
+        None => Err(Error::invalid("invalid accessor")),
+    }
+}
+
+async fn renew(
+    tokens: &TokenStore,
+    hash: &[u8; 32],
+    token: &str,
+    increment: Option<u64>,
+) -> Result<Response> {
+    let entry = tokens.renew(hash, increment).await?;
+    Ok(auth_response(&entry, token))
+}
+
+async fn role_op(
+    tokens: &TokenStore,
+    name: &str,
+    op: Operation,
+    data: &Map<String, Value>,
+) -> Result<Option<Response>> {
+    if name.is_empty() || name.contains('/') {
+        return Err(Error::invalid("invalid role name"));
+    }
+    match op {
+        Operation::Read => Ok(tokens.role(name).await?.map(|r| role_response(&r))),
+        Operation::Delete => {
+            tokens.delete_role(name).await?;
+            Ok(Some(Response::empty()))
+        }
+        Operation::Create | Operation::Update => {
+            let mut role = tokens.role(name).await?.unwrap_or_else(|| TokenRole {
+                name: name.to_string(),
+                renewable: true,
+                ..TokenRole::default()
+            });
+            if let Some(p) = fields::opt_string_list(data, "allowed_policies")? {
+                role.allowed_policies = normalize_policies(p);
+            }
+            if let Some(p) = fields::opt_string_list(data, "disallowed_policies")? {
+                role.disallowed_policies = normalize_policies(p);
+            }
+            if let Some(b) = fields::opt_bool(data, "orphan")? {
+                role.orphan = b;
+            }
+            if let Some(b) = fields::opt_bool(data, "renewable")? {
+                role.renewable = b;
+            }
+            if let Some(s) = fields::opt_str(data, "path_suffix")? {
+                role.path_suffix = s.to_string();
+            }
+            if let Some(p) = fields::opt_duration_secs(data, "token_period")?
+                .or(fields::opt_duration_secs(data, "period")?)
+            {
+                role.token_period = p;
+            }
+            if let Some(p) = fields::opt_duration_secs(data, "token_explicit_max_ttl")?
+                .or(fields::opt_duration_secs(data, "explicit_max_ttl")?)
+            {
+                role.token_explicit_max_ttl = p;
+            }
+            if let Some(t) = fields::opt_str(data, "token_type")? {
+                match t {
+                    "" | "service" | "batch" | "default-service" | "default-batch" => {
+                        role.token_type = t.to_string();
+                    }
+                    other => return Err(Error::invalid(format!("invalid token_type {other}"))),
+                }
+            }
+            if let Some(b) = fields::opt_bool(data, "token_no_default_policy")? {
+                role.token_no_default_policy = b;
+            }
+            if let Some(n) = fields::opt_i64(data, "token_num_uses")? {
+                role.token_num_uses = n.max(0);
+            }
+            tokens.put_role(&role).await?;
+            Ok(Some(Response::empty()))
+        }
+        _ => Err(Error::UnsupportedOperation),
+    }
+}
+
+fn role_response(r: &TokenRole) -> Response {
+    let mut d = Map::new();
+    d.insert("name".into(), json!(r.name));
+    d.insert("allowed_policies".into(), json!(r.allowed_policies));
+    d.insert("disallowed_policies".into(), json!(r.disallowed_policies));
+    d.insert("allowed_policies_glob".into(), json!([]));
+    d.insert("disallowed_policies_glob".into(), json!([]));
+    d.insert("orphan".into(), json!(r.orphan));
+    d.insert("renewable".into(), json!(r.renewable));
+    d.insert("path_suffix".into(), json!(r.path_suffix));
+    d.insert("token_period".into(), json!(r.token_period));
+    d.insert("period".into(), json!(r.token_period));
+    d.insert(
+        "token_explicit_max_ttl".into(),
+        json!(r.token_explicit_max_ttl),
+    );
+    d.insert("explicit_max_ttl".into(), json!(r.token_explicit_max_ttl));
+    d.insert(
+        "token_type".into(),
+        json!(if r.token_type.is_empty() {
+            "default-service"
+        } else {
+            r.token_type.as_str()
+        }),
+    );
+    d.insert(
+        "token_no_default_policy".into(),
+        json!(r.token_no_default_policy),
+    );
+    d.insert("token_num_uses".into(), json!(r.token_num_uses));
+    Response::with_data(d)
+}

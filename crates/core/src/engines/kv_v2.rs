@@ -1,1 +1,0 @@
-//! KV version 2 (being written).

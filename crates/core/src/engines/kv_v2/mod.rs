@@ -1,0 +1,663 @@
+//! KV version 2: versioned key/value secrets, API-compatible with Vault's `kv-v2`.
+//!
+//! Routes (relative to the mount): `config`, `data/<key>`, `metadata/<key>`,
+//! `delete/<key>`, `undelete/<key>`, `destroy/<key>`, `subkeys/<key>`. Storage layout and
+//! locking are described in [`store`].
+//!
+//! Every read-modify-write of a key holds that key's lock (shared by every engine instance of
+//! the mount, see [`store::mount_locks`]), so a check-and-set write can never let two writers
+//! win.
+
+// Until `engines::instantiate` constructs `KvV2`, nothing outside the tests reaches this module.
+// Remove once the engine is wired in.
+
+mod fields;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::{Engine, EngineRequest};
+use crate::barrier::View;
+use crate::clock::now_unix_nanos;
+use crate::error::{Error, Result};
+use crate::fields::{opt_bool, opt_i64};
+use crate::request::{Operation, Response};
+use fields::{
+    cas_option, custom_metadata_field, merge_patch, mismatch, opt_signed_duration, opt_u32,
+    opt_unsigned_duration, strip_values, validate_custom_metadata, versions_list,
+};
+use store::{Config, KeyMeta, MountLocks, fmt_time, go_duration, valid_key};
+
+/// The KV v2 engine. Stateless: data lives in the mount's view, locks in a process-wide
+/// table keyed by mount uuid.
+#[derive(Debug, Default)]
+pub(crate) struct KvV2;
+
+impl KvV2 {
+    /// A new engine instance for one mount.
+    pub(crate) fn new() -> KvV2 {
+        KvV2
+    }
+}
+
+/// A request path, split into route and key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Config,
+    Data(&'a str),
+    Metadata(&'a str),
+    Delete(&'a str),
+    Undelete(&'a str),
+    Destroy(&'a str),
+    Subkeys(&'a str),
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    if path == "config" {
+        return Some(Route::Config);
+    }
+    if path == "metadata" {
+        return Some(Route::Metadata(""));
+    }
+    let (head, key) = path.split_once('/')?;
+    Some(match head {
+        "data" => Route::Data(key),
+        "metadata" => Route::Metadata(key),
+        "delete" => Route::Delete(key),
+        "undelete" => Route::Undelete(key),
+        "destroy" => Route::Destroy(key),
+        "subkeys" => Route::Subkeys(key),
+        _ => return None,
+    })
+}
+
+/// Versions-list operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VersionsOp {
+    Delete,
+    Undelete,
+    Destroy,
+}
+
+fn cas_required_error() -> Error {
+    Error::invalid("check-and-set parameter required for this call")
+}
+
+/// Vault's check-and-set rule: when `options.cas` is present it must equal the current
+/// version (0 = the key has no version yet); when absent, writes are refused if the mount or
+/// the key requires CAS.
+fn check_cas(data: &Map<String, Value>, config: &Config, meta: &KeyMeta) -> Result<()> {
+    match cas_option(data)? {
+        Some(cas) if u64::try_from(cas).ok() != Some(meta.current_version) => Err(Error::invalid(
+            "check-and-set parameter did not match the current version",
+        )),
+        None if config.cas_required || meta.cas_required => Err(cas_required_error()),
+        _ => Ok(()),
+    }
+}
+
+fn empty() -> Result<Option<Response>> {
+    Ok(Some(Response::empty()))
+}
+
+/// The `data` object of a write or patch.
+fn data_field(data: &Map<String, Value>) -> Result<&Map<String, Value>> {
+    match data.get("data") {
+        None | Some(Value::Null) => Err(Error::invalid("no data provided")),
+        Some(Value::Object(m)) => Ok(m),
+        Some(_) => Err(mismatch("data", "a map")),
+    }
+}
+
+#[async_trait]
+impl Engine for KvV2 {
+    async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
+        match route(&req.path) {
+            Some(Route::Data(key) | Route::Metadata(key)) if valid_key(key) => {
+                Ok(Some(store::load_meta(&req.view, key).await?.is_some()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn handle(&self, req: EngineRequest) -> Result<Option<Response>> {
+        let Some(route) = route(&req.path) else {
+            return Err(Error::UnsupportedPath);
+        };
+        let ignored = unknown_fields(route, &req.data);
+        let mut resp = dispatch(route, &req).await?;
+        // Vault warns about fields the route does not know, when it sends a body anyway.
+        if let Some(resp) = resp.as_mut()
+            && !ignored.is_empty()
+            && !resp.is_empty()
+        {
+            resp.warnings.push(format!(
+                "Endpoint ignored these unrecognized parameters: [{}]",
+                ignored.join(" ")
+            ));
+        }
+        Ok(resp)
+    }
+}
+
+/// Request fields the route does not accept, sorted.
+fn unknown_fields(route: Route<'_>, data: &Map<String, Value>) -> Vec<String> {
+    let known: &[&str] = match route {
+        Route::Config => &["max_versions", "cas_required", "delete_version_after"],
+        Route::Data(_) => &["data", "options", "version"],
+        Route::Metadata(_) => &[
+            "max_versions",
+            "cas_required",
+            "delete_version_after",
+            "custom_metadata",
+            "exclude_deleted",
+        ],
+        Route::Delete(_) | Route::Undelete(_) | Route::Destroy(_) => &["versions"],
+        Route::Subkeys(_) => &["version", "depth"],
+    };
+    let mut out: Vec<String> = data
+        .keys()
+        .filter(|k| k.as_str() != "path" && !known.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    out.sort();
+    out
+}
+
+async fn dispatch(route: Route<'_>, req: &EngineRequest) -> Result<Option<Response>> {
+    let locks = store::mount_locks(&req.mount.uuid);
+    let view = &req.view;
+    let data = &req.data;
+    let op = req.operation;
+    match route {
+        Route::Config => match op {
+            Operation::Read => config_read(view).await,
+            Operation::Create | Operation::Update => config_write(view, data, &locks).await,
+            _ => Err(Error::UnsupportedOperation),
+        },
+        Route::Metadata(prefix) if op == Operation::List => metadata_list(view, prefix, data).await,
+        Route::Data(key) | Route::Metadata(key) | Route::Subkeys(key) if !valid_key(key) => {
+            Err(Error::UnsupportedPath)
+        }
+        Route::Delete(key) | Route::Undelete(key) | Route::Destroy(key) if key.is_empty() => {
+            Err(Error::UnsupportedPath)
+        }
+        Route::Data(key) => match op {
+            Operation::Read => data_read(view, key, data, &locks).await,
+            Operation::Create | Operation::Update => data_write(view, key, data, &locks).await,
+            Operation::Patch => data_patch(view, key, data, &locks).await,
+            Operation::Delete => data_delete(view, key, &locks).await,
+            Operation::List => Err(Error::UnsupportedOperation),
+        },
+        Route::Metadata(key) => match op {
+            Operation::Read => metadata_read(view, key).await,
+            Operation::Create | Operation::Update => metadata_write(view, key, data, &locks).await,
+            Operation::Patch => metadata_patch(view, key, data, &locks).await,
+            Operation::Delete => metadata_delete(view, key, &locks).await,
+            Operation::List => Err(Error::UnsupportedOperation),
+        },
+        Route::Delete(key) | Route::Undelete(key) | Route::Destroy(key) => {
+            if !op.is_write() {
+                return Err(Error::UnsupportedOperation);
+            }
+            let kind = match route {
+                Route::Delete(_) => VersionsOp::Delete,
+                Route::Undelete(_) => VersionsOp::Undelete,
+                _ => VersionsOp::Destroy,
+            };
+            versions_op(view, key, data, &locks, kind).await
+        }
+        Route::Subkeys(key) => match op {
+            Operation::Read => subkeys_read(view, key, data, &locks).await,
+            _ => Err(Error::UnsupportedOperation),
+        },
+    }
+}
+
+// ----- config -----
+
+async fn config_read(view: &View) -> Result<Option<Response>> {
+    let config = store::load_config(view).await?;
+    let mut data = Map::new();
+    data.insert("max_versions".into(), config.max_versions.into());
+    data.insert("cas_required".into(), config.cas_required.into());
+    data.insert(
+        "delete_version_after".into(),
+        go_duration(config.delete_version_after).into(),
+    );
+    Ok(Some(Response::with_data(data)))
+}
+
+async fn config_write(
+    view: &View,
+    data: &Map<String, Value>,
+    locks: &MountLocks,
+) -> Result<Option<Response>> {
+    let max = opt_u32(data, "max_versions")?;
+    let cas = opt_bool(data, "cas_required")?;
+    let dva = opt_signed_duration(data, "delete_version_after")?;
+    if max.is_none() && cas.is_none() && dva.is_none() {
+        return empty();
+    }
+    let _guard = locks.config.lock().await;
+    let mut config = store::load_config(view).await?;
+    if let Some(max) = max {
+        config.max_versions = max;
+    }
+    if let Some(cas) = cas {
+        config.cas_required = cas;
+    }
+    if let Some(dva) = dva {
+        // Vault: negative disables the feature mount-wide (stored as -1s), zero clears it.
+        config.delete_version_after = if dva < 0 { -1 } else { dva };
+    }
+    store::save_config(view, &config).await?;
+    empty()
+}
+
+// ----- data -----
+
+async fn data_read(
+    view: &View,
+    key: &str,
+    data: &Map<String, Value>,
+    locks: &MountLocks,
+) -> Result<Option<Response>> {
+    let requested = opt_i64(data, "version")?.unwrap_or(0);
+    let _guard = locks.key(key).read().await;
+    let Some(meta) = store::load_meta(view, key).await? else {
+        return Ok(None);
+    };
+    let n = u64::try_from(requested)
+        .ok()
+        .filter(|v| *v > 0)
+        .unwrap_or(meta.current_version);
+    let Some(vm) = meta.versions.get(&n) else {
+        return Ok(None);
+    };
+    let mut out = Map::new();
+    out.insert("metadata".into(), Value::Object(meta.version_json(n, vm)));
+    if !vm.is_live(now_unix_nanos()) {
+        out.insert("data".into(), Value::Null);
+        let mut resp = Response::with_data(out);
+        resp.status = Some(404);
+        return Ok(Some(resp));
+    }
+    let secret = store::load_version(view, key, n).await?;
+    out.insert("data".into(), Value::Object(secret));
+    Ok(Some(Response::with_data(out)))
+}
+
+/// Stores `secret` as the next version of `key` (the caller holds the key's write lock and
+/// has checked CAS) and builds the write response.
+async fn append_version(
+    view: &View,
+    key: &str,
+    config: &Config,
+    mut meta: KeyMeta,
+    secret: &Map<String, Value>,
+) -> Result<Option<Response>> {
+    let now = now_unix_nanos();
+    let deletion = store::deletion_time(now, config, &meta);
+    store::save_version(view, key, meta.current_version + 1, secret).await?;
+    let (n, pruned) = meta.add_version(now, deletion, config.max_versions);
+    store::save_meta(view, key, &meta).await?;
+    let vm = meta.versions.get(&n).cloned().unwrap_or_default();
+    let mut resp = Response::with_data(meta.version_json(n, &vm));
+    if let Some(last) = pruned
+        && let Some(w) = store::cleanup_pruned(view, key, last).await
+    {
+        resp.warnings.push(w);
+    }
+    Ok(Some(resp))
+}
+
+async fn data_write(
+    view: &View,
+    key: &str,
+    data: &Map<String, Value>,
+    locks: &MountLocks,
+) -> Result<Option<Response>> {
+    let secret = data_field(data)?;
+    let config = store::load_config(view).await?;
+    let _guard = locks.key(key).write().await;
+    let meta = store::load_meta(view, key).await?.unwrap_or_default();
+    check_cas(data, &config, &meta)?;
+    append_version(view, key, &config, meta, secret).await
+}
+
+async fn data_patch(
+    view: &View,
+    key: &str,
+    data: &Map<String, Value>,
+    locks: &MountLocks,
+) -> Result<Option<Response>> {
+    let patch = data_field(data)?;
+    let _guard = locks.key(key).write().await;
+    let Some(meta) = store::load_meta(view, key).await? else {
+        return Ok(None);
+    };
+    let config = store::load_config(view).await?;
+    check_cas(data, &config, &meta)?;
+    let n = meta.current_version;
+    let Some(vm) = meta.versions.get(&n) else {
+        return Ok(None);
+    };
+    if !vm.is_live(now_unix_nanos()) {
+        let mut resp = Response::with_data(meta.version_json(n, vm));
+        resp.status = Some(404);
+        return Ok(Some(resp));
+    }
+    let mut merged = Value::Object(store::load_version(view, key, n).await?);
+    merge_patch(&mut merged, &Value::Object(patch.clone()));
+    let Value::Object(merged) = merged else {
+        return Err(Error::Internal("merge patch produced a non-object".into()));
+    };
+    append_version(view, key, &config, meta, &merged).await
+}
+
+async fn data_delete(view: &View, key: &str, locks: &MountLocks) -> Result<Option<Response>> {
+    let _guard = locks.key(key).write().await;
+    let Some(mut meta) = store::load_meta(view, key).await? else {
+        return empty();
+    };
+    let now = now_unix_nanos();
+    let n = meta.current_version;
+    match meta.versions.get_mut(&n) {
+        Some(vm) if vm.is_live(now) => vm.deletion_time = Some(now),
+        _ => return empty(),
+    }
+    store::save_meta(view, key, &meta).await?;
+    empty()
+}
+
+// ----- delete / undelete / destroy -----
+
+async fn versions_op(
+    view: &View,
+    key: &str,
+    data: &Map<String, Value>,
+    locks: &MountLocks,
+    kind: VersionsOp,
+) -> Result<Option<Response>> {
+    let versions = versions_list(data)?;
+    if versions.is_empty() {
+        return Err(Error::invalid(match kind {
+            VersionsOp::Destroy => "no version number provided",
+            _ => "No version number provided",
+        }));
+    }
+    let config = match kind {
+        VersionsOp::Undelete => Some(store::load_config(view).await?),
+        _ => None,
+    };
+    let _guard = locks.key(key).write().await;
+    let Some(mut meta) = store::load_meta(view, key).await? else {
+        return empty();
+    };
+    let now = now_unix_nanos();
+    let numbers: Vec<u64> = versions
+        .iter()
+        .filter_map(|v| u64::try_from(*v).ok())
+        .collect();
+    // Computed before borrowing the versions mutably.
+    let undelete_deletion = config
+        .as_ref()
+        .and_then(|c| store::deletion_time(now, c, &meta));
+    for n in &numbers {
+        let Some(vm) = meta.versions.get_mut(n) else {
+            continue;
+        };
+        if vm.destroyed {
+            continue;
+        }
+        match kind {
+            VersionsOp::Delete => {
+                if !vm.is_deleted(now) {
+                    vm.deletion_time = Some(now);
+                }
+            }
+            VersionsOp::Undelete => vm.deletion_time = undelete_deletion,
+            VersionsOp::Destroy => vm.destroyed = true,
+        }
+    }
+    store::save_meta(view, key, &meta).await?;
+    if kind == VersionsOp::Destroy {
+        for n in numbers {
+            if n > 0 {
+                store::delete_version(view, key, n).await?;
+            }
+        }
+    }
+    empty()
+}
+
+// ----- metadata -----
+
+async fn metadata_list(
+    view: &View,
+    prefix: &str,
+    data: &Map<String, Value>,
+) -> Result<Option<Response>> {
+    let exclude_deleted = opt_bool(data, "exclude_deleted")?.unwrap_or(false);
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    let mut keys = store::list_meta(view, &prefix).await?;
+    if exclude_deleted {
+        let mut kept = Vec::with_capacity(keys.len());
+        for name in keys {
+            if !name.ends_with('/')
+                && let Ok(Some(meta)) = store::load_meta(view, &format!("{prefix}{name}")).await
+                && meta
+                    .versions
+                    .get(&meta.current_version)
+                    .is_some_and(|vm| vm.deletion_time.is_some())
+            {
+                continue;
+            }
+            kept.push(name);
+        }
+        keys = kept;
+    }
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Map::new();
+    out.insert("keys".into(), json!(keys));
+    Ok(Some(Response::with_data(out)))
+}
+
+async fn metadata_read(view: &View, key: &str) -> Result<Option<Response>> {
+    let Some(meta) = store::load_meta(view, key).await? else {
+        return Ok(None);
+    };
+    let versions: Map<String, Value> = meta
+        .versions
+        .iter()
+        .map(|(n, vm)| (n.to_string(), Value::Object(vm.times_json())))
+        .collect();
+    let mut out = Map::new();
+    out.insert("cas_required".into(), meta.cas_required.into());
+    out.insert("created_time".into(), fmt_time(meta.created_time).into());
+    out.insert("current_version".into(), meta.current_version.into());
+    out.insert("custom_metadata".into(), meta.custom_metadata_json());
+    out.insert(
+        "delete_version_after".into(),
+        go_duration(meta.delete_version_after).into(),
+    );
+    out.insert("max_versions".into(), meta.max_versions.into());
+    out.insert("oldest_version".into(), meta.oldest_version.into());
+    out.insert("updated_time".into(), fmt_time(meta.updated_time).into());
+    out.insert("versions".into(), Value::Object(versions));
+    Ok(Some(Response::with_data(out)))
+}
+
+/// The warning Vault gives when a key asks not to require CAS but the mount does.
+fn cas_required_warning(cas: Option<bool>, config: &Config) -> Option<Response> {
+    (cas == Some(false) && config.cas_required).then(|| Response {
+        warnings: vec![
+            "\"cas_required\" set to false, but is mandated by backend config. This value will be ignored."
+                .into(),
+        ],
+        ..Response::default()
+    })
+}
+
+/// A custom-metadata map without the "remove" markers; `None` when empty.
+fn normalize_custom(
+    m: std::collections::BTreeMap<String, String>,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    (!m.is_empty()).then_some(m)
+}
+
+async fn metadata_write(
+    view: &View,
+    key: &str,
+    data: &Map<String, Value>,
+    locks: &MountLocks,
+) -> Result<Option<Response>> {
+    let max = opt_u32(data, "max_versions")?;
+    let cas = opt_bool(data, "cas_required")?;
+    let dva = opt_unsigned_duration(data, "delete_version_after")?;
+    let custom = match custom_metadata_field(data, false)? {
+        None => None,
+        Some(m) => {
+            let m: std::collections::BTreeMap<String, String> = m
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect();
+            validate_custom_metadata(&m)?;
+            Some(m)
+        }
+    };
+    if max.is_none() && cas.is_none() && dva.is_none() && custom.is_none() {
+        return empty();
+    }
+    let config = store::load_config(view).await?;
+    let _guard = locks.key(key).write().await;
+    let mut meta = match store::load_meta(view, key).await? {
+        Some(m) => m,
+        None => {
+            let now = now_unix_nanos();
+            KeyMeta {
+                created_time: Some(now),
+                updated_time: Some(now),
+                ..KeyMeta::default()
+            }
+        }
+    };
+    if let Some(max) = max {
+        meta.max_versions = max;
+    }
+    if let Some(cas) = cas {
+        meta.cas_required = cas;
+    }
+    if let Some(dva) = dva {
+        meta.delete_version_after = dva;
+    }
+    if let Some(custom) = custom {
+        meta.custom_metadata = normalize_custom(custom);
+    }
+    store::save_meta(view, key, &meta).await?;
+    Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
+}
+
+async fn metadata_patch(
+    view: &View,
+    key: &str,
+    data: &Map<String, Value>,
+    locks: &MountLocks,
+) -> Result<Option<Response>> {
+    let max = opt_u32(data, "max_versions")?;
+    let cas = opt_bool(data, "cas_required")?;
+    let dva = opt_unsigned_duration(data, "delete_version_after")?;
+    let custom = custom_metadata_field(data, true)?;
+    if let Some(custom) = &custom {
+        let present: std::collections::BTreeMap<String, String> = custom
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        validate_custom_metadata(&present)?;
+    }
+    let config = store::load_config(view).await?;
+    let _guard = locks.key(key).write().await;
+    let Some(mut meta) = store::load_meta(view, key).await? else {
+        return Ok(None);
+    };
+    if let Some(max) = max {
+        meta.max_versions = max;
+    }
+    if let Some(cas) = cas {
+        meta.cas_required = cas;
+    }
+    if let Some(dva) = dva {
+        meta.delete_version_after = dva;
+    }
+    if let Some(custom) = custom {
+        let mut merged = meta.custom_metadata.take().unwrap_or_default();
+        for (k, v) in custom {
+            match v {
+                Some(v) => merged.insert(k, v),
+                None => merged.remove(&k),
+            };
+        }
+        validate_custom_metadata(&merged)?;
+        meta.custom_metadata = normalize_custom(merged);
+    }
+    store::save_meta(view, key, &meta).await?;
+    Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
+}
+
+async fn metadata_delete(view: &View, key: &str, locks: &MountLocks) -> Result<Option<Response>> {
+    let _guard = locks.key(key).write().await;
+    // The metadata goes first: once it is gone the key is invisible, and every blob found
+    // under the key's version prefix is removed (also leftovers of an interrupted delete).
+    if store::load_meta(view, key).await?.is_some() {
+        store::delete_meta(view, key).await?;
+    }
+    for n in store::stored_versions(view, key).await? {
+        store::delete_version(view, key, n).await?;
+    }
+    empty()
+}
+
+// ----- subkeys -----
+
+async fn subkeys_read(
+    view: &View,
+    key: &str,
+    data: &Map<String, Value>,
+    locks: &MountLocks,
+) -> Result<Option<Response>> {
+    let depth = opt_i64(data, "depth")?.unwrap_or(0);
+    let requested = opt_i64(data, "version")?.unwrap_or(0);
+    let _guard = locks.key(key).read().await;
+    let Some(meta) = store::load_meta(view, key).await? else {
+        return Ok(None);
+    };
+    let n = u64::try_from(requested)
+        .ok()
+        .filter(|v| *v > 0)
+        .unwrap_or(meta.current_version);
+    let Some(vm) = meta.versions.get(&n) else {
+        return Ok(None);
+    };
+    let mut out = Map::new();
+    out.insert("metadata".into(), Value::Object(meta.version_json(n, vm)));
+    if !vm.is_live(now_unix_nanos()) {
+        out.insert("subkeys".into(), Value::Null);
+        let mut resp = Response::with_data(out);
+        resp.status = Some(404);
+        return Ok(Some(resp));
+    }
+    let mut secret = store::load_version(view, key, n).await?;
+    strip_values(&mut secret, depth);
+    out.insert("subkeys".into(), Value::Object(secret));
+    Ok(Some(Response::with_data(out)))
+}

@@ -1,0 +1,422 @@
+//! KV v2 storage model, the per-key lock table and small formatting helpers.
+//!
+//! Layout inside the mount's [`View`] (every value is JSON, encrypted by the barrier):
+//!
+//! | Key | Value |
+//! |---|---|
+//! | `config` | [`Config`] (mount-wide settings) |
+//! | `meta/<key>` | [`KeyMeta`] (settings, custom metadata and the version list of one secret) |
+//! | `versions/<key>/<n>` | the data object of version `n` of `<key>` |
+//!
+//! `meta/` mirrors the secret hierarchy, so `metadata/` listing is a one-level storage list.
+//! A version blob key is unambiguous: its last segment is always a number, everything before
+//! it is the secret's key. Writes store the new version blob before the metadata that makes it
+//! visible, so a crash leaves at most an invisible blob that the next write overwrites.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, OnceLock, Weak};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::barrier::View;
+use crate::clock::rfc3339_nanos;
+use crate::error::{Error, Result};
+
+const CONFIG_KEY: &str = "config";
+const META_PREFIX: &str = "meta/";
+const VERSIONS_PREFIX: &str = "versions/";
+
+/// Vault keeps this many versions when neither the key nor the mount says otherwise.
+pub(super) const DEFAULT_MAX_VERSIONS: u32 = 10;
+
+const NANOS: i64 = 1_000_000_000;
+
+/// Mount-wide settings (`<mount>/config`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct Config {
+    /// 0 means the default ([`DEFAULT_MAX_VERSIONS`]).
+    pub max_versions: u32,
+    /// Every write must carry `options.cas`.
+    pub cas_required: bool,
+    /// Seconds; 0 = not set, negative = disabled for every key of the mount.
+    pub delete_version_after: i64,
+}
+
+/// What the metadata records about one version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct VersionMeta {
+    /// Unix nanoseconds.
+    pub created_time: i64,
+    /// Unix nanoseconds; the version reads as deleted once this is in the past.
+    pub deletion_time: Option<i64>,
+    /// The data is gone for good.
+    pub destroyed: bool,
+}
+
+impl VersionMeta {
+    /// Soft-deleted as of `now` (a deletion time in the future is only scheduled).
+    pub fn is_deleted(&self, now: i64) -> bool {
+        self.deletion_time.is_some_and(|t| t < now)
+    }
+
+    /// Readable: neither destroyed nor deleted.
+    pub fn is_live(&self, now: i64) -> bool {
+        !self.destroyed && !self.is_deleted(now)
+    }
+
+    /// `{created_time, deletion_time, destroyed}` as Vault prints them.
+    pub fn times_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert(
+            "created_time".into(),
+            fmt_time(Some(self.created_time)).into(),
+        );
+        m.insert("deletion_time".into(), fmt_time(self.deletion_time).into());
+        m.insert("destroyed".into(), self.destroyed.into());
+        m
+    }
+}
+
+/// Everything about one secret except its data.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct KeyMeta {
+    /// Highest version ever written (0 = none yet).
+    pub current_version: u64,
+    /// Vault's sliding-window marker: 0 until pruning first happens.
+    pub oldest_version: u64,
+    /// 0 = use the mount setting.
+    pub max_versions: u32,
+    /// Writes to this key must carry `options.cas`.
+    pub cas_required: bool,
+    /// Seconds, non-negative; 0 = not set.
+    pub delete_version_after: i64,
+    /// `None` when unset or empty (Vault prints `null`).
+    pub custom_metadata: Option<BTreeMap<String, String>>,
+    /// Unix nanoseconds.
+    pub created_time: Option<i64>,
+    /// Unix nanoseconds.
+    pub updated_time: Option<i64>,
+    /// Versions still tracked (pruned ones are removed).
+    pub versions: BTreeMap<u64, VersionMeta>,
+}
+
+/// Versions whose blobs must be removed after a write pruned them from the metadata.
+pub(super) type Pruned = Option<u64>;
+
+impl KeyMeta {
+    /// `custom_metadata` as JSON (`null` when unset).
+    pub fn custom_metadata_json(&self) -> Value {
+        match &self.custom_metadata {
+            Some(m) if !m.is_empty() => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+            _ => Value::Null,
+        }
+    }
+
+    /// The per-version metadata object of data reads and writes.
+    pub fn version_json(&self, n: u64, vm: &VersionMeta) -> Map<String, Value> {
+        let mut m = vm.times_json();
+        m.insert("custom_metadata".into(), self.custom_metadata_json());
+        m.insert("version".into(), n.into());
+        m
+    }
+
+    /// Records a new version and slides the `max_versions` window. Returns the new version
+    /// number and, when older versions fell out of the window, the highest pruned number.
+    pub fn add_version(
+        &mut self,
+        created: i64,
+        deletion: Option<i64>,
+        config_max: u32,
+    ) -> (u64, Pruned) {
+        self.current_version += 1;
+        let n = self.current_version;
+        self.versions.insert(
+            n,
+            VersionMeta {
+                created_time: created,
+                deletion_time: deletion,
+                destroyed: false,
+            },
+        );
+        self.updated_time = Some(created);
+        self.created_time.get_or_insert(created);
+
+        // Vault: the larger non-zero of the key and mount settings wins.
+        let max = match self.max_versions.max(config_max) {
+            0 => DEFAULT_MAX_VERSIONS,
+            m => m,
+        };
+        let max = u64::from(max);
+        if n.saturating_sub(self.oldest_version) >= max {
+            let last_pruned = n - max;
+            self.versions.retain(|v, _| *v > last_pruned);
+            self.oldest_version = last_pruned + 1;
+            return (n, (last_pruned > 0).then_some(last_pruned));
+        }
+        (n, None)
+    }
+}
+
+/// When a version created (or undeleted) at `base` gets deleted automatically: `base` plus the
+/// smaller non-zero `delete_version_after` of mount and key; never if the mount disabled it.
+pub(super) fn deletion_time(base: i64, config: &Config, meta: &KeyMeta) -> Option<i64> {
+    let mount = config.delete_version_after;
+    let key = meta.delete_version_after;
+    if mount < 0 || (mount == 0 && key == 0) {
+        return None;
+    }
+    let secs = match (mount, key) {
+        (0, k) => k,
+        (m, 0) => m,
+        (m, k) => m.min(k),
+    };
+    Some(base.saturating_add(secs.saturating_mul(NANOS)))
+}
+
+/// RFC 3339 with nanoseconds, or `""` for "not set".
+pub(super) fn fmt_time(t: Option<i64>) -> String {
+    t.map(rfc3339_nanos).unwrap_or_default()
+}
+
+/// Formats whole seconds the way Go's `time.Duration.String` does (`0s`, `1m30s`, `1h0m0s`).
+pub(super) fn go_duration(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let s = secs.unsigned_abs();
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    if h > 0 {
+        format!("{sign}{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{sign}{m}m{s}s")
+    } else {
+        format!("{sign}{s}s")
+    }
+}
+
+fn corrupt(what: &str, e: &serde_json::Error) -> Error {
+    Error::Internal(format!("corrupt kv-v2 {what}: {e}"))
+}
+
+fn encode<T: Serialize>(what: &str, v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Internal(format!("encode kv-v2 {what}: {e}")))
+}
+
+/// A key that can have metadata: non-empty, no trailing slash.
+pub(super) fn valid_key(key: &str) -> bool {
+    !key.is_empty() && !key.ends_with('/')
+}
+
+/// The mount configuration (defaults when never written).
+pub(super) async fn load_config(view: &View) -> Result<Config> {
+    match view.get(CONFIG_KEY).await? {
+        None => Ok(Config::default()),
+        Some(raw) => serde_json::from_slice(raw.expose()).map_err(|e| corrupt("config", &e)),
+    }
+}
+
+pub(super) async fn save_config(view: &View, config: &Config) -> Result<()> {
+    view.put(CONFIG_KEY, &encode("config", config)?).await
+}
+
+/// The metadata of `key`, if the key exists.
+pub(super) async fn load_meta(view: &View, key: &str) -> Result<Option<KeyMeta>> {
+    if !valid_key(key) {
+        return Ok(None);
+    }
+    match view.get(&format!("{META_PREFIX}{key}")).await? {
+        None => Ok(None),
+        Some(raw) => serde_json::from_slice(raw.expose())
+            .map(Some)
+            .map_err(|e| corrupt("metadata", &e)),
+    }
+}
+
+pub(super) async fn save_meta(view: &View, key: &str, meta: &KeyMeta) -> Result<()> {
+    view.put(&format!("{META_PREFIX}{key}"), &encode("metadata", meta)?)
+        .await
+}
+
+pub(super) async fn delete_meta(view: &View, key: &str) -> Result<()> {
+    view.delete(&format!("{META_PREFIX}{key}")).await
+}
+
+/// One level of names below `prefix` in the metadata tree (folders end in `/`).
+pub(super) async fn list_meta(view: &View, prefix: &str) -> Result<Vec<String>> {
+    view.list(&format!("{META_PREFIX}{prefix}")).await
+}
+
+fn version_key(key: &str, n: u64) -> String {
+    format!("{VERSIONS_PREFIX}{key}/{n}")
+}
+
+/// The data object of version `n`; an error if the metadata promised it but it is missing.
+pub(super) async fn load_version(view: &View, key: &str, n: u64) -> Result<Map<String, Value>> {
+    let raw = view
+        .get(&version_key(key, n))
+        .await?
+        .ok_or_else(|| Error::Internal("could not find version data".into()))?;
+    serde_json::from_slice(raw.expose()).map_err(|e| corrupt("version", &e))
+}
+
+pub(super) async fn save_version(
+    view: &View,
+    key: &str,
+    n: u64,
+    data: &Map<String, Value>,
+) -> Result<()> {
+    view.put(&version_key(key, n), &encode("version", data)?)
+        .await
+}
+
+pub(super) async fn delete_version(view: &View, key: &str, n: u64) -> Result<()> {
+    view.delete(&version_key(key, n)).await
+}
+
+/// Every version blob stored for `key` (found by listing, so leftovers are included).
+pub(super) async fn stored_versions(view: &View, key: &str) -> Result<Vec<u64>> {
+    let names = view.list(&format!("{VERSIONS_PREFIX}{key}/")).await?;
+    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
+}
+
+/// Removes the blobs of pruned versions, walking down from `last_pruned` until one is missing
+/// (so blobs a failed earlier cleanup left behind go too), oldest first. Failures become a
+/// warning: the next pruning write retries.
+pub(super) async fn cleanup_pruned(view: &View, key: &str, last_pruned: u64) -> Option<String> {
+    let result: Result<()> = async {
+        let mut doomed = Vec::new();
+        let mut n = last_pruned;
+        while n > 0 && view.get(&version_key(key, n)).await?.is_some() {
+            doomed.push(n);
+            n -= 1;
+        }
+        for n in doomed.into_iter().rev() {
+            delete_version(view, key, n).await?;
+        }
+        Ok(())
+    }
+    .await;
+    result.err().map(|e| {
+        tracing::warn!(error = %e, "kv-v2: cleaning up old versions failed");
+        "error occurred when cleaning up old versions, these will be cleaned up on next write"
+            .to_string()
+    })
+}
+
+// ----- locks -----
+
+const LOCK_SHARDS: usize = 64;
+
+/// Locks of one mount: key read-modify-writes are serialized per shard (reads share), and
+/// config writes have their own lock.
+#[derive(Debug)]
+pub(super) struct MountLocks {
+    shards: Vec<tokio::sync::RwLock<()>>,
+    /// Serializes config read-modify-writes.
+    pub config: tokio::sync::Mutex<()>,
+}
+
+impl MountLocks {
+    fn new() -> Self {
+        MountLocks {
+            shards: (0..LOCK_SHARDS)
+                .map(|_| tokio::sync::RwLock::new(()))
+                .collect(),
+            config: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The lock guarding `key`'s metadata and versions.
+    pub fn key(&self, key: &str) -> &tokio::sync::RwLock<()> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        let i = usize::try_from(h.finish() % LOCK_SHARDS as u64).unwrap_or(0);
+        &self.shards[i]
+    }
+}
+
+/// Lock tables by mount uuid. The storage view has no compare-and-swap, so CAS writes rely on
+/// these in-memory locks. They live in a process-wide table rather than in the engine instance
+/// because the router may build a new `KvV2` for the same mount at any time (mount-table
+/// rebuilds); every instance serving a given mount uuid gets the same locks as long as any
+/// request holds them. Entries are weak, so unmounted mounts leave nothing behind. (A single
+/// process owns the storage; several servers sharing one backend are not supported.)
+static LOCK_TABLE: OnceLock<parking_lot::Mutex<HashMap<String, Weak<MountLocks>>>> =
+    OnceLock::new();
+
+/// The lock table of the mount with this uuid.
+pub(super) fn mount_locks(uuid: &str) -> Arc<MountLocks> {
+    let mut table = LOCK_TABLE.get_or_init(Default::default).lock();
+    if let Some(locks) = table.get(uuid).and_then(Weak::upgrade) {
+        return locks;
+    }
+    table.retain(|_, w| w.strong_count() > 0);
+    let locks = Arc::new(MountLocks::new());
+    table.insert(uuid.to_string(), Arc::downgrade(&locks));
+    locks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(45), "45s");
+        assert_eq!(go_duration(90), "1m30s");
+        assert_eq!(go_duration(3600), "1h0m0s");
+        assert_eq!(go_duration(86_400 + 61), "24h1m1s");
+        assert_eq!(go_duration(-1), "-1s");
+    }
+
+    #[test]
+    fn deletion_time_takes_smaller_nonzero() {
+        let cfg = |d| Config {
+            delete_version_after: d,
+            ..Config::default()
+        };
+        let meta = |d| KeyMeta {
+            delete_version_after: d,
+            ..KeyMeta::default()
+        };
+        assert_eq!(deletion_time(0, &cfg(0), &meta(0)), None);
+        assert_eq!(deletion_time(0, &cfg(10), &meta(0)), Some(10 * NANOS));
+        assert_eq!(deletion_time(0, &cfg(0), &meta(5)), Some(5 * NANOS));
+        assert_eq!(deletion_time(0, &cfg(10), &meta(5)), Some(5 * NANOS));
+        assert_eq!(deletion_time(0, &cfg(3), &meta(5)), Some(3 * NANOS));
+        assert_eq!(deletion_time(0, &cfg(-1), &meta(5)), None);
+    }
+
+    #[test]
+    fn version_window() {
+        let mut m = KeyMeta::default();
+        for i in 1..=10 {
+            assert_eq!(m.add_version(i, None, 0), (i as u64, None));
+        }
+        // Vault's quirk: the window marker moves to 1 when the 10th version lands.
+        assert_eq!(m.oldest_version, 1);
+        assert_eq!(m.add_version(11, None, 0), (11, Some(1)));
+        assert_eq!(m.oldest_version, 2);
+        assert_eq!(m.versions.len(), 10);
+        m.max_versions = 3;
+        assert_eq!(m.add_version(12, None, 0), (12, Some(9)));
+        assert_eq!(m.versions.keys().copied().collect::<Vec<_>>(), [10, 11, 12]);
+        assert_eq!(m.oldest_version, 10);
+    }
+
+    #[test]
+    fn shared_locks_per_mount() {
+        let a = mount_locks("m-1");
+        let b = mount_locks("m-1");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &mount_locks("m-2")));
+    }
+}
