@@ -111,7 +111,7 @@ impl PolicyStore {
             return Err(Error::invalid("'policy' parameter not supplied or empty"));
         }
         parse_policy(name, text)
-            .map_err(|e| Error::invalid(format!("failed to parse policy: {e}")))?;
+            .map_err(|e| Error::invalid(e.to_string()))?;
         let (key, bytes) = encode_policy(name, text)?;
         self.barrier.put(&key, &bytes).await?;
         self.invalidate();
