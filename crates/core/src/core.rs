@@ -13,6 +13,7 @@ use coffre_crypto::{Key256, Keyring, SecretBytes, combine_shares, ct_eq, split_s
 use coffre_storage::{Backend, Op};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditBroker, AuditRecord, DeviceConfig as AuditDeviceConfig};
 use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, seal_keyring};
 use crate::clock::now_unix_nanos;
 use crate::error::{Error, Result};
@@ -34,12 +35,18 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct CoreConfig {
     /// Rotate the barrier key after this many encryptions under one term.
     pub max_encryptions_per_term: u64,
+    /// Audit devices declared in the server configuration.
+    pub audit_devices: Vec<AuditDeviceConfig>,
+    /// Whether `sys/audit/:path` may enable devices over the API.
+    pub allow_api_audit_creation: bool,
 }
 
 impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
             max_encryptions_per_term: DEFAULT_MAX_ENCRYPTIONS_PER_TERM,
+            audit_devices: Vec::new(),
+            allow_api_audit_creation: false,
         }
     }
 }
@@ -115,6 +122,7 @@ pub(crate) struct Unsealed {
     pub(crate) barrier: Arc<Barrier>,
     pub(crate) tokens: TokenStore,
     pub(crate) policies: PolicyStore,
+    pub(crate) audit: AuditBroker,
     /// The stored table; the mutex serializes mount changes.
     pub(crate) mounts: tokio::sync::Mutex<MountTable>,
     pub(crate) router: ArcSwap<Router>,
@@ -342,7 +350,14 @@ impl Core {
         let cluster: ClusterInfo = decode(&barrier, CLUSTER_PATH).await?;
         let router = Router::build(&mounts, &barrier)?;
         let tokens = TokenStore::open(barrier.clone()).await?;
+        let audit = AuditBroker::open(
+            barrier.clone(),
+            &self.config.audit_devices,
+            self.config.allow_api_audit_creation,
+        )
+        .await?;
         Ok(Unsealed {
+            audit,
             policies: PolicyStore::new(barrier.clone()),
             barrier,
             tokens,
@@ -373,9 +388,23 @@ impl Core {
             Some(t) => unsealed.tokens.lookup(t).await?,
             None => None,
         };
-        if !entry.is_some_and(|e| e.is_root()) {
+        let Some(entry) = entry.filter(|e| e.is_root()) else {
             return Err(Error::PermissionDenied);
-        }
+        };
+        // sys/seal is audited like any other privileged request, and refused if it cannot be.
+        let id = uuid::Uuid::new_v4().to_string();
+        let rec = AuditRecord {
+            request_id: &id,
+            operation: crate::request::Operation::Update,
+            path: "sys/seal",
+            data: None,
+            remote_addr: None,
+            token,
+            auth: Some(&entry),
+            mount: None,
+        };
+        unsealed.audit.log_request(&rec, None).await?;
+        unsealed.audit.close().await;
         if let Err(e) = unsealed.barrier.persist_counts().await {
             tracing::warn!(error = %e, "could not persist barrier counters before sealing");
         }
@@ -386,10 +415,11 @@ impl Core {
 
     /// Persists what must survive a clean shutdown (barrier counters).
     pub async fn shutdown(&self) {
-        if let Some(unsealed) = self.unsealed.load_full()
-            && let Err(e) = unsealed.barrier.persist_counts().await
-        {
-            tracing::warn!(error = %e, "could not persist barrier counters at shutdown");
+        if let Some(unsealed) = self.unsealed.load_full() {
+            if let Err(e) = unsealed.barrier.persist_counts().await {
+                tracing::warn!(error = %e, "could not persist barrier counters at shutdown");
+            }
+            unsealed.audit.close().await;
         }
     }
 

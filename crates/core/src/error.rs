@@ -58,6 +58,9 @@ pub enum Error {
     /// Encryption or decryption failed; for stored data this means corruption or tampering.
     #[error("cryptographic failure: {0}")]
     Crypto(#[from] CryptoError),
+    /// No audit device could record the request: it was refused (fail-closed).
+    #[error("failed to audit request")]
+    AuditFailed,
     /// A bug or an impossible state on our side.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,7 +76,9 @@ impl Error {
             Error::NoHandler(_) | Error::UnsupportedPath => ErrorKind::NotFound,
             Error::UnsupportedOperation => ErrorKind::UnsupportedOperation,
             Error::Conflict(_) => ErrorKind::Conflict,
-            Error::Storage(_) | Error::Crypto(_) | Error::Internal(_) => ErrorKind::Internal,
+            Error::Storage(_) | Error::Crypto(_) | Error::Internal(_) | Error::AuditFailed => {
+                ErrorKind::Internal
+            }
         }
     }
 
@@ -86,7 +91,9 @@ impl Error {
     /// the detail goes to the server log.
     pub fn public_message(&self) -> String {
         match self.kind() {
-            ErrorKind::Internal => "internal error".to_string(),
+            ErrorKind::Internal if !matches!(self, Error::AuditFailed) => {
+                "internal error".to_string()
+            }
             _ => self.to_string(),
         }
     }

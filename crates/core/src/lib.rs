@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 mod auth_token;
 mod barrier;
 mod clock;
@@ -20,6 +21,7 @@ mod seal;
 mod sys;
 mod token;
 
+pub use crate::audit::{DeviceConfig as AuditDeviceConfig, Sink as AuditSink};
 pub use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, View};
 pub use crate::clock::{now_unix_secs, rfc3339_nanos};
 pub use crate::core::{

@@ -166,8 +166,8 @@ impl MountTable {
     /// Builds a new entry for `path` after checking conflicts and protected prefixes.
     pub fn check_new_path(&self, path: &str) -> Result<()> {
         if PROTECTED_PREFIXES.iter().any(|p| path.starts_with(p)) {
-            return Err(Error::invalid(format!(
-                "cannot mount \"{path}\": reserved path"
+            return Err(Error::PermissionDeniedMsg(format!(
+                "cannot mount \"{path}\""
             )));
         }
         if let Some(existing) = self
@@ -269,7 +269,7 @@ mod tests {
         ));
         assert!(matches!(
             table.check_new_path("sys/x/"),
-            Err(Error::InvalidRequest(_))
+            Err(Error::PermissionDeniedMsg(_))
         ));
         assert!(table.check_new_path("secrets/").is_ok());
     }

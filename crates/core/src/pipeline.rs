@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::audit::{AuditRecord, Audited};
 use crate::auth_token;
 use crate::core::Unsealed;
 use crate::engines::EngineRequest;
@@ -130,12 +131,44 @@ impl Unsealed {
         })
     }
 
+    /// Logs a request that was refused before dispatch (authentication or ACL). The request
+    /// fails either way, so an audit failure here only gets logged.
+    async fn audit_refused(
+        &self,
+        req: &Request,
+        data: &Map<String, Value>,
+        caller: Option<(&str, &TokenEntry)>,
+        mount: Option<&crate::mount::MountEntry>,
+        err: &Error,
+    ) {
+        let rec = AuditRecord {
+            request_id: &req.id,
+            operation: req.operation,
+            path: &req.path,
+            data: Some(data),
+            remote_addr: req.remote_addr.as_deref(),
+            token: caller.map(|c| c.0).or(req.token.as_deref()),
+            auth: caller.map(|c| c.1),
+            mount,
+        };
+        if let Err(e) = self.audit.log_request(&rec, Some(err)).await {
+            tracing::error!(error = %e, "could not audit a refused request");
+        }
+    }
+
     /// Runs a request through the pipeline.
     pub(crate) async fn handle(&self, mut req: Request) -> Result<Option<Response>> {
-        let caller = self.authenticate(&req).await?;
+        let caller = match self.authenticate(&req).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.audit_refused(&req, &req.data, None, None, &e).await;
+                return Err(e);
+            }
+        };
         let router = self.router.load_full();
         let mut op = req.operation;
 
+        let mut mount = None;
         let target = if let Some(rel) = req
             .path
             .strip_prefix("auth/token/")
@@ -145,34 +178,38 @@ impl Unsealed {
         } else {
             match router.route(&req.path) {
                 None => Target::Nowhere,
-                Some((route, rel)) => match route.engine.clone() {
-                    None => Target::Sys(rel.to_string()),
-                    Some(engine) => {
-                        let mut ereq = EngineRequest {
-                            operation: op,
-                            path: rel.to_string(),
-                            data: std::mem::take(&mut req.data),
-                            view: route.view.clone(),
-                            mount: route.entry.clone(),
-                        };
-                        if op.is_write() {
-                            op = match engine.exists(&ereq).await? {
-                                Some(false) => Operation::Create,
-                                Some(true) | None => Operation::Update,
+                Some((route, rel)) => {
+                    mount = Some(route.entry.clone());
+                    match route.engine.clone() {
+                        None => Target::Sys(rel.to_string()),
+                        Some(engine) => {
+                            let mut ereq = EngineRequest {
+                                operation: op,
+                                path: rel.to_string(),
+                                data: std::mem::take(&mut req.data),
+                                view: route.view.clone(),
+                                mount: route.entry.clone(),
                             };
-                            ereq.operation = op;
+                            if op.is_write() {
+                                op = match engine.exists(&ereq).await? {
+                                    Some(false) => Operation::Create,
+                                    Some(true) | None => Operation::Update,
+                                };
+                                ereq.operation = op;
+                            }
+                            Target::Engine(ereq, engine)
                         }
-                        Target::Engine(ereq, engine)
                     }
-                },
+                }
             }
         };
+        req.operation = op;
 
         // sys/internal/ui/mounts/* is open to any token with some capability on the mount;
         // the handler checks that itself against the caller's ACL.
         let ui_mounts =
             matches!(&target, Target::Sys(rel) if rel.starts_with("internal/ui/mounts"));
-        let data_for_acl = match &target {
+        let data = match &target {
             Target::Engine(ereq, _) => &ereq.data,
             _ => &req.data,
         };
@@ -187,7 +224,30 @@ impl Unsealed {
                 acl,
             }
         } else {
-            self.authorize(caller, op, &req.path, data_for_acl).await?
+            let (raw, entry) = (caller.0.clone(), caller.2.clone());
+            match self.authorize(caller, op, &req.path, data).await {
+                Ok(a) => a,
+                Err(e) => {
+                    self.audit_refused(&req, data, Some((&raw, &entry)), mount.as_deref(), &e)
+                        .await;
+                    return Err(e);
+                }
+            }
+        };
+
+        // Fail closed: nothing runs unless the request entry was written.
+        let audited = {
+            let rec = AuditRecord {
+                request_id: &req.id,
+                operation: op,
+                path: &req.path,
+                data: Some(data),
+                remote_addr: req.remote_addr.as_deref(),
+                token: Some(auth.raw_token()),
+                auth: Some(&auth.token),
+                mount: mount.as_deref(),
+            };
+            self.audit.log_request(&rec, None).await?
         };
 
         // A limited-use token spends one use per authorized request; the last use revokes it
@@ -200,15 +260,43 @@ impl Unsealed {
             }
         }
 
-        let result = match target {
-            Target::Nowhere => Err(Error::NoHandler(req.path.clone())),
-            Target::Sys(rel) => sys::handle(self, &rel, op, req.data, &auth).await,
-            Target::Token(rel) => auth_token::handle(self, &rel, op, req.data, &auth).await,
-            Target::Engine(ereq, engine) => engine.handle(ereq).await,
+        let result = self.dispatch(target, &req, &auth, audited).await;
+
+        let rec = AuditRecord {
+            request_id: &req.id,
+            operation: op,
+            path: &req.path,
+            data: None,
+            remote_addr: req.remote_addr.as_deref(),
+            token: Some(auth.raw_token()),
+            auth: Some(&auth.token),
+            mount: mount.as_deref(),
         };
+        let logged = self.audit.log_response(&rec, &result).await;
         if revoke_after && let Err(e) = self.tokens.revoke_tree(&auth.token_hash).await {
             tracing::warn!(error = %e, "could not revoke a used-up token");
         }
+        logged?;
         result
+    }
+
+    /// Sends an authorized, audited request to its handler.
+    async fn dispatch(
+        &self,
+        target: Target,
+        req: &Request,
+        auth: &Authorized,
+        _audited: Audited,
+    ) -> Result<Option<Response>> {
+        match target {
+            Target::Nowhere => Err(Error::NoHandler(req.path.clone())),
+            Target::Sys(rel) => {
+                sys::handle(self, &rel, req.operation, req.data.clone(), auth).await
+            }
+            Target::Token(rel) => {
+                auth_token::handle(self, &rel, req.operation, req.data.clone(), auth).await
+            }
+            Target::Engine(ereq, engine) => engine.handle(ereq).await,
+        }
     }
 }

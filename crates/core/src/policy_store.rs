@@ -110,8 +110,7 @@ impl PolicyStore {
         if text.trim().is_empty() {
             return Err(Error::invalid("'policy' parameter not supplied or empty"));
         }
-        parse_policy(name, text)
-            .map_err(|e| Error::invalid(e.to_string()))?;
+        parse_policy(name, text).map_err(|e| Error::invalid(e.to_string()))?;
         let (key, bytes) = encode_policy(name, text)?;
         self.barrier.put(&key, &bytes).await?;
         self.invalidate();

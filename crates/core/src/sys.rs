@@ -46,6 +46,10 @@ pub(crate) async fn handle(
             Operation::Read => Ok(Some(list_auth())),
             _ => Err(Error::UnsupportedOperation),
         },
+        "audit" | "audit/" => match op {
+            Operation::Read => Ok(Some(Response::with_data(core.audit.list()).injected())),
+            _ => Err(Error::UnsupportedOperation),
+        },
         "internal/ui/mounts" | "internal/ui/mounts/" => match op {
             Operation::Read => Ok(Some(ui_mounts_all(core, auth).await)),
             _ => Err(Error::UnsupportedOperation),
@@ -68,6 +72,26 @@ pub(crate) async fn handle(
         _ => {
             if let Some(path) = rel.strip_prefix("internal/ui/mounts/") {
                 return ui_mount(core, path, auth).await.map(Some);
+            }
+            if let Some(name) = rel.strip_prefix("audit/") {
+                return audit_device_op(core, name, op, &req.data).await;
+            }
+            if let Some(name) = rel.strip_prefix("audit-hash/") {
+                if !op.is_write() {
+                    return Err(Error::UnsupportedOperation);
+                }
+                let input = fields::opt_str(&req.data, "input")?
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| Error::invalid("the \"input\" parameter is required"))?;
+                let mut d = Map::new();
+                d.insert("hash".into(), json!(core.audit.hash(name, input)?));
+                return Ok(Some(Response::with_data(d).injected()));
+            }
+            if let Some(name) = rel.strip_prefix("audit-chain/") {
+                if op != Operation::Read {
+                    return Err(Error::UnsupportedOperation);
+                }
+                return Ok(core.audit.chain(name).map(Response::with_data));
             }
             if let Some(path) = rel.strip_prefix("auth/") {
                 return auth_mount_op(path, op);
@@ -230,7 +254,7 @@ async fn tune(
         .cloned()
         .ok_or_else(|| Error::invalid(format!("No secret engine mount at {path}")))?;
     match op {
-        Operation::Read => Ok(Response::with_data(entry.tune_api())),
+        Operation::Read => Ok(Response::with_data(entry.tune_api()).injected()),
         Operation::Create | Operation::Update => {
             let mut updated = entry;
             apply_config(&mut updated.config, data)?;
@@ -447,6 +471,22 @@ fn list_auth() -> Response {
 
 fn auth_mount_op(path: &str, op: Operation) -> Result<Option<Response>> {
     let path = path.trim_end_matches('/');
+    if path == "token/tune" {
+        if op != Operation::Read {
+            return Err(Error::invalid("token auth method cannot be tuned"));
+        }
+        let mut d = Map::new();
+        d.insert(
+            "default_lease_ttl".into(),
+            json!(crate::token::SYSTEM_MAX_TTL),
+        );
+        d.insert("max_lease_ttl".into(), json!(crate::token::SYSTEM_MAX_TTL));
+        d.insert("force_no_cache".into(), json!(false));
+        d.insert("description".into(), json!("token based credentials"));
+        d.insert("token_type".into(), json!("default-service"));
+        d.insert("options".into(), Value::Null);
+        return Ok(Some(Response::with_data(d).injected()));
+    }
     match (path, op) {
         ("token", Operation::Read) => match token_auth_mount() {
             Value::Object(m) => Ok(Some(Response::with_data(m).injected())),
@@ -519,4 +559,32 @@ async fn ui_mounts_all(core: &Unsealed, auth: &Authorized) -> Response {
     d.insert("secret".into(), Value::Object(secret));
     d.insert("auth".into(), Value::Object(auth_mounts));
     Response::with_data(d)
+}
+
+/// `sys/audit/:name`: enable (only when the config allows it) or disable a device.
+async fn audit_device_op(
+    core: &Unsealed,
+    name: &str,
+    op: Operation,
+    data: &Map<String, Value>,
+) -> Result<Option<Response>> {
+    match op {
+        Operation::Create | Operation::Update => {
+            let kind = fields::opt_str(data, "type")?
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| Error::invalid("missing audit device type"))?;
+            let options = match data.get("options") {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            };
+            let description = fields::opt_str(data, "description")?.unwrap_or("");
+            core.audit.enable(name, kind, &options, description).await?;
+            Ok(Some(Response::empty()))
+        }
+        Operation::Delete => {
+            core.audit.disable(name).await?;
+            Ok(Some(Response::empty()))
+        }
+        _ => Err(Error::UnsupportedOperation),
+    }
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod aead;
+mod audit_key;
 mod envelope;
 mod error;
 mod hash;
@@ -19,6 +20,7 @@ mod secret;
 mod shamir;
 
 pub use aead::{AES_GCM_NONCE_LEN, AES_GCM_TAG_LEN, Aes256Gcm};
+pub use audit_key::{AuditSigningKey, verify_ed25519};
 pub use envelope::{
     ENVELOPE_HEADER_LEN, ENVELOPE_MIN_LEN, ENVELOPE_VERSION, Envelope, decode_envelope,
     decrypt_with_key, encode_envelope, encrypt_with_key,

@@ -27,6 +27,43 @@ pub struct Config {
     /// Barrier settings.
     #[serde(default)]
     pub barrier: BarrierConfig,
+    /// Audit devices (`[[audit]]` tables).
+    #[serde(default)]
+    pub audit: Vec<AuditConfig>,
+    /// Allow `sys/audit/:path` to enable devices over the API (off: the lesson of
+    /// CVE-2025-6000 / CVE-2025-54997).
+    #[serde(default)]
+    pub allow_api_audit_creation: bool,
+}
+
+/// One `[[audit]]` device.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// `file` or `stdout`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Log file (for `file`).
+    pub path: Option<PathBuf>,
+    /// API name (`sys/audit` path); defaults to the type.
+    pub name: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Rotate at this size in bytes.
+    pub rotate_max_bytes: Option<u64>,
+    /// Rotate at this age (duration, e.g. "24h").
+    pub rotate_max_age: Option<String>,
+    /// Keep this many rotated files.
+    pub retain_files: Option<usize>,
+    /// Delete rotated files older than this (duration, e.g. "720h").
+    pub retain_max_age: Option<String>,
+    /// A signed checkpoint every this many entries (default 1000).
+    pub checkpoint_every: Option<u64>,
+    /// And at least this often while entries are written (default "60s").
+    pub checkpoint_interval: Option<String>,
+    /// HMAC token accessors (default true, as Vault).
+    pub hmac_accessor: Option<bool>,
 }
 
 /// `[storage]`.
@@ -119,6 +156,10 @@ pub struct Validated {
     pub max_request_size: usize,
     /// Barrier budget.
     pub max_encryptions_per_term: u64,
+    /// Audit devices.
+    pub audit: Vec<coffre_core::AuditDeviceConfig>,
+    /// `allow_api_audit_creation`.
+    pub allow_api_audit_creation: bool,
 }
 
 impl Config {
@@ -172,7 +213,56 @@ impl Config {
             storage,
             max_request_size: self.max_request_size,
             max_encryptions_per_term: self.barrier.max_encryptions_per_term,
+            audit: self.audit_devices()?,
+            allow_api_audit_creation: self.allow_api_audit_creation,
         })
+    }
+
+    fn audit_devices(&self) -> anyhow::Result<Vec<coffre_core::AuditDeviceConfig>> {
+        let duration = |v: &Option<String>, what: &str| -> anyhow::Result<Option<u64>> {
+            v.as_deref()
+                .map(|s| {
+                    coffre_core::fields::parse_duration_secs(s)
+                        .filter(|d| *d > 0)
+                        .ok_or_else(|| anyhow::anyhow!("[[audit]] {what}: invalid duration {s:?}"))
+                })
+                .transpose()
+        };
+        let mut out: Vec<coffre_core::AuditDeviceConfig> = Vec::new();
+        for a in &self.audit {
+            let sink = match (a.kind.as_str(), &a.path) {
+                ("file", Some(p)) => coffre_core::AuditSink::File(p.clone()),
+                ("file", None) => anyhow::bail!("[[audit]] of type \"file\" needs a path"),
+                ("stdout", _) => coffre_core::AuditSink::Stdout,
+                (other, _) => anyhow::bail!(
+                    "[[audit]] type {other:?} is not supported: use \"file\" or \"stdout\""
+                ),
+            };
+            let name = a.name.clone().unwrap_or_else(|| a.kind.clone());
+            if name.is_empty() || name.contains('/') {
+                anyhow::bail!("[[audit]] name {name:?} must be non-empty and contain no '/'");
+            }
+            if out.iter().any(|d| d.name == name) {
+                anyhow::bail!(
+                    "two [[audit]] devices are named {name:?}: give each a distinct name"
+                );
+            }
+            out.push(coffre_core::AuditDeviceConfig {
+                name,
+                sink,
+                description: a.description.clone(),
+                rotate_bytes: a.rotate_max_bytes,
+                rotate_secs: duration(&a.rotate_max_age, "rotate_max_age")?,
+                retain_files: a.retain_files,
+                retain_secs: duration(&a.retain_max_age, "retain_max_age")?,
+                checkpoint_every: a.checkpoint_every.unwrap_or(1000).max(1),
+                checkpoint_secs: duration(&a.checkpoint_interval, "checkpoint_interval")?
+                    .unwrap_or(60),
+                hmac_accessor: a.hmac_accessor.unwrap_or(true),
+                from_config: true,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -201,6 +291,21 @@ mod tests {
         let v = parse("[storage]\npath = \"/d\"\n[tls]\ncert_file = \"c\"\nkey_file = \"k\"\n")
             .expect("valid");
         assert!(matches!(v.transport, Transport::Tls { .. }));
+    }
+
+    #[test]
+    fn audit_devices() {
+        let base = "[storage]\npath = \"/d\"\n[tls]\ndisable = true\n";
+        let v = parse(&format!("{base}[[audit]]\ntype = \"file\"\npath = \"/var/log/a.log\"\nrotate_max_age = \"24h\"\n[[audit]]\ntype = \"stdout\"\n"))
+            .expect("valid");
+        assert_eq!(v.audit.len(), 2);
+        assert_eq!(v.audit[0].name, "file");
+        assert_eq!(v.audit[0].rotate_secs, Some(86_400));
+        assert!(!v.allow_api_audit_creation);
+        assert!(parse(&format!("{base}[[audit]]\ntype = \"file\"\n")).is_err());
+        assert!(parse(&format!("{base}[[audit]]\ntype = \"syslog\"\n")).is_err());
+        let dup = format!("{base}[[audit]]\ntype = \"stdout\"\n[[audit]]\ntype = \"stdout\"\n");
+        assert!(parse(&dup).is_err());
     }
 
     #[test]

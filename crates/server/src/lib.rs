@@ -56,6 +56,8 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
         backend,
         CoreConfig {
             max_encryptions_per_term: config.max_encryptions_per_term,
+            audit_devices: config.audit.clone(),
+            allow_api_audit_creation: config.allow_api_audit_creation,
         },
     ));
     let listener = bind(config.listen)?;
@@ -110,6 +112,8 @@ pub async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
         storage: StorageChoice::InMemory,
         max_request_size: config::DEFAULT_MAX_REQUEST_SIZE,
         max_encryptions_per_term: coffre_core::DEFAULT_MAX_ENCRYPTIONS_PER_TERM,
+        audit: Vec::new(),
+        allow_api_audit_creation: false,
     };
     serve(core, listener, &config).await
 }

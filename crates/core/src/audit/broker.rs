@@ -1,0 +1,493 @@
+//! The audit broker: renders each request and response into entries, HMACs the sensitive
+//! values with each device's salt, and fans them out. Fail-closed: [`AuditBroker::log_request`]
+//! returns an [`Audited`] proof only when at least one device accepted the entry, and dispatch
+//! requires that proof.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use coffre_crypto::{AuditSigningKey, Key256};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::device::{Device, DeviceConfig, Sink};
+use super::hmac::Salt;
+use crate::barrier::Barrier;
+use crate::clock::{now_unix_nanos, rfc3339_nanos};
+use crate::error::{Error, Result};
+use crate::mount::MountEntry;
+use crate::request::{Operation, Response};
+use crate::token::TokenEntry;
+
+/// Devices enabled over the API (when the config allows it) are remembered here.
+const API_DEVICES_PATH: &str = "core/audit-devices";
+
+/// Proof that the request entry was written by at least one device (or that auditing is off).
+pub(crate) struct Audited {
+    _private: (),
+}
+
+/// What the pipeline knows about a request, for its audit entries.
+pub(crate) struct AuditRecord<'a> {
+    pub(crate) request_id: &'a str,
+    pub(crate) operation: Operation,
+    pub(crate) path: &'a str,
+    pub(crate) data: Option<&'a Map<String, Value>>,
+    pub(crate) remote_addr: Option<&'a str>,
+    pub(crate) token: Option<&'a str>,
+    pub(crate) auth: Option<&'a TokenEntry>,
+    pub(crate) mount: Option<&'a MountEntry>,
+}
+
+struct Live {
+    device: Device,
+    salt: Salt,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct ApiDevice {
+    name: String,
+    kind: String,
+    file_path: Option<String>,
+    description: String,
+}
+
+/// The audit broker of an unsealed core.
+pub(crate) struct AuditBroker {
+    barrier: Arc<Barrier>,
+    devices: ArcSwap<Vec<Arc<Live>>>,
+    allow_api: bool,
+    changes: tokio::sync::Mutex<()>,
+}
+
+fn salt_path(name: &str) -> String {
+    format!("core/audit/{name}/salt")
+}
+fn key_path(name: &str) -> String {
+    format!("core/audit/{name}/signing-key")
+}
+
+impl AuditBroker {
+    /// Loads (or creates) each device's salt and signing key from behind the barrier and
+    /// starts the devices: those of the config, then those enabled over the API.
+    pub(crate) async fn open(
+        barrier: Arc<Barrier>,
+        configured: &[DeviceConfig],
+        allow_api: bool,
+    ) -> Result<AuditBroker> {
+        let broker = AuditBroker {
+            barrier,
+            devices: ArcSwap::from_pointee(Vec::new()),
+            allow_api,
+            changes: tokio::sync::Mutex::new(()),
+        };
+        let mut all: Vec<DeviceConfig> = configured.to_vec();
+        for d in broker.api_devices().await? {
+            if !all.iter().any(|c| c.name == d.name) {
+                all.push(api_config(&d)?);
+            }
+        }
+        let mut live = Vec::new();
+        for config in all {
+            live.push(Arc::new(broker.start(config).await?));
+        }
+        broker.devices.store(Arc::new(live));
+        Ok(broker)
+    }
+
+    async fn start(&self, config: DeviceConfig) -> Result<Live> {
+        let salt = match self.barrier.get(&salt_path(&config.name)).await? {
+            Some(s) => Key256::from_slice(s.expose())?,
+            None => {
+                let k = Key256::generate()?;
+                self.barrier
+                    .put(&salt_path(&config.name), k.expose())
+                    .await?;
+                k
+            }
+        };
+        let key = match self.barrier.get(&key_path(&config.name)).await? {
+            Some(k) => AuditSigningKey::from_pkcs8(k.expose())?,
+            None => {
+                let k = AuditSigningKey::generate()?;
+                self.barrier
+                    .put(&key_path(&config.name), k.to_pkcs8().expose())
+                    .await?;
+                k
+            }
+        };
+        let name = config.name.clone();
+        let device = tokio::task::spawn_blocking(move || Device::start(config, key))
+            .await
+            .map_err(|e| Error::Internal(format!("audit device start: {e}")))?
+            .map_err(|e| Error::invalid(format!("cannot open audit device {name}: {e}")))?;
+        Ok(Live {
+            device,
+            salt: Salt::new(salt),
+        })
+    }
+
+    /// Writes the request entry. `error` marks a request refused before dispatch (it is
+    /// logged, and the result does not matter: the request fails anyway).
+    pub(crate) async fn log_request(
+        &self,
+        rec: &AuditRecord<'_>,
+        error: Option<&Error>,
+    ) -> Result<Audited> {
+        let devices = self.devices.load_full();
+        if devices.is_empty() {
+            return Ok(Audited { _private: () });
+        }
+        let waits: Vec<_> = devices
+            .iter()
+            .map(|d| d.device.submit(render_request(rec, error, d)))
+            .collect();
+        if any_ok(waits).await {
+            Ok(Audited { _private: () })
+        } else {
+            Err(Error::AuditFailed)
+        }
+    }
+
+    /// Writes the response entry for a dispatched request.
+    pub(crate) async fn log_response(
+        &self,
+        rec: &AuditRecord<'_>,
+        result: &Result<Option<Response>>,
+    ) -> Result<()> {
+        let devices = self.devices.load_full();
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let waits: Vec<_> = devices
+            .iter()
+            .map(|d| d.device.submit(render_response(rec, result, d)))
+            .collect();
+        if any_ok(waits).await {
+            Ok(())
+        } else {
+            Err(Error::AuditFailed)
+        }
+    }
+
+    /// Stops every device (final checkpoint, fsync). Called when sealing.
+    pub(crate) async fn close(&self) {
+        let devices = self.devices.swap(Arc::new(Vec::new()));
+        let _ = tokio::task::spawn_blocking(move || {
+            for d in devices.iter() {
+                d.device.close();
+            }
+        })
+        .await;
+    }
+
+    /// `sys/audit`: the enabled devices.
+    pub(crate) fn list(&self) -> Map<String, Value> {
+        self.devices
+            .load()
+            .iter()
+            .map(|d| {
+                let c = &d.device.config;
+                let mut options = Map::new();
+                if let Sink::File(p) = &c.sink {
+                    options.insert("file_path".into(), json!(p.display().to_string()));
+                }
+                (
+                    format!("{}/", c.name),
+                    json!({
+                        "type": c.kind(),
+                        "description": c.description,
+                        "options": options,
+                        "path": format!("{}/", c.name),
+                        "local": false,
+                    }),
+                )
+            })
+            .collect()
+    }
+
+    fn find(&self, name: &str) -> Option<Arc<Live>> {
+        let name = name.trim_end_matches('/');
+        self.devices
+            .load()
+            .iter()
+            .find(|d| d.device.config.name == name)
+            .cloned()
+    }
+
+    /// `sys/audit-hash/:name`.
+    pub(crate) fn hash(&self, name: &str, input: &str) -> Result<String> {
+        let d = self
+            .find(name)
+            .ok_or_else(|| Error::invalid(format!("unknown audit device \"{name}\"")))?;
+        Ok(d.salt.hash(input))
+    }
+
+    /// `sys/audit-chain/:name`: the head and checkpoint key of a device's chain.
+    pub(crate) fn chain(&self, name: &str) -> Option<Map<String, Value>> {
+        let d = self.find(name)?;
+        let head = d.device.head();
+        let mut m = Map::new();
+        m.insert("seq".into(), json!(head.seq));
+        m.insert("head".into(), json!(hex::encode(head.hash)));
+        m.insert(
+            "public_key".into(),
+            json!(hex::encode(d.device.public_key())),
+        );
+        Some(m)
+    }
+
+    async fn api_devices(&self) -> Result<Vec<ApiDevice>> {
+        match self.barrier.get(API_DEVICES_PATH).await? {
+            None => Ok(Vec::new()),
+            Some(raw) => serde_json::from_slice(raw.expose())
+                .map_err(|e| Error::Internal(format!("corrupt audit device table: {e}"))),
+        }
+    }
+
+    async fn store_api_devices(&self, list: &[ApiDevice]) -> Result<()> {
+        let bytes =
+            serde_json::to_vec(list).map_err(|e| Error::Internal(format!("encode: {e}")))?;
+        self.barrier.put(API_DEVICES_PATH, &bytes).await
+    }
+
+    /// `PUT sys/audit/:name`: refused unless the config sets `allow_api_audit_creation`.
+    pub(crate) async fn enable(
+        &self,
+        name: &str,
+        kind: &str,
+        options: &Map<String, Value>,
+        description: &str,
+    ) -> Result<()> {
+        if !self.allow_api {
+            return Err(Error::invalid(
+                "cannot enable audit device via API; use declarative, config-based audit device \
+                 management instead (or set allow_api_audit_creation = true)",
+            ));
+        }
+        let _g = self.changes.lock().await;
+        let name = name.trim_matches('/').to_string();
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::invalid("invalid audit device path"));
+        }
+        if self.find(&name).is_some() {
+            return Err(Error::invalid(format!("path already in use: {name}/")));
+        }
+        let file_path = ["file_path", "path"]
+            .iter()
+            .find_map(|k| options.get(*k).and_then(Value::as_str))
+            .map(str::to_string);
+        let api = ApiDevice {
+            name: name.clone(),
+            kind: kind.to_string(),
+            file_path,
+            description: description.to_string(),
+        };
+        let config = api_config(&api)?;
+        let live = Arc::new(self.start(config).await?);
+        let mut stored = self.api_devices().await?;
+        stored.push(api);
+        self.store_api_devices(&stored).await?;
+        let mut next = (*self.devices.load_full()).clone();
+        next.push(live);
+        self.devices.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// `DELETE sys/audit/:name` (only devices enabled over the API).
+    pub(crate) async fn disable(&self, name: &str) -> Result<()> {
+        let _g = self.changes.lock().await;
+        let name = name.trim_matches('/');
+        let Some(live) = self.find(name) else {
+            return Ok(());
+        };
+        if live.device.config.from_config {
+            return Err(Error::invalid(format!(
+                "audit device {name} is declared in the server configuration; remove it there"
+            )));
+        }
+        let mut stored = self.api_devices().await?;
+        stored.retain(|d| d.name != name);
+        self.store_api_devices(&stored).await?;
+        let next: Vec<_> = self
+            .devices
+            .load()
+            .iter()
+            .filter(|d| d.device.config.name != name)
+            .cloned()
+            .collect();
+        self.devices.store(Arc::new(next));
+        // Vault discards the salt: old HMACs can no longer be recomputed.
+        self.barrier.delete(&salt_path(name)).await?;
+        let _ = tokio::task::spawn_blocking(move || live.device.close()).await;
+        Ok(())
+    }
+}
+
+fn api_config(d: &ApiDevice) -> Result<DeviceConfig> {
+    let sink = match (d.kind.as_str(), &d.file_path) {
+        ("file", Some(p)) if p == "stdout" => Sink::Stdout,
+        ("file", Some(p)) if !p.is_empty() => Sink::File(p.into()),
+        ("file", _) => return Err(Error::invalid("file audit devices need options.file_path")),
+        ("stdout", _) => Sink::Stdout,
+        (other, _) => {
+            return Err(Error::invalid(format!(
+                "unsupported audit device type \"{other}\""
+            )));
+        }
+    };
+    Ok(DeviceConfig {
+        name: d.name.clone(),
+        sink,
+        description: d.description.clone(),
+        rotate_bytes: None,
+        rotate_secs: None,
+        retain_files: None,
+        retain_secs: None,
+        checkpoint_every: 1000,
+        checkpoint_secs: 60,
+        hmac_accessor: true,
+        from_config: false,
+    })
+}
+
+async fn any_ok(
+    waits: Vec<tokio::sync::oneshot::Receiver<std::result::Result<(), super::device::DeviceError>>>,
+) -> bool {
+    let mut ok = false;
+    for w in waits {
+        match w.await {
+            Ok(Ok(())) => ok = true,
+            Ok(Err(e)) => tracing::error!(error = %e, "audit device refused an entry"),
+            Err(_) => tracing::error!("audit device dropped an entry"),
+        }
+    }
+    ok
+}
+
+fn auth_block(rec: &AuditRecord<'_>, live: &Live) -> Option<Value> {
+    let entry = rec.auth?;
+    let mut m = Map::new();
+    if let Some(t) = rec.token {
+        m.insert("client_token".into(), json!(live.salt.hash(t)));
+    }
+    let accessor = if live.device.config.hmac_accessor && !entry.accessor.is_empty() {
+        live.salt.hash(&entry.accessor)
+    } else {
+        entry.accessor.clone()
+    };
+    m.insert("accessor".into(), json!(accessor));
+    m.insert("display_name".into(), json!(entry.display_name));
+    m.insert("policies".into(), json!(entry.policies));
+    m.insert("token_policies".into(), json!(entry.policies));
+    if !entry.meta.is_empty() {
+        m.insert("metadata".into(), json!(entry.meta));
+    }
+    m.insert("token_type".into(), json!(entry.token_type));
+    m.insert("token_ttl".into(), json!(entry.creation_ttl));
+    m.insert(
+        "token_issue_time".into(),
+        json!(rfc3339_nanos(
+            entry.creation_time.saturating_mul(1_000_000_000)
+        )),
+    );
+    if entry.num_uses != 0 {
+        m.insert("num_uses".into(), json!(entry.num_uses.max(0)));
+    }
+    Some(Value::Object(m))
+}
+
+fn request_block(rec: &AuditRecord<'_>, live: &Live, with_data: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(rec.request_id));
+    m.insert("operation".into(), json!(rec.operation.as_str()));
+    m.insert("path".into(), json!(rec.path));
+    m.insert("namespace".into(), json!({"id": "root"}));
+    if let Some(mount) = rec.mount {
+        m.insert("mount_point".into(), json!(mount.path));
+        m.insert("mount_type".into(), json!(mount.kind));
+        m.insert("mount_accessor".into(), json!(mount.accessor));
+    }
+    if let Some(t) = rec.token {
+        m.insert("client_token".into(), json!(live.salt.hash(t)));
+    }
+    if let Some(a) = rec.auth.filter(|a| !a.accessor.is_empty()) {
+        let acc = if live.device.config.hmac_accessor {
+            live.salt.hash(&a.accessor)
+        } else {
+            a.accessor.clone()
+        };
+        m.insert("client_token_accessor".into(), json!(acc));
+    }
+    if with_data && let Some(data) = rec.data.filter(|d| !d.is_empty()) {
+        let mut v = Value::Object(data.clone());
+        live.salt.hash_leaves(&mut v);
+        m.insert("data".into(), v);
+    }
+    if let Some(r) = rec.remote_addr {
+        m.insert("remote_address".into(), json!(r));
+    }
+    Value::Object(m)
+}
+
+fn base(kind: &str, rec: &AuditRecord<'_>, live: &Live) -> Map<String, Value> {
+    let mut e = Map::new();
+    e.insert("type".into(), json!(kind));
+    e.insert("time".into(), json!(rfc3339_nanos(now_unix_nanos())));
+    if let Some(a) = auth_block(rec, live) {
+        e.insert("auth".into(), a);
+    }
+    e
+}
+
+fn render_request(rec: &AuditRecord<'_>, error: Option<&Error>, live: &Live) -> Map<String, Value> {
+    let mut e = base("request", rec, live);
+    e.insert("request".into(), request_block(rec, live, true));
+    if let Some(err) = error {
+        e.insert("error".into(), json!(err.public_message()));
+    }
+    e
+}
+
+fn render_response(
+    rec: &AuditRecord<'_>,
+    result: &Result<Option<Response>>,
+    live: &Live,
+) -> Map<String, Value> {
+    let mut e = base("response", rec, live);
+    // The request data was recorded in the request entry; repeating it here would double the
+    // log for no new information.
+    e.insert("request".into(), request_block(rec, live, false));
+    match result {
+        Ok(Some(resp)) => {
+            let mut r = Map::new();
+            if let Some(data) = &resp.data {
+                let mut v = Value::Object(data.clone());
+                live.salt.hash_leaves(&mut v);
+                r.insert("data".into(), v);
+            }
+            if let Some(auth) = &resp.auth {
+                let mut a = auth.clone();
+                for k in ["client_token", "accessor"] {
+                    if let Some(Value::String(s)) = a.get_mut(k)
+                        && (k == "client_token" || live.device.config.hmac_accessor)
+                    {
+                        *s = live.salt.hash(s);
+                    }
+                }
+                r.insert("auth".into(), Value::Object(a));
+            }
+            if !resp.warnings.is_empty() {
+                r.insert("warnings".into(), json!(resp.warnings));
+            }
+            e.insert("response".into(), Value::Object(r));
+        }
+        Ok(None) => {
+            e.insert("response".into(), json!({}));
+        }
+        Err(err) => {
+            e.insert("error".into(), json!(err.public_message()));
+        }
+    }
+    e
+}

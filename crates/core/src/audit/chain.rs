@@ -1,0 +1,314 @@
+//! The tamper-evident line format and its verifier. Pure: no I/O.
+//!
+//! Every entry is one JSON line. The writer serializes the entry with sorted keys (including
+//! `seq`, its position in the device's chain, and `prev`, the previous entry's hash) and then
+//! appends the hash as the last member:
+//!
+//! ```text
+//! {"prev":"<64 hex>","seq":7,"time":"…","type":"request",…,"hash":"<64 hex>"}
+//! hash = SHA-256(prev (32 raw bytes) || the line without its ,"hash":… member, closed with })
+//! ```
+//!
+//! So the verifier recovers the exact hashed bytes by cutting the fixed-size suffix; it never
+//! re-serializes JSON. A checkpoint entry (`type = "checkpoint"`) carries an Ed25519 signature
+//! of the chain head it follows, so an attacker who rewrites the chain (recomputing every
+//! hash) cannot forge the checkpoints without the device's signing key.
+
+use coffre_crypto::{sha256, verify_ed25519};
+use serde_json::{Map, Value};
+
+/// `prev` of the first entry of a chain.
+pub const GENESIS: [u8; 32] = [0u8; 32];
+
+/// Length of `,"hash":"` + 64 hex + `"}`.
+const SUFFIX_LEN: usize = 9 + 64 + 2;
+
+/// Domain separator of checkpoint signatures.
+const CHECKPOINT_CONTEXT: &[u8] = b"coffre-audit-checkpoint-v1\0";
+
+/// The message a checkpoint signs: the head hash after entry `head_seq`.
+pub fn checkpoint_message(head_seq: u64, head: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(CHECKPOINT_CONTEXT.len() + 8 + 32);
+    m.extend_from_slice(CHECKPOINT_CONTEXT);
+    m.extend_from_slice(&head_seq.to_be_bytes());
+    m.extend_from_slice(head);
+    m
+}
+
+/// The position of a chain: the last entry's sequence number and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Sequence number of the last entry (0 before the first).
+    pub seq: u64,
+    /// Hash of the last entry ([`GENESIS`] before the first).
+    pub hash: [u8; 32],
+}
+
+impl ChainHead {
+    /// The state of an empty chain.
+    pub fn genesis() -> ChainHead {
+        ChainHead {
+            seq: 0,
+            hash: GENESIS,
+        }
+    }
+
+    /// Appends `entry` (which must not contain `seq`, `prev` or `hash`): returns the line
+    /// (without newline) and advances the head.
+    pub fn append(&mut self, mut entry: Map<String, Value>) -> String {
+        let seq = self.seq + 1;
+        entry.insert("seq".into(), Value::from(seq));
+        entry.insert("prev".into(), Value::String(hex::encode(self.hash)));
+        // serde_json's Map is ordered by key (no `preserve_order`), so this is canonical.
+        let canonical = Value::Object(entry).to_string();
+        let hash = chain_hash(&self.hash, canonical.as_bytes());
+        let mut line = canonical;
+        line.pop(); // the closing brace
+        line.push_str(",\"hash\":\"");
+        line.push_str(&hex::encode(hash));
+        line.push_str("\"}");
+        self.seq = seq;
+        self.hash = hash;
+        line
+    }
+}
+
+fn chain_hash(prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
+    let mut buf = Vec::with_capacity(32 + canonical.len());
+    buf.extend_from_slice(prev);
+    buf.extend_from_slice(canonical);
+    sha256(&buf)
+}
+
+/// A line split into its hashed part and its stated hash.
+pub struct ParsedLine {
+    /// The JSON object without the hash member.
+    pub entry: Map<String, Value>,
+    /// The bytes the hash covers.
+    pub canonical: String,
+    /// The hash written on the line.
+    pub hash: [u8; 32],
+    /// `seq` member.
+    pub seq: u64,
+    /// `prev` member.
+    pub prev: [u8; 32],
+}
+
+fn decode32(s: &str) -> Option<[u8; 32]> {
+    hex::decode(s).ok()?.try_into().ok()
+}
+
+/// Parses one line; `None` if it is not a well-formed chain entry.
+pub fn parse_line(line: &str) -> Option<ParsedLine> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.len() < SUFFIX_LEN + 2 || !line.is_char_boundary(line.len() - SUFFIX_LEN) {
+        return None;
+    }
+    let (body, suffix) = line.split_at(line.len() - SUFFIX_LEN);
+    let hash_hex = suffix.strip_prefix(",\"hash\":\"")?.strip_suffix("\"}")?;
+    let hash = decode32(hash_hex)?;
+    let canonical = format!("{body}}}");
+    let Ok(Value::Object(entry)) = serde_json::from_str::<Value>(&canonical) else {
+        return None;
+    };
+    let seq = entry.get("seq")?.as_u64()?;
+    let prev = decode32(entry.get("prev")?.as_str()?)?;
+    Some(ParsedLine {
+        entry,
+        canonical,
+        hash,
+        seq,
+        prev,
+    })
+}
+
+/// One input to the verifier: a name for messages and the file's text.
+pub struct LogFile<'a> {
+    /// Shown in reports.
+    pub name: &'a str,
+    /// Whole file contents.
+    pub text: &'a str,
+}
+
+/// Where and why verification failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyFailure {
+    /// File name as given.
+    pub file: String,
+    /// 1-based line number of the first bad line (one past the last line for a cut tail).
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+/// What a successful verification saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked (checkpoints included).
+    pub entries: u64,
+    /// Checkpoint signatures checked (0 without a public key).
+    pub checkpoints_verified: u64,
+    /// The head after the last entry.
+    pub head: ChainHead,
+    /// `seq` of the first entry seen.
+    pub first_seq: u64,
+}
+
+/// Options of [`verify`].
+#[derive(Default)]
+pub struct VerifyOptions<'a> {
+    /// Check checkpoint signatures against this Ed25519 public key.
+    pub public_key: Option<&'a [u8]>,
+    /// A head the log must reach, with this hash at that entry (detects a cut tail). Entries
+    /// after it are allowed: the server keeps appending after it reported its head.
+    pub expect_head: Option<ChainHead>,
+    /// Accept a log whose first entry is not the chain's first (older files retired by
+    /// retention). Off by default: then a missing beginning is an error.
+    pub allow_partial: bool,
+}
+
+/// Sequence number of a file's first entry, to put several files in chain order.
+pub fn first_seq(text: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .and_then(parse_line)
+        .map(|p| p.seq)
+}
+
+/// Verifies files that together hold one chain, in the order given. The first entry may be
+/// the chain's first (`seq` 1, `prev` genesis) or a later one when older files were retired.
+pub fn verify(
+    files: &[LogFile<'_>],
+    opts: &VerifyOptions<'_>,
+) -> Result<VerifyReport, VerifyFailure> {
+    let mut head: Option<ChainHead> = None;
+    let mut entries = 0u64;
+    let mut checkpoints = 0u64;
+    let mut first = None;
+    let mut last_pos = ("", 0usize);
+    for file in files {
+        let fail = |line: usize, reason: String| VerifyFailure {
+            file: file.name.to_string(),
+            line,
+            reason,
+        };
+        for (idx, raw) in file.text.split_terminator('\n').enumerate() {
+            let n = idx + 1;
+            last_pos = (file.name, n);
+            let Some(p) = parse_line(raw) else {
+                return Err(fail(n, "malformed entry (not a chained audit line)".into()));
+            };
+            match head {
+                None => {
+                    if p.seq == 1 && p.prev != GENESIS {
+                        return Err(fail(
+                            n,
+                            "first entry of the chain does not start at genesis".into(),
+                        ));
+                    }
+                    if p.seq != 1 && !opts.allow_partial {
+                        return Err(fail(
+                            n,
+                            format!(
+                                "the chain starts at entry {} instead of 1: entries are missing before it \
+                                 (use the partial option if older files were retired)",
+                                p.seq
+                            ),
+                        ));
+                    }
+                    first = Some(p.seq);
+                }
+                Some(h) => {
+                    if p.seq != h.seq + 1 {
+                        return Err(fail(
+                            n,
+                            format!("sequence break: expected {}, found {}", h.seq + 1, p.seq),
+                        ));
+                    }
+                    if p.prev != h.hash {
+                        return Err(fail(n, "previous-hash mismatch: an entry before it was removed, inserted or changed".into()));
+                    }
+                }
+            }
+            if chain_hash(&p.prev, p.canonical.as_bytes()) != p.hash {
+                return Err(fail(n, "hash mismatch: the entry was modified".into()));
+            }
+            if let Some(expected) = opts.expect_head.filter(|e| e.seq == p.seq)
+                && expected.hash != p.hash
+            {
+                return Err(fail(
+                    n,
+                    "entry differs from the server's chain head at this position".into(),
+                ));
+            }
+            if p.entry.get("type").and_then(Value::as_str) == Some("checkpoint")
+                && let Some(pk) = opts.public_key
+            {
+                verify_checkpoint(&p, pk).map_err(|r| fail(n, r))?;
+                checkpoints += 1;
+            }
+            entries += 1;
+            head = Some(ChainHead {
+                seq: p.seq,
+                hash: p.hash,
+            });
+        }
+    }
+    let head = head.unwrap_or_else(ChainHead::genesis);
+    if let Some(expected) = opts.expect_head
+        && expected.seq > head.seq
+    {
+        return Err(VerifyFailure {
+            file: last_pos.0.to_string(),
+            line: last_pos.1 + 1,
+            reason: format!(
+                "log ends at entry {} but the chain head is entry {}: entries were cut from the end",
+                head.seq, expected.seq
+            ),
+        });
+    }
+    Ok(VerifyReport {
+        entries,
+        checkpoints_verified: checkpoints,
+        head,
+        first_seq: first.unwrap_or(0),
+    })
+}
+
+fn verify_checkpoint(p: &ParsedLine, public_key: &[u8]) -> Result<(), String> {
+    let cp = p
+        .entry
+        .get("checkpoint")
+        .and_then(Value::as_object)
+        .ok_or("checkpoint entry without a checkpoint object")?;
+    let head_seq = cp
+        .get("head_seq")
+        .and_then(Value::as_u64)
+        .ok_or("checkpoint without head_seq")?;
+    let head = cp
+        .get("head")
+        .and_then(Value::as_str)
+        .and_then(decode32)
+        .ok_or("checkpoint without head")?;
+    let sig = cp
+        .get("signature")
+        .and_then(Value::as_str)
+        .and_then(|s| hex::decode(s).ok())
+        .ok_or("checkpoint without signature")?;
+    if head_seq + 1 != p.seq || head != p.prev {
+        return Err("checkpoint does not sign the entry before it".into());
+    }
+    if !verify_ed25519(public_key, &checkpoint_message(head_seq, &head), &sig) {
+        return Err("checkpoint signature is invalid for this public key".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,505 @@
+//! Audit devices: a file (with rotation and retention) or stdout. Each device owns one writer
+//! thread that group-commits: it takes every entry queued while the previous write ran, chains
+//! them, writes them with one `write` call and acknowledges each. An entry is acknowledged only
+//! once the kernel has accepted it, so it survives a crash of the process (kill -9); the file is
+//! fsync'd at checkpoints, rotation and at most once a second.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use coffre_crypto::AuditSigningKey;
+use parking_lot::Mutex;
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+
+use super::chain::{ChainHead, checkpoint_message, parse_line};
+use crate::clock::{now_unix_nanos, rfc3339_nanos};
+
+/// Where a device writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// Append to this file.
+    File(PathBuf),
+    /// Standard output (each process start begins a new chain).
+    Stdout,
+}
+
+/// A device as configured.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    /// Name, also its API path (`<name>/`).
+    pub name: String,
+    /// Destination.
+    pub sink: Sink,
+    /// Free text.
+    pub description: String,
+    /// Rotate the file once it reaches this size (bytes).
+    pub rotate_bytes: Option<u64>,
+    /// Rotate the file once it is this old (seconds).
+    pub rotate_secs: Option<u64>,
+    /// Keep at most this many rotated files.
+    pub retain_files: Option<usize>,
+    /// Delete rotated files older than this (seconds).
+    pub retain_secs: Option<u64>,
+    /// A signed checkpoint after this many entries.
+    pub checkpoint_every: u64,
+    /// And at least this often while entries are written (seconds).
+    pub checkpoint_secs: u64,
+    /// HMAC accessors too (Vault's default).
+    pub hmac_accessor: bool,
+    /// Declared in the server config (cannot be disabled over the API).
+    pub from_config: bool,
+}
+
+impl DeviceConfig {
+    /// The type shown by `sys/audit`.
+    pub fn kind(&self) -> &'static str {
+        match self.sink {
+            Sink::File(_) => "file",
+            Sink::Stdout => "stdout",
+        }
+    }
+}
+
+/// An error a device reports for a write.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("audit device {device}: {message}")]
+pub struct DeviceError {
+    device: String,
+    message: String,
+}
+
+struct Job {
+    entry: Map<String, Value>,
+    reply: oneshot::Sender<Result<(), DeviceError>>,
+}
+
+/// A running device.
+pub struct Device {
+    /// Its configuration.
+    pub config: DeviceConfig,
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    head: std::sync::Arc<Mutex<ChainHead>>,
+    public_key: [u8; 32],
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    /// Opens the sink, recovers the chain head from the existing file, and starts the writer.
+    pub fn start(config: DeviceConfig, key: AuditSigningKey) -> std::io::Result<Device> {
+        let (out, head) = match &config.sink {
+            Sink::File(path) => {
+                let (file, head) = open_file(path)?;
+                (
+                    Output::File {
+                        file,
+                        path: path.clone(),
+                        opened: SystemTime::now(),
+                    },
+                    head,
+                )
+            }
+            Sink::Stdout => (Output::Stdout, ChainHead::genesis()),
+        };
+        let head = std::sync::Arc::new(Mutex::new(head));
+        let (tx, rx) = mpsc::channel::<Job>();
+        let public_key = key.public_key();
+        let mut writer = Writer {
+            config: config.clone(),
+            out,
+            head: head.clone(),
+            key,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            last_sync: Instant::now(),
+            dirty: false,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("audit-{}", config.name))
+            .spawn(move || writer.run(&rx))?;
+        Ok(Device {
+            config,
+            tx: Mutex::new(Some(tx)),
+            head,
+            public_key,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Queues an entry; the receiver resolves once it is written (or failed).
+    pub fn submit(&self, entry: Map<String, Value>) -> oneshot::Receiver<Result<(), DeviceError>> {
+        let (reply, rx) = oneshot::channel();
+        let job = Job { entry, reply };
+        if let Some(tx) = self.tx.lock().as_ref() {
+            if let Err(mpsc::SendError(job)) = tx.send(job) {
+                let _ = job.reply.send(Err(self.error("writer stopped")));
+            }
+        } else {
+            let _ = job.reply.send(Err(self.error("device closed")));
+        }
+        rx
+    }
+
+    fn error(&self, message: &str) -> DeviceError {
+        DeviceError {
+            device: self.config.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// The current chain head.
+    pub fn head(&self) -> ChainHead {
+        *self.head.lock()
+    }
+
+    /// The checkpoint verification key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.public_key
+    }
+
+    /// Stops the writer after it drained its queue (writes a final checkpoint).
+    pub fn close(&self) {
+        drop(self.tx.lock().take());
+        if let Some(h) = self.writer.lock().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+enum Output {
+    File {
+        file: File,
+        path: PathBuf,
+        opened: SystemTime,
+    },
+    Stdout,
+}
+
+/// Opens (creating, mode 0600) and recovers the head from the last complete line. A torn last
+/// line (a crash in the middle of a write) is cut off so the chain continues cleanly.
+fn open_file(path: &Path) -> std::io::Result<(File, ChainHead)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = OpenOptions::new();
+    opts.read(true).append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut file = opts.open(path)?;
+    let is_regular = file.metadata()?.is_file();
+    let mut head = if is_regular {
+        tail_head(&mut file)?
+    } else {
+        None
+    };
+    if head.is_none() && is_regular {
+        head = latest_rotated(path)
+            .and_then(|p| File::open(p).ok())
+            .and_then(|mut f| tail_head(&mut f).ok().flatten());
+    }
+    Ok((file, head.unwrap_or_else(ChainHead::genesis)))
+}
+
+/// The head at the end of a file; truncates a torn final line.
+fn tail_head(file: &mut File) -> std::io::Result<Option<ChainHead>> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let window = len.min(1 << 20);
+    file.seek(SeekFrom::Start(len - window))?;
+    let mut buf = Vec::with_capacity(usize::try_from(window).unwrap_or(0));
+    file.read_to_end(&mut buf)?;
+    let complete = match buf.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => 0,
+    };
+    if complete < buf.len() {
+        let keep = len - (buf.len() - complete) as u64;
+        tracing::warn!(kept = keep, "audit log ends in a torn line; truncating it");
+        file.set_len(keep)?;
+    }
+    let text = String::from_utf8_lossy(&buf[..complete]);
+    Ok(text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(parse_line)
+        .map(|p| ChainHead {
+            seq: p.seq,
+            hash: p.hash,
+        }))
+}
+
+/// Rotated files are `<name>.<20-digit last seq>`, so name order is chain order.
+fn rotated_files(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{name}.");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().into_string().ok()?;
+            let suffix = n.strip_prefix(&prefix)?;
+            (suffix.len() == 20 && suffix.bytes().all(|b| b.is_ascii_digit())).then(|| e.path())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn latest_rotated(path: &Path) -> Option<PathBuf> {
+    rotated_files(path).pop()
+}
+
+struct Writer {
+    config: DeviceConfig,
+    out: Output,
+    head: std::sync::Arc<Mutex<ChainHead>>,
+    key: AuditSigningKey,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    last_sync: Instant,
+    dirty: bool,
+}
+
+impl Writer {
+    fn run(&mut self, rx: &mpsc::Receiver<Job>) {
+        let tick = Duration::from_secs(1);
+        loop {
+            let first = match rx.recv_timeout(tick) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.housekeeping();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut group = vec![first];
+            while group.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(group);
+            self.housekeeping();
+        }
+        // Clean shutdown: seal what was written with a checkpoint.
+        if self.since_checkpoint > 0
+            && let Err(e) = self.write_checkpoint()
+        {
+            tracing::warn!(device = %self.config.name, error = %e, "final audit checkpoint failed");
+        }
+        self.sync();
+    }
+
+    fn commit(&mut self, group: Vec<Job>) {
+        let before = *self.head.lock();
+        let mut head = before;
+        let mut buf = String::with_capacity(group.len() * 512);
+        let mut replies = Vec::with_capacity(group.len());
+        for job in group {
+            buf.push_str(&head.append(job.entry));
+            buf.push('\n');
+            replies.push(job.reply);
+            self.since_checkpoint += 1;
+            if self.since_checkpoint >= self.config.checkpoint_every {
+                buf.push_str(&self.checkpoint_line(&mut head));
+                buf.push('\n');
+            }
+        }
+        let result = self.write(buf.as_bytes());
+        match result {
+            Ok(()) => {
+                *self.head.lock() = head;
+                self.dirty = true;
+                for r in replies {
+                    let _ = r.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                // Nothing of this group counts: the head stays where it was.
+                self.since_checkpoint = self.since_checkpoint.saturating_sub(replies.len() as u64);
+                tracing::error!(device = %self.config.name, error = %e, "audit write failed");
+                let err = DeviceError {
+                    device: self.config.name.clone(),
+                    message: e.to_string(),
+                };
+                for r in replies {
+                    let _ = r.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+
+    fn checkpoint_line(&mut self, head: &mut ChainHead) -> String {
+        let sig = self.key.sign(&checkpoint_message(head.seq, &head.hash));
+        let mut cp = Map::new();
+        cp.insert("type".into(), json!("checkpoint"));
+        cp.insert("time".into(), json!(rfc3339_nanos(now_unix_nanos())));
+        cp.insert(
+            "checkpoint".into(),
+            json!({
+                "head_seq": head.seq,
+                "head": hex::encode(head.hash),
+                "signature": hex::encode(sig),
+                "public_key": hex::encode(self.key.public_key()),
+            }),
+        );
+        self.since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        head.append(cp)
+    }
+
+    fn write_checkpoint(&mut self) -> std::io::Result<()> {
+        let mut head = *self.head.lock();
+        let mut line = self.checkpoint_line(&mut head);
+        line.push('\n');
+        self.write(line.as_bytes())?;
+        *self.head.lock() = head;
+        self.sync();
+        Ok(())
+    }
+
+    /// Writes `bytes` in one call. On a regular file a failed write is rolled back to the
+    /// previous length so no torn line stays behind.
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.out {
+            Output::File { file, .. } => {
+                let len_before = file
+                    .metadata()
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len());
+                let res = file.write_all(bytes);
+                if res.is_err()
+                    && let Some(len) = len_before
+                {
+                    let _ = file.set_len(len);
+                }
+                res
+            }
+            Output::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)?;
+                out.flush()
+            }
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Output::File { file, .. } = &self.out
+            && self.dirty
+        {
+            let _ = file.sync_data();
+        }
+        self.dirty = false;
+        self.last_sync = Instant::now();
+    }
+
+    fn housekeeping(&mut self) {
+        if self.since_checkpoint > 0
+            && self.last_checkpoint.elapsed() >= Duration::from_secs(self.config.checkpoint_secs)
+            && let Err(e) = self.write_checkpoint()
+        {
+            tracing::warn!(device = %self.config.name, error = %e, "audit checkpoint failed");
+        }
+        if self.dirty && self.last_sync.elapsed() >= Duration::from_secs(1) {
+            self.sync();
+        }
+        if let Err(e) = self.maybe_rotate() {
+            tracing::warn!(device = %self.config.name, error = %e, "audit file rotation failed");
+        }
+    }
+
+    fn maybe_rotate(&mut self) -> std::io::Result<()> {
+        let Output::File { file, path, opened } = &self.out else {
+            return Ok(());
+        };
+        let meta = file.metadata()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return Ok(());
+        }
+        let too_big = self
+            .config
+            .rotate_bytes
+            .is_some_and(|max| meta.len() >= max);
+        let too_old = self
+            .config
+            .rotate_secs
+            .is_some_and(|max| opened.elapsed().unwrap_or_default() >= Duration::from_secs(max));
+        if !(too_big || too_old) {
+            return Ok(());
+        }
+        let path = path.clone();
+        // Close the file with a checkpoint so each rotated file ends signed.
+        if self.since_checkpoint > 0 {
+            self.write_checkpoint()?;
+        }
+        self.sync();
+        let seq = self.head.lock().seq;
+        let rotated = PathBuf::from(format!("{}.{seq:020}", path.display()));
+        std::fs::rename(&path, &rotated)?;
+        let (file, _) = open_file(&path)?;
+        self.out = Output::File {
+            file,
+            path: path.clone(),
+            opened: SystemTime::now(),
+        };
+        tracing::info!(device = %self.config.name, rotated = %rotated.display(), "audit file rotated");
+        self.retire(&path);
+        Ok(())
+    }
+
+    fn retire(&self, path: &Path) {
+        let mut files = rotated_files(path);
+        if let Some(max_age) = self.config.retain_secs {
+            files.retain(|f| {
+                let old = std::fs::metadata(f)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= Duration::from_secs(max_age));
+                if old {
+                    let _ = std::fs::remove_file(f);
+                }
+                !old
+            });
+        }
+        if let Some(keep) = self.config.retain_files {
+            while files.len() > keep {
+                let f = files.remove(0);
+                let _ = std::fs::remove_file(&f);
+            }
+        }
+    }
+}
