@@ -61,10 +61,80 @@ enum Command {
     List(commands::generic::ListArgs),
     /// Delete the data at a path (DELETE /v1/PATH)
     Delete(commands::generic::DeleteArgs),
+    /// Verify and search audit logs (offline), and read a device's chain head and key
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
+    /// Read and write secrets of a KV engine, version 1 or 2 (like `vault kv`)
+    ///
+    /// PATH starts with the mount (`secret/app/db`), detected from the server along with the
+    /// KV version, or is relative to --mount. Vault-style single-dash flags (`-mount=secret`,
+    /// `-field=password`) are accepted too.
+    #[command(subcommand)]
+    Kv(commands::kv::KvCommand),
+    /// Write, read, list and delete ACL policies (sys/policies/acl)
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
+    /// Create, look up, renew and revoke tokens; check a token's capabilities
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+}
+
+/// Command groups that accept Vault-style single-dash long flags (`-mount=secret`).
+const VAULT_STYLE_GROUPS: [&str; 3] = ["kv", "policy", "token"];
+
+/// Rewrites Vault-style single-dash long flags (`-mount=x`, `-field`, `-self`) to their
+/// `--` form for the `kv`, `policy` and `token` commands, so muscle memory from the `vault`
+/// CLI works. Arguments after `--`, single letters (`-h`), `-` alone and negative numbers are
+/// left alone.
+fn vault_style_args(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    // The first argument that is neither a flag nor the value of a global flag.
+    let mut group = None;
+    let mut skip_value = false;
+    for arg in args.iter().skip(1) {
+        let a = arg.to_str().unwrap_or_default();
+        if skip_value {
+            skip_value = false;
+        } else if matches!(a, "--address" | "--format" | "-address" | "-format") {
+            skip_value = true;
+        } else if !a.starts_with('-') {
+            group = Some(a);
+            break;
+        }
+    }
+    if !group.is_some_and(|g| VAULT_STYLE_GROUPS.contains(&g)) {
+        return args;
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut rest = false;
+    for arg in args {
+        let rewritten = match arg.to_str() {
+            _ if rest => None,
+            Some("--") => {
+                rest = true;
+                None
+            }
+            Some(a) if is_single_dash_long_flag(a) => Some(format!("-{a}")),
+            _ => None,
+        };
+        out.push(rewritten.map_or(arg, Into::into));
+    }
+    out
+}
+
+fn is_single_dash_long_flag(arg: &str) -> bool {
+    let Some(body) = arg.strip_prefix('-') else {
+        return false;
+    };
+    let name = body.split_once('=').map_or(body, |(n, _)| n);
+    name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(vault_style_args(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(err) => {
             // Help and --version go to stdout with exit 0; usage errors exit 1.
@@ -88,6 +158,10 @@ fn main() -> ExitCode {
         Command::Write(args) => commands::block_on(commands::generic::write(&ctx, args)),
         Command::List(args) => commands::block_on(commands::generic::list(&ctx, args)),
         Command::Delete(args) => commands::block_on(commands::generic::delete(&ctx, args)),
+        Command::Audit(cmd) => commands::block_on(commands::audit::run(&ctx, cmd)),
+        Command::Kv(cmd) => commands::block_on(commands::kv::run(&ctx, cmd)),
+        Command::Policy(cmd) => commands::block_on(commands::policy::run(&ctx, cmd)),
+        Command::Token(cmd) => commands::block_on(commands::token::run(&ctx, cmd)),
     };
     match result {
         Ok(code) => code,
@@ -130,5 +204,177 @@ mod tests {
         assert!(Cli::try_parse_from(["coffre", "operator", "unseal", "--reset", "k"]).is_err());
         assert!(Cli::try_parse_from(["coffre", "operator", "init", "--key-shares", "0"]).is_err());
         assert!(Cli::try_parse_from(["coffre", "operator", "key-status"]).is_ok());
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let argv: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        Cli::try_parse_from(vault_style_args(argv))
+    }
+
+    #[test]
+    fn parses_kv_policy_token_commands() {
+        for ok in [
+            &["coffre", "kv", "put", "secret/a", "k=v", "--cas", "0"][..],
+            &["coffre", "kv", "put", "--mount", "secret", "a", "k=v"],
+            &["coffre", "kv", "put", "-mount=secret", "a", "k=v"],
+            &["coffre", "kv", "put", "-mount", "secret", "a", "-"],
+            &[
+                "coffre",
+                "kv",
+                "get",
+                "--version",
+                "1",
+                "--field",
+                "k",
+                "secret/a",
+            ],
+            &[
+                "coffre",
+                "kv",
+                "get",
+                "-field=k",
+                "-format=json",
+                "secret/a",
+            ],
+            &["coffre", "kv", "patch", "secret/a", "k=v"],
+            &["coffre", "kv", "list", "secret/"],
+            &["coffre", "kv", "delete", "--versions", "1,2", "secret/a"],
+            &["coffre", "kv", "undelete", "--versions", "1", "secret/a"],
+            &["coffre", "kv", "destroy", "--versions", "1", "secret/a"],
+            &["coffre", "kv", "metadata", "get", "secret/a"],
+            &[
+                "coffre",
+                "kv",
+                "metadata",
+                "put",
+                "--max-versions",
+                "3",
+                "--cas-required",
+                "--delete-version-after",
+                "1h",
+                "--custom-metadata",
+                "a=b",
+                "--custom-metadata",
+                "c=d",
+                "secret/a",
+            ],
+            &[
+                "coffre",
+                "kv",
+                "metadata",
+                "put",
+                "--cas-required=false",
+                "secret/a",
+            ],
+            &["coffre", "kv", "metadata", "delete", "secret/a"],
+            &["coffre", "policy", "write", "dev", "-"],
+            &["coffre", "policy", "read", "dev"],
+            &["coffre", "policy", "list"],
+            &["coffre", "policy", "delete", "dev"],
+            &[
+                "coffre",
+                "token",
+                "create",
+                "--policy",
+                "a",
+                "--policy",
+                "b",
+                "--ttl",
+                "1h",
+                "--explicit-max-ttl",
+                "2h",
+                "--period",
+                "1h",
+                "--num-uses",
+                "2",
+                "--orphan",
+                "--no-default-policy",
+                "--display-name",
+                "x",
+                "--type",
+                "batch",
+                "--role",
+                "r",
+                "--metadata",
+                "k=v",
+            ],
+            &["coffre", "token", "lookup"],
+            &["coffre", "token", "lookup", "--accessor", "acc"],
+            &["coffre", "token", "renew", "tok", "--increment", "1h"],
+            &["coffre", "token", "revoke", "-self"],
+            &["coffre", "token", "revoke", "tok", "--mode", "orphan"],
+            &["coffre", "token", "revoke", "--accessor", "acc"],
+            &["coffre", "token", "capabilities", "secret/data/a"],
+            &["coffre", "token", "capabilities", "tok", "secret/data/a"],
+        ] {
+            assert!(parse(ok).is_ok(), "{ok:?}: {:?}", parse(ok).err());
+        }
+        for bad in [
+            &["coffre", "kv", "put", "secret/a"][..],
+            &["coffre", "kv", "undelete", "secret/a"],
+            &["coffre", "kv", "get", "--version", "x", "secret/a"],
+            &["coffre", "policy", "write", "dev"],
+            &["coffre", "token", "create", "--type", "other"],
+            &["coffre", "token", "lookup", "--accessor"],
+            &["coffre", "token", "revoke"],
+            &["coffre", "token", "revoke", "--self", "tok"],
+            &[
+                "coffre",
+                "token",
+                "revoke",
+                "--accessor",
+                "a",
+                "--mode",
+                "orphan",
+            ],
+            &["coffre", "token", "revoke", "tok", "--mode", "path"],
+            &["coffre", "token", "capabilities"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let cli = parse(&["coffre", "kv", "get", "-mount=secret", "a"]).expect("kv get");
+        let Command::Kv(commands::kv::KvCommand::Get(args)) = cli.command else {
+            panic!("not kv get");
+        };
+        assert_eq!(args.loc.mount.as_deref(), Some("secret"));
+    }
+
+    #[test]
+    fn vault_style_flags_only_where_safe() {
+        let conv = |args: &[&str]| -> Vec<String> {
+            vault_style_args(args.iter().map(Into::into).collect())
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            conv(&[
+                "coffre", "kv", "get", "-field=a", "-h", "-", "-5", "--", "-x-y"
+            ]),
+            [
+                "coffre",
+                "kv",
+                "get",
+                "--field=a",
+                "-h",
+                "-",
+                "-5",
+                "--",
+                "-x-y"
+            ]
+        );
+        assert_eq!(
+            conv(&["coffre", "--format", "json", "token", "revoke", "-self"]),
+            ["coffre", "--format", "json", "token", "revoke", "--self"]
+        );
+        assert_eq!(
+            conv(&["coffre", "-format", "json", "policy", "list"]),
+            ["coffre", "--format", "json", "policy", "list"]
+        );
+        // Other commands are parsed as they are.
+        assert_eq!(
+            conv(&["coffre", "write", "-mount"]),
+            ["coffre", "write", "-mount"]
+        );
     }
 }

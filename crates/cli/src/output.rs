@@ -114,6 +114,71 @@ pub fn duration(secs: u64) -> String {
     out
 }
 
+/// A duration in seconds for lookups: like [`duration`] but 0 is `0s` (Vault's
+/// `humanDuration`).
+pub fn human_duration(secs: u64) -> String {
+    if secs == 0 {
+        "0s".into()
+    } else {
+        duration(secs)
+    }
+}
+
+/// A cell the way Vault's tables show it: `<nil>` for null, `n/a` for an empty string,
+/// otherwise as [`cell`].
+pub fn vault_cell(value: &Value) -> String {
+    match value {
+        Value::Null => "<nil>".into(),
+        Value::String(s) if s.is_empty() => "n/a".into(),
+        other => cell(other),
+    }
+}
+
+/// Whether a field holds a duration in seconds that tables should show humanly (`ttl`,
+/// `creation_ttl`, `period`, `*_duration`…), as Vault does.
+fn is_duration_key(key: &str) -> bool {
+    key == "ttl"
+        || key.ends_with("_ttl")
+        || key == "period"
+        || key.ends_with("_period")
+        || key == "duration"
+        || key.ends_with("_duration")
+}
+
+/// Rows for a map of fields, sorted by key, with [`vault_cell`] cells and durations in seconds
+/// shown as `1h30m`.
+pub fn field_rows(map: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = map
+        .iter()
+        .map(|(k, v)| {
+            let text = match v.as_u64() {
+                Some(secs) if is_duration_key(k) => human_duration(secs),
+                _ => vault_cell(v),
+            };
+            (k.clone(), text)
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// A section title between `=` signs: `====== Metadata ======`.
+pub fn section(title: &str) -> String {
+    format!("====== {title} ======")
+}
+
+/// Prints one value for scripts (`--field`): strings as they are, anything else as compact
+/// JSON; the final newline only when stdout is a terminal (so `$(…)` and pipes get the exact
+/// value), like Vault.
+pub fn print_field(value: &Value) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let mut text = cell(value);
+    if std::io::stdout().is_terminal() {
+        text.push('\n');
+    }
+    print(&text)
+}
+
 /// Table rows for a logical response: the `auth` block (when present) then the `data` map.
 ///
 /// A response without the envelope (raw `sys/` objects such as `sys/health`) is shown as if
@@ -198,6 +263,31 @@ mod tests {
             rows.last(),
             Some(&("token_meta_username".to_string(), "alice".to_string()))
         );
+    }
+
+    #[test]
+    fn vault_like_cells_and_rows() {
+        assert_eq!(vault_cell(&Value::Null), "<nil>");
+        assert_eq!(vault_cell(&json!("")), "n/a");
+        assert_eq!(vault_cell(&json!({"a": "b"})), "{\"a\":\"b\"}");
+        assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration(3600), "1h");
+        let map = json!({"ttl": 5400, "creation_ttl": 0, "num_uses": 3, "meta": null,
+                         "period": "x", "id": ""});
+        let rows = field_rows(map.as_object().expect("object"));
+        let get = |k: &str| {
+            rows.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("ttl"), Some("1h30m"));
+        assert_eq!(get("creation_ttl"), Some("0s"));
+        assert_eq!(get("num_uses"), Some("3"));
+        assert_eq!(get("meta"), Some("<nil>"));
+        assert_eq!(get("period"), Some("x"));
+        assert_eq!(get("id"), Some("n/a"));
+        assert_eq!(rows[0].0, "creation_ttl");
+        assert_eq!(section("Data"), "====== Data ======");
     }
 
     #[test]

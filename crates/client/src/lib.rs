@@ -15,6 +15,9 @@
 //! Paths given to the generic calls are relative to `/v1/` (`secret/foo` → `/v1/secret/foo`).
 
 mod error;
+mod kv;
+mod policy;
+mod token;
 mod types;
 
 use std::fmt;
@@ -27,8 +30,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 pub use error::ClientError;
+pub use kv::{KvMetadataUpdate, KvMount, kv2_path};
+pub use policy::list_keys;
 /// HTTP method type used by [`Client::request`] (re-exported from reqwest).
 pub use reqwest::Method;
+pub use token::{TokenCreateRequest, capabilities_of};
 pub use types::{HealthResponse, InitResponse, KeyStatus, SealStatus};
 
 /// Address used when neither `COFFRE_ADDR` nor `VAULT_ADDR` is set.
@@ -249,11 +255,53 @@ impl Client {
     ) -> Result<(StatusCode, Vec<u8>)> {
         let url = reqwest::Url::parse(&self.url(path))
             .map_err(|e| ClientError::Config(format!("invalid request path {path:?}: {e}")))?;
+        self.send_url(method, url, body, None).await
+    }
+
+    /// URL of an API path taken literally (`?` and `#` in `path` are percent-encoded, not a
+    /// query or fragment), with query parameters appended.
+    fn url_with_query(&self, path: &str, query: &[(&str, String)]) -> Result<reqwest::Url> {
+        let mut url = reqwest::Url::parse(&self.url(""))
+            .map_err(|e| ClientError::Config(format!("invalid server address: {e}")))?;
+        let full = format!("{}{}", url.path(), path.trim_start_matches('/'));
+        url.set_path(&full);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Ok(url)
+    }
+
+    /// Sends one request to a literal path with query parameters and an optional
+    /// `Content-Type` for the JSON body (default `application/json`).
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        content_type: Option<&'static str>,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        let url = self.url_with_query(path, query)?;
+        self.send_url(method, url, body, content_type).await
+    }
+
+    async fn send_url(
+        &self,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<&Value>,
+        content_type: Option<&'static str>,
+    ) -> Result<(StatusCode, Vec<u8>)> {
         let mut req = self.http.request(method, url);
         if let Some(token) = &self.token {
             req = req.header(TOKEN_HEADER, token_header(token)?);
         }
         if let Some(body) = body {
+            // `json` keeps a Content-Type that is already set.
+            if let Some(ct) = content_type {
+                req = req.header(reqwest::header::CONTENT_TYPE, ct);
+            }
             req = req.json(body);
         }
         let resp = req.send().await.map_err(|e| ClientError::transport(&e))?;
@@ -284,6 +332,37 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Option<Value>> {
         let (status, bytes) = self.send(method, path, body).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        finish(status, &bytes)
+    }
+
+    /// Like [`request`](Self::request), for a literal path (see [`Client::url`]; `?` and `#`
+    /// are percent-encoded) with query parameters and an optional body `Content-Type`.
+    async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        content_type: Option<&'static str>,
+    ) -> Result<Option<Value>> {
+        let (status, bytes) = self
+            .send_with(method, path, query, body, content_type)
+            .await?;
+        finish(status, &bytes)
+    }
+
+    /// Like [`request_with`](Self::request_with) but a 404 gives `Ok(None)`.
+    async fn request_with_or_none(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let (status, bytes) = self.send_with(method, path, query, body, None).await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }

@@ -525,19 +525,18 @@ async fn ui_mount(core: &Unsealed, path: &str, auth: &Authorized) -> Result<Resp
     Ok(Response::with_data(d))
 }
 
-/// Whether the ACL grants anything below a mount (Vault's `HasNonDenyCapabilitiesWithPrefix`
-/// approximation: probe the usual KV v2 sub-paths).
+/// Whether the ACL grants anything at or below a mount (Vault's
+/// `HasNonDenyCapabilitiesWithPrefix`): some rule whose pattern lies under the mount, or a
+/// glob/`+` rule that can match paths under it, grants a non-deny capability.
 fn has_any_below(auth: &Authorized, mount: &str) -> bool {
-    [
-        "data/",
-        "metadata/",
-        "delete/",
-        "undelete/",
-        "destroy/",
-        "subkeys/",
-    ]
-    .iter()
-    .any(|sub| auth.acl.capabilities(&format!("{mount}{sub}x")).names() != ["deny"])
+    auth.acl.is_root()
+        || auth.acl.rules().any(|(pattern, caps)| {
+            if caps.is_deny() {
+                return false;
+            }
+            let literal = pattern.split(['*', '+']).next().unwrap_or("");
+            literal.starts_with(mount) || mount.starts_with(literal)
+        })
 }
 
 async fn ui_mounts_all(core: &Unsealed, auth: &Authorized) -> Response {

@@ -1,9 +1,13 @@
 //! One module per command group.
 
+pub mod audit;
 pub mod generic;
+pub mod kv;
 pub mod operator;
+pub mod policy;
 pub mod server;
 pub mod status;
+pub mod token;
 
 use std::future::Future;
 use std::process::ExitCode;
