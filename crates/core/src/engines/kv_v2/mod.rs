@@ -260,6 +260,48 @@ async fn config_write(
 
 // ----- data -----
 
+/// What reading one version of a key found.
+enum VersionRead {
+    /// No such key or version.
+    Missing,
+    /// Soft-deleted or destroyed: the 404 envelope with its metadata (Vault's shape).
+    Gone(Response),
+    /// Live: the metadata object and the secret.
+    Live(Map<String, Value>, Map<String, Value>),
+}
+
+/// Reads version `requested` of `key` (0 or less: the current one) under the key's read lock.
+/// `field` names the member that is null in the [`VersionRead::Gone`] response.
+async fn read_version(
+    view: &View,
+    key: &str,
+    requested: i64,
+    locks: &MountLocks,
+    field: &str,
+) -> Result<VersionRead> {
+    let _guard = locks.key(key).read().await;
+    let Some(meta) = store::load_meta(view, key).await? else {
+        return Ok(VersionRead::Missing);
+    };
+    let n = u64::try_from(requested)
+        .ok()
+        .filter(|v| *v > 0)
+        .unwrap_or(meta.current_version);
+    let Some(vm) = meta.versions.get(&n) else {
+        return Ok(VersionRead::Missing);
+    };
+    let mut out = Map::new();
+    out.insert("metadata".into(), Value::Object(meta.version_json(n, vm)));
+    if !vm.is_live(now_unix_nanos()) {
+        out.insert(field.into(), Value::Null);
+        let mut resp = Response::with_data(out);
+        resp.status = Some(404);
+        return Ok(VersionRead::Gone(resp));
+    }
+    let secret = store::load_version(view, key, n).await?;
+    Ok(VersionRead::Live(out, secret))
+}
+
 async fn data_read(
     view: &View,
     key: &str,
@@ -267,28 +309,14 @@ async fn data_read(
     locks: &MountLocks,
 ) -> Result<Option<Response>> {
     let requested = opt_i64(data, "version")?.unwrap_or(0);
-    let _guard = locks.key(key).read().await;
-    let Some(meta) = store::load_meta(view, key).await? else {
-        return Ok(None);
-    };
-    let n = u64::try_from(requested)
-        .ok()
-        .filter(|v| *v > 0)
-        .unwrap_or(meta.current_version);
-    let Some(vm) = meta.versions.get(&n) else {
-        return Ok(None);
-    };
-    let mut out = Map::new();
-    out.insert("metadata".into(), Value::Object(meta.version_json(n, vm)));
-    if !vm.is_live(now_unix_nanos()) {
-        out.insert("data".into(), Value::Null);
-        let mut resp = Response::with_data(out);
-        resp.status = Some(404);
-        return Ok(Some(resp));
+    match read_version(view, key, requested, locks, "data").await? {
+        VersionRead::Missing => Ok(None),
+        VersionRead::Gone(resp) => Ok(Some(resp)),
+        VersionRead::Live(mut out, secret) => {
+            out.insert("data".into(), Value::Object(secret));
+            Ok(Some(Response::with_data(out)))
+        }
     }
-    let secret = store::load_version(view, key, n).await?;
-    out.insert("data".into(), Value::Object(secret));
-    Ok(Some(Response::with_data(out)))
 }
 
 /// Stores `secret` as the next version of `key` (the caller holds the key's write lock and
@@ -637,27 +665,13 @@ async fn subkeys_read(
 ) -> Result<Option<Response>> {
     let depth = opt_i64(data, "depth")?.unwrap_or(0);
     let requested = opt_i64(data, "version")?.unwrap_or(0);
-    let _guard = locks.key(key).read().await;
-    let Some(meta) = store::load_meta(view, key).await? else {
-        return Ok(None);
-    };
-    let n = u64::try_from(requested)
-        .ok()
-        .filter(|v| *v > 0)
-        .unwrap_or(meta.current_version);
-    let Some(vm) = meta.versions.get(&n) else {
-        return Ok(None);
-    };
-    let mut out = Map::new();
-    out.insert("metadata".into(), Value::Object(meta.version_json(n, vm)));
-    if !vm.is_live(now_unix_nanos()) {
-        out.insert("subkeys".into(), Value::Null);
-        let mut resp = Response::with_data(out);
-        resp.status = Some(404);
-        return Ok(Some(resp));
+    match read_version(view, key, requested, locks, "subkeys").await? {
+        VersionRead::Missing => Ok(None),
+        VersionRead::Gone(resp) => Ok(Some(resp)),
+        VersionRead::Live(mut out, mut secret) => {
+            strip_values(&mut secret, depth);
+            out.insert("subkeys".into(), Value::Object(secret));
+            Ok(Some(Response::with_data(out)))
+        }
     }
-    let mut secret = store::load_version(view, key, n).await?;
-    strip_values(&mut secret, depth);
-    out.insert("subkeys".into(), Value::Object(secret));
-    Ok(Some(Response::with_data(out)))
 }
