@@ -208,13 +208,14 @@ impl Router {
     pub(crate) fn build(table: &MountTable, barrier: &Arc<Barrier>) -> Result<Router> {
         let mut routes = Vec::with_capacity(table.entries.len());
         for entry in &table.entries {
+            let view = View::new(barrier.clone(), entry.storage_prefix());
             let engine = if entry.kind == "system" {
                 None
             } else {
-                Some(engines::instantiate(entry)?)
+                Some(engines::instantiate(entry, &view)?)
             };
             routes.push(Route {
-                view: View::new(barrier.clone(), entry.storage_prefix()),
+                view,
                 entry: Arc::new(entry.clone()),
                 engine,
             });

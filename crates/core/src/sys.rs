@@ -73,6 +73,26 @@ pub(crate) async fn handle(
             if let Some(path) = rel.strip_prefix("internal/ui/mounts/") {
                 return ui_mount(core, path, auth).await.map(Some);
             }
+            if rel == "tools/random" || rel.starts_with("tools/random/") {
+                if !op.is_write() {
+                    return Err(Error::UnsupportedOperation);
+                }
+                let rest = rel
+                    .strip_prefix("tools/random")
+                    .unwrap_or("")
+                    .trim_start_matches('/');
+                return crate::engines::transit_random(rest, &req.data).map(Some);
+            }
+            if rel == "tools/hash" || rel.starts_with("tools/hash/") {
+                if !op.is_write() {
+                    return Err(Error::UnsupportedOperation);
+                }
+                let rest = rel
+                    .strip_prefix("tools/hash")
+                    .unwrap_or("")
+                    .trim_start_matches('/');
+                return crate::engines::transit_hash(rest, &req.data).map(Some);
+            }
             if let Some(name) = rel.strip_prefix("audit/") {
                 return audit_device_op(core, name, op, &req.data).await;
             }

@@ -18,6 +18,7 @@ mod memlock;
 mod rng;
 mod secret;
 mod shamir;
+pub mod transit;
 
 pub use aead::{AES_GCM_NONCE_LEN, AES_GCM_TAG_LEN, Aes256Gcm};
 pub use audit_key::{AuditSigningKey, verify_ed25519};
@@ -32,3 +33,10 @@ pub use memlock::mlock_supported;
 pub use rng::{fill_random, random_array};
 pub use secret::{Key256, SecretBytes, ct_eq};
 pub use shamir::{combine_shares, split_secret};
+pub use transit::TransitCryptoError;
+pub use transit::digest::HashAlgorithm;
+pub use transit::kem::HybridKemKey;
+pub use transit::signing::{
+    EcdsaEncoding, PssSaltLength, RsaPadding, SignOptions, SigningAlgorithm, SigningKey,
+};
+pub use transit::symmetric::{AeadAlgorithm, AeadKey, hkdf_sha256};

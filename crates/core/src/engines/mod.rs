@@ -4,6 +4,7 @@
 
 mod kv_v1;
 mod kv_v2;
+pub(crate) mod transit;
 
 use std::sync::Arc;
 
@@ -47,7 +48,7 @@ pub trait Engine: Send + Sync {
 }
 
 /// Engine types that `sys/mounts` accepts.
-pub const MOUNTABLE_TYPES: &[&str] = &["kv", "kv-v1", "kv-v2"];
+pub const MOUNTABLE_TYPES: &[&str] = &["kv", "kv-v1", "kv-v2", "transit"];
 
 /// Checks and normalizes the type and options of a new mount (aliases like `kv-v1` resolve here).
 pub fn normalize_type(
@@ -69,6 +70,7 @@ pub fn normalize_type(
                 other => Err(Error::invalid(format!("invalid kv version \"{other}\""))),
             }
         }
+        "transit" => Ok("transit".into()),
         "kv-v2" => Err(Error::invalid(
             "kv version 2 is not available yet in this build",
         )),
@@ -81,13 +83,24 @@ pub fn normalize_type(
     }
 }
 
+/// `sys/tools/random[/:bytes]`, served by the same code as transit's `random`.
+pub(crate) fn transit_random(rest: &str, data: &Map<String, Value>) -> Result<Response> {
+    transit::random_response(rest, data)
+}
+
+/// `sys/tools/hash[/:algorithm]`, served by the same code as transit's `hash`.
+pub(crate) fn transit_hash(rest: &str, data: &Map<String, Value>) -> Result<Response> {
+    transit::hash_response(Some(rest), data)
+}
+
 /// Creates the engine for a mount entry.
-pub(crate) fn instantiate(entry: &MountEntry) -> Result<Arc<dyn Engine>> {
+pub(crate) fn instantiate(entry: &MountEntry, view: &View) -> Result<Arc<dyn Engine>> {
     match entry.kind.as_str() {
         "kv" if entry.options.get("version").map(String::as_str) == Some("2") => {
             Ok(Arc::new(kv_v2::KvV2::new()))
         }
         "kv" => Ok(Arc::new(kv_v1::KvV1)),
+        "transit" => Ok(Arc::new(transit::Transit::new(entry, view))),
         other => Err(Error::Internal(format!(
             "mount {} has unknown engine type {other}",
             entry.path
