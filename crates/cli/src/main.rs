@@ -77,6 +77,13 @@ enum Command {
     /// Create, look up, renew and revoke tokens; check a token's capabilities
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
+    /// Transit engine: manage keys, encrypt/decrypt, sign/verify, generate data keys
+    ///
+    /// Pipe friendly: `echo -n secret | coffre transit encrypt k | coffre transit decrypt k`.
+    /// `coffre transit verify` exits with 0 for a valid signature, 2 for an invalid one and 1
+    /// on errors. --mount defaults to `transit`.
+    #[command(subcommand)]
+    Transit(commands::transit::TransitCommand),
 }
 
 /// Command groups that accept Vault-style single-dash long flags (`-mount=secret`).
@@ -162,6 +169,7 @@ fn main() -> ExitCode {
         Command::Kv(cmd) => commands::block_on(commands::kv::run(&ctx, cmd)),
         Command::Policy(cmd) => commands::block_on(commands::policy::run(&ctx, cmd)),
         Command::Token(cmd) => commands::block_on(commands::token::run(&ctx, cmd)),
+        Command::Transit(cmd) => commands::block_on(commands::transit::run(&ctx, cmd)),
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,7 @@ mod error;
 mod kv;
 mod policy;
 mod token;
+mod transit;
 mod types;
 
 use std::fmt;
@@ -35,6 +36,10 @@ pub use policy::list_keys;
 /// HTTP method type used by [`Client::request`] (re-exported from reqwest).
 pub use reqwest::Method;
 pub use token::{TokenCreateRequest, capabilities_of};
+pub use transit::{
+    DataKeyKind, TransitKeyConfig, TransitKeyCreate, TransitSignOptions, base64_decode,
+    base64_encode, transit_field, transit_path, transit_plaintext, transit_valid,
+};
 pub use types::{HealthResponse, InitResponse, KeyStatus, SealStatus};
 
 /// Address used when neither `COFFRE_ADDR` nor `VAULT_ADDR` is set.

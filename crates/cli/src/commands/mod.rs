@@ -8,6 +8,7 @@ pub mod policy;
 pub mod server;
 pub mod status;
 pub mod token;
+pub mod transit;
 
 use std::future::Future;
 use std::process::ExitCode;
