@@ -9,6 +9,7 @@
 //! twice (fresh server each, audit off then on) and compares throughput. A scenario is one kind
 //! of request; adding one = a new enum variant + its `name` / `prepare` / `request` arms.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -629,10 +630,18 @@ fn audit_stats(path: &Path) -> Result<AuditStats> {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
         if name == stem || name.starts_with(&format!("{stem}.")) {
-            let data = std::fs::read(e.path())?;
+            // Streamed: the log of a 5 s run can be hundreds of MiB.
+            let mut f = std::fs::File::open(e.path())?;
+            let mut buf = vec![0u8; 1 << 20];
             st.files += 1;
-            st.bytes += data.len() as u64;
-            st.lines += data.iter().filter(|&&b| b == b'\n').count() as u64;
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                st.bytes += n as u64;
+                st.lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            }
         }
     }
     if st.files == 0 {
