@@ -272,11 +272,10 @@ impl Unsealed {
             auth: Some(&auth.token),
             mount: mount.as_deref(),
         };
-        let logged = self.audit.log_response(&rec, &result).await;
+        self.audit.queue_response(&rec, &result);
         if revoke_after && let Err(e) = self.tokens.revoke_tree(&auth.token_hash).await {
             tracing::warn!(error = %e, "could not revoke a used-up token");
         }
-        logged?;
         result
     }
 

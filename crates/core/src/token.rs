@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use coffre_crypto::{Key256, hmac_sha256, random_array};
+use coffre_crypto::{HmacKey, random_array};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
@@ -164,7 +164,7 @@ pub(crate) fn generate_token(batch: bool) -> Result<String> {
 /// The token store of an unsealed core.
 pub struct TokenStore {
     barrier: Arc<Barrier>,
-    hmac_key: Key256,
+    hmac_key: HmacKey,
     cache: RwLock<HashMap<[u8; 32], Arc<TokenEntry>>>,
     /// Serializes read-modify-write of entries (use counts, renewals, revocation).
     write_lock: tokio::sync::Mutex<()>,
@@ -196,7 +196,7 @@ impl TokenStore {
             .ok_or_else(|| Error::Internal("token key missing".into()))?;
         Ok(TokenStore {
             barrier,
-            hmac_key: Key256::from_slice(key.expose())?,
+            hmac_key: HmacKey::new(key.expose()),
             cache: RwLock::new(HashMap::new()),
             write_lock: tokio::sync::Mutex::new(()),
         })
@@ -204,7 +204,7 @@ impl TokenStore {
 
     /// The keyed hash of a token string.
     pub fn hash(&self, token: &str) -> [u8; 32] {
-        hmac_sha256(self.hmac_key.expose(), token.as_bytes())
+        self.hmac_key.sign(token.as_bytes())
     }
 
     async fn load(&self, hash: &[u8; 32]) -> Result<Option<Arc<TokenEntry>>> {

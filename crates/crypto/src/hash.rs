@@ -19,9 +19,44 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// An HMAC-SHA-256 key with its inner and outer pads precomputed, for keys used on every
+/// request (token hashing, audit HMACs): signing skips the two key-schedule hashes.
+pub struct HmacKey(hmac::Key);
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey([redacted])")
+    }
+}
+
+impl HmacKey {
+    /// Prepares `key` (any length).
+    pub fn new(key: &[u8]) -> HmacKey {
+        HmacKey(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+
+    /// HMAC-SHA-256 of `data`.
+    pub fn sign(&self, data: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.0, data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prepared_key_matches_one_shot() {
+        let key = HmacKey::new(b"Jefe");
+        assert_eq!(
+            key.sign(b"what do ya want for nothing?"),
+            hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+        );
+        assert_eq!(format!("{key:?}"), "HmacKey([redacted])");
+    }
 
     #[test]
     fn sha256_abc() {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use coffre_crypto::{AuditSigningKey, Key256};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -149,24 +151,14 @@ impl AuditBroker {
         }
     }
 
-    /// Writes the response entry for a dispatched request.
-    pub(crate) async fn log_response(
-        &self,
-        rec: &AuditRecord<'_>,
-        result: &Result<Option<Response>>,
-    ) -> Result<()> {
-        let devices = self.devices.load_full();
-        if devices.is_empty() {
-            return Ok(());
-        }
-        let waits: Vec<_> = devices
-            .iter()
-            .map(|d| d.device.submit(render_response(rec, result, d)))
-            .collect();
-        if any_ok(waits).await {
-            Ok(())
-        } else {
-            Err(Error::AuditFailed)
+    /// Queues the response entry of a dispatched request. It is not awaited: fail-closed is
+    /// about the request entry (nothing runs unless it was written), while the response entry
+    /// cannot undo what already happened. It is written in order right behind what is queued,
+    /// and a device that fails to write it logs the failure itself. Not waiting saves each
+    /// request a second round trip to the writer thread.
+    pub(crate) fn queue_response(&self, rec: &AuditRecord<'_>, result: &Result<Option<Response>>) {
+        for d in self.devices.load().iter() {
+            drop(d.device.submit(render_response(rec, result, d)));
         }
     }
 
@@ -365,108 +357,194 @@ async fn any_ok(
     ok
 }
 
-fn auth_block(rec: &AuditRecord<'_>, live: &Live) -> Option<Value> {
-    let entry = rec.auth?;
-    let mut m = Map::new();
-    if let Some(t) = rec.token {
-        m.insert("client_token".into(), json!(live.salt.hash(t)));
+/// Serializes a JSON value with every string leaf replaced by its salted HMAC, without
+/// cloning the value first.
+struct Hashed<'a> {
+    value: &'a Value,
+    salt: &'a Salt,
+}
+
+impl Serialize for Hashed<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.value {
+            Value::String(s) => ser.serialize_str(&self.salt.hash(s)),
+            Value::Array(items) => {
+                let mut seq = ser.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(&Hashed {
+                        value: v,
+                        salt: self.salt,
+                    })?;
+                }
+                seq.end()
+            }
+            Value::Object(map) => {
+                let mut m = ser.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    m.serialize_entry(
+                        k,
+                        &Hashed {
+                            value: v,
+                            salt: self.salt,
+                        },
+                    )?;
+                }
+                m.end()
+            }
+            other => other.serialize(ser),
+        }
     }
+}
+
+/// A map whose values are HMAC'd (request and response data).
+struct HashedMap<'a> {
+    map: &'a Map<String, Value>,
+    salt: &'a Salt,
+}
+
+impl Serialize for HashedMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(Some(self.map.len()))?;
+        for (k, v) in self.map {
+            m.serialize_entry(
+                k,
+                &Hashed {
+                    value: v,
+                    salt: self.salt,
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct AuthOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token: Option<String>,
+    accessor: String,
+    display_name: &'a str,
+    policies: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: &'a BTreeMap<String, String>,
+    token_type: &'a str,
+    token_ttl: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    num_uses: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize)]
+struct RequestOut<'a> {
+    id: &'a str,
+    operation: &'static str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_point: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount_accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<HashedMap<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_address: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<HashedMap<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<AuthOut<'a>>,
+    request: RequestOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<ResponseOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn auth_out<'a>(rec: &AuditRecord<'a>, live: &Live) -> Option<AuthOut<'a>> {
+    let entry = rec.auth?;
     let accessor = if live.device.config.hmac_accessor && !entry.accessor.is_empty() {
         live.salt.hash(&entry.accessor)
     } else {
         entry.accessor.clone()
     };
-    m.insert("accessor".into(), json!(accessor));
-    m.insert("display_name".into(), json!(entry.display_name));
-    m.insert("policies".into(), json!(entry.policies));
-    m.insert("token_policies".into(), json!(entry.policies));
-    if !entry.meta.is_empty() {
-        m.insert("metadata".into(), json!(entry.meta));
-    }
-    m.insert("token_type".into(), json!(entry.token_type));
-    m.insert("token_ttl".into(), json!(entry.creation_ttl));
-    m.insert(
-        "token_issue_time".into(),
-        json!(rfc3339_nanos(
-            entry.creation_time.saturating_mul(1_000_000_000)
-        )),
-    );
-    if entry.num_uses != 0 {
-        m.insert("num_uses".into(), json!(entry.num_uses.max(0)));
-    }
-    Some(Value::Object(m))
+    Some(AuthOut {
+        client_token: rec.token.map(|t| live.salt.hash(t)),
+        accessor,
+        display_name: &entry.display_name,
+        policies: &entry.policies,
+        metadata: &entry.meta,
+        token_type: &entry.token_type,
+        token_ttl: entry.creation_ttl,
+        num_uses: entry.num_uses.max(0),
+    })
 }
 
-fn request_block(rec: &AuditRecord<'_>, live: &Live, with_data: bool) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(rec.request_id));
-    m.insert("operation".into(), json!(rec.operation.as_str()));
-    m.insert("path".into(), json!(rec.path));
-    m.insert("namespace".into(), json!({"id": "root"}));
-    if let Some(mount) = rec.mount {
-        m.insert("mount_point".into(), json!(mount.path));
-        m.insert("mount_type".into(), json!(mount.kind));
-        m.insert("mount_accessor".into(), json!(mount.accessor));
+fn request_out<'a>(rec: &AuditRecord<'a>, live: &'a Live, with_data: bool) -> RequestOut<'a> {
+    RequestOut {
+        id: rec.request_id,
+        operation: rec.operation.as_str(),
+        path: rec.path,
+        mount_point: rec.mount.map(|m| m.path.as_str()),
+        mount_type: rec.mount.map(|m| m.kind.as_str()),
+        mount_accessor: rec.mount.map(|m| m.accessor.as_str()),
+        data: rec
+            .data
+            .filter(|d| with_data && !d.is_empty())
+            .map(|map| HashedMap {
+                map,
+                salt: &live.salt,
+            }),
+        remote_address: rec.remote_addr,
     }
-    if let Some(t) = rec.token {
-        m.insert("client_token".into(), json!(live.salt.hash(t)));
-    }
-    if let Some(a) = rec.auth.filter(|a| !a.accessor.is_empty()) {
-        let acc = if live.device.config.hmac_accessor {
-            live.salt.hash(&a.accessor)
-        } else {
-            a.accessor.clone()
-        };
-        m.insert("client_token_accessor".into(), json!(acc));
-    }
-    if with_data && let Some(data) = rec.data.filter(|d| !d.is_empty()) {
-        let mut v = Value::Object(data.clone());
-        live.salt.hash_leaves(&mut v);
-        m.insert("data".into(), v);
-    }
-    if let Some(r) = rec.remote_addr {
-        m.insert("remote_address".into(), json!(r));
-    }
-    Value::Object(m)
 }
 
-fn base(kind: &str, rec: &AuditRecord<'_>, live: &Live) -> Map<String, Value> {
-    let mut e = Map::new();
-    e.insert("type".into(), json!(kind));
-    e.insert("time".into(), json!(rfc3339_nanos(now_unix_nanos())));
-    if let Some(a) = auth_block(rec, live) {
-        e.insert("auth".into(), a);
-    }
-    e
+fn to_line(entry: &EntryOut<'_>) -> String {
+    // Serializing plain structs, strings and JSON values cannot fail.
+    serde_json::to_string(entry).unwrap_or_else(|_| "{\"type\":\"invalid\"}".into())
 }
 
-fn render_request(rec: &AuditRecord<'_>, error: Option<&Error>, live: &Live) -> Map<String, Value> {
-    let mut e = base("request", rec, live);
-    e.insert("request".into(), request_block(rec, live, true));
-    if let Some(err) = error {
-        e.insert("error".into(), json!(err.public_message()));
-    }
-    e
+/// The request entry: who (auth), what (request with HMAC'd data), and a refusal's error.
+fn render_request(rec: &AuditRecord<'_>, error: Option<&Error>, live: &Live) -> String {
+    to_line(&EntryOut {
+        kind: "request",
+        time: rfc3339_nanos(now_unix_nanos()),
+        auth: auth_out(rec, live),
+        request: request_out(rec, live, true),
+        response: None,
+        error: error.map(Error::public_message),
+    })
 }
 
+/// The response entry. It refers to its request by id and does not repeat the caller or the
+/// request data (both are in the request entry), which keeps the log half as large.
 fn render_response(
     rec: &AuditRecord<'_>,
     result: &Result<Option<Response>>,
     live: &Live,
-) -> Map<String, Value> {
-    let mut e = base("response", rec, live);
-    // The request data was recorded in the request entry; repeating it here would double the
-    // log for no new information.
-    e.insert("request".into(), request_block(rec, live, false));
-    match result {
+) -> String {
+    let (response, error) = match result {
         Ok(Some(resp)) => {
-            let mut r = Map::new();
-            if let Some(data) = &resp.data {
-                let mut v = Value::Object(data.clone());
-                live.salt.hash_leaves(&mut v);
-                r.insert("data".into(), v);
-            }
-            if let Some(auth) = &resp.auth {
+            let auth = resp.auth.as_ref().map(|auth| {
                 let mut a = auth.clone();
                 for k in ["client_token", "accessor"] {
                     if let Some(Value::String(s)) = a.get_mut(k)
@@ -475,19 +553,57 @@ fn render_response(
                         *s = live.salt.hash(s);
                     }
                 }
-                r.insert("auth".into(), Value::Object(a));
-            }
-            if !resp.warnings.is_empty() {
-                r.insert("warnings".into(), json!(resp.warnings));
-            }
-            e.insert("response".into(), Value::Object(r));
+                a
+            });
+            let out = ResponseOut {
+                data: resp.data.as_ref().map(|map| HashedMap {
+                    map,
+                    salt: &live.salt,
+                }),
+                auth,
+                warnings: &resp.warnings,
+            };
+            (Some(out), None)
         }
-        Ok(None) => {
-            e.insert("response".into(), json!({}));
-        }
-        Err(err) => {
-            e.insert("error".into(), json!(err.public_message()));
-        }
+        Ok(None) => (
+            Some(ResponseOut {
+                data: None,
+                auth: None,
+                warnings: &[],
+            }),
+            None,
+        ),
+        Err(err) => (None, Some(err.public_message())),
+    };
+    to_line(&EntryOut {
+        kind: "response",
+        time: rfc3339_nanos(now_unix_nanos()),
+        auth: None,
+        request: request_out(rec, live, false),
+        response,
+        error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn string_leaves_are_hashed_structure_kept() {
+        let salt = Salt::new(Key256::from_slice(&[7u8; 32]).expect("key"));
+        let v = json!({"a": "secret", "n": 5, "l": ["x", true], "m": {"k": "v"}});
+        let map = v.as_object().expect("object");
+        let out: Value = serde_json::from_str(
+            &serde_json::to_string(&HashedMap { map, salt: &salt }).expect("ser"),
+        )
+        .expect("json");
+        assert_eq!(out["a"], json!(salt.hash("secret")));
+        assert_eq!(out["n"], json!(5));
+        assert_eq!(out["l"][0], json!(salt.hash("x")));
+        assert_eq!(out["l"][1], json!(true));
+        assert_eq!(out["m"]["k"], json!(salt.hash("v")));
+        assert!(!out.to_string().contains("secret\""));
     }
-    e
 }

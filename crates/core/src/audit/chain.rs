@@ -53,23 +53,43 @@ impl ChainHead {
         }
     }
 
-    /// Appends `entry` (which must not contain `seq`, `prev` or `hash`): returns the line
-    /// (without newline) and advances the head.
-    pub fn append(&mut self, mut entry: Map<String, Value>) -> String {
+    /// Appends an entry given as a serialized, non-empty JSON object that has no `seq`,
+    /// `prev` or `hash` member: returns the line (without newline) and advances the head.
+    ///
+    /// The line is `{"seq":N,"prev":"<hex>",` + the entry's members + `,"hash":"<hex>"}`; the
+    /// hash covers exactly the bytes before `,"hash"` plus the closing brace, so the entry
+    /// can be serialized anywhere (on the request threads) and the writer only concatenates.
+    pub fn append(&mut self, body: &str) -> String {
+        debug_assert!(body.starts_with('{') && body.ends_with('}') && body.len() > 2);
         let seq = self.seq + 1;
-        entry.insert("seq".into(), Value::from(seq));
-        entry.insert("prev".into(), Value::String(hex::encode(self.hash)));
-        // serde_json's Map is ordered by key (no `preserve_order`), so this is canonical.
-        let canonical = Value::Object(entry).to_string();
-        let hash = chain_hash(&self.hash, canonical.as_bytes());
-        let mut line = canonical;
+        let members = body.get(1..).unwrap_or("}");
+        let mut line = String::with_capacity(body.len() + 180);
+        line.push_str("{\"seq\":");
+        line.push_str(&seq.to_string());
+        line.push_str(",\"prev\":\"");
+        push_hex32(&mut line, &self.hash);
+        line.push_str("\",");
+        line.push_str(members);
+        let hash = chain_hash(&self.hash, line.as_bytes());
         line.pop(); // the closing brace
         line.push_str(",\"hash\":\"");
-        line.push_str(&hex::encode(hash));
+        push_hex32(&mut line, &hash);
         line.push_str("\"}");
         self.seq = seq;
         self.hash = hash;
         line
+    }
+}
+
+/// Lower-case hex of 32 bytes (the `hex` crate's `encode` goes through a char iterator,
+/// which showed up in profiles of the audit path).
+pub(crate) fn push_hex32(out: &mut String, bytes: &[u8; 32]) {
+    let mut buf = [0u8; 64];
+    // Cannot fail: the buffer is exactly twice the input length, and hex is ASCII.
+    if hex::encode_to_slice(bytes, &mut buf).is_ok()
+        && let Ok(text) = std::str::from_utf8(&buf)
+    {
+        out.push_str(text);
     }
 }
 

@@ -73,7 +73,8 @@ pub struct DeviceError {
 }
 
 struct Job {
-    entry: Map<String, Value>,
+    /// The entry, already serialized as a JSON object.
+    entry: String,
     reply: oneshot::Sender<Result<(), DeviceError>>,
 }
 
@@ -101,14 +102,7 @@ impl Device {
         let (out, head) = match &config.sink {
             Sink::File(path) => {
                 let (file, head) = open_file(path)?;
-                (
-                    Output::File {
-                        file,
-                        path: path.clone(),
-                        opened: SystemTime::now(),
-                    },
-                    head,
-                )
+                (file_output(file, path.clone())?, head)
             }
             Sink::Stdout => (Output::Stdout, ChainHead::genesis()),
         };
@@ -138,7 +132,7 @@ impl Device {
     }
 
     /// Queues an entry; the receiver resolves once it is written (or failed).
-    pub fn submit(&self, entry: Map<String, Value>) -> oneshot::Receiver<Result<(), DeviceError>> {
+    pub fn submit(&self, entry: String) -> oneshot::Receiver<Result<(), DeviceError>> {
         let (reply, rx) = oneshot::channel();
         let job = Job { entry, reply };
         if let Some(tx) = self.tx.lock().as_ref() {
@@ -188,8 +182,22 @@ enum Output {
         file: File,
         path: PathBuf,
         opened: SystemTime,
+        /// Current length of a regular file, kept in memory (no `stat` per write); `None` for
+        /// a device such as /dev/full, which has no length to roll back to.
+        size: Option<u64>,
     },
     Stdout,
+}
+
+fn file_output(file: File, path: PathBuf) -> std::io::Result<Output> {
+    let meta = file.metadata()?;
+    let size = meta.is_file().then(|| meta.len());
+    Ok(Output::File {
+        file,
+        path,
+        opened: SystemTime::now(),
+        size,
+    })
 }
 
 /// Opens (creating, mode 0600) and recovers the head from the last complete line. A torn last
@@ -328,7 +336,7 @@ impl Writer {
         let mut buf = String::with_capacity(group.len() * 512);
         let mut replies = Vec::with_capacity(group.len());
         for job in group {
-            buf.push_str(&head.append(job.entry));
+            buf.push_str(&head.append(&job.entry));
             buf.push('\n');
             replies.push(job.reply);
             self.since_checkpoint += 1;
@@ -377,7 +385,7 @@ impl Writer {
         );
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        head.append(cp)
+        head.append(&Value::Object(cp).to_string())
     }
 
     fn write_checkpoint(&mut self) -> std::io::Result<()> {
@@ -394,17 +402,14 @@ impl Writer {
     /// previous length so no torn line stays behind.
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match &mut self.out {
-            Output::File { file, .. } => {
-                let len_before = file
-                    .metadata()
-                    .ok()
-                    .filter(|m| m.is_file())
-                    .map(|m| m.len());
+            Output::File { file, size, .. } => {
                 let res = file.write_all(bytes);
-                if res.is_err()
-                    && let Some(len) = len_before
-                {
-                    let _ = file.set_len(len);
+                match (&res, size.as_mut()) {
+                    (Ok(()), Some(len)) => *len += bytes.len() as u64,
+                    (Err(_), Some(len)) => {
+                        let _ = file.set_len(*len);
+                    }
+                    (_, None) => {}
                 }
                 res
             }
@@ -442,17 +447,16 @@ impl Writer {
     }
 
     fn maybe_rotate(&mut self) -> std::io::Result<()> {
-        let Output::File { file, path, opened } = &self.out else {
+        let Output::File {
+            path, opened, size, ..
+        } = &self.out
+        else {
             return Ok(());
         };
-        let meta = file.metadata()?;
-        if !meta.is_file() || meta.len() == 0 {
+        let Some(len) = size.filter(|l| *l > 0) else {
             return Ok(());
-        }
-        let too_big = self
-            .config
-            .rotate_bytes
-            .is_some_and(|max| meta.len() >= max);
+        };
+        let too_big = self.config.rotate_bytes.is_some_and(|max| len >= max);
         let too_old = self
             .config
             .rotate_secs
@@ -470,11 +474,7 @@ impl Writer {
         let rotated = PathBuf::from(format!("{}.{seq:020}", path.display()));
         std::fs::rename(&path, &rotated)?;
         let (file, _) = open_file(&path)?;
-        self.out = Output::File {
-            file,
-            path: path.clone(),
-            opened: SystemTime::now(),
-        };
+        self.out = file_output(file, path.clone())?;
         tracing::info!(device = %self.config.name, rotated = %rotated.display(), "audit file rotated");
         self.retire(&path);
         Ok(())

@@ -1,10 +1,9 @@
 //! Salted HMAC of sensitive audit values, as Vault: `hmac-sha256:<hex>`.
 
-use coffre_crypto::{Key256, hmac_sha256};
-use serde_json::Value;
+use coffre_crypto::{HmacKey, Key256};
 
-/// A device's salt (kept behind the barrier).
-pub struct Salt(Key256);
+/// A device's salt (kept behind the barrier), prepared as an HMAC key.
+pub struct Salt(HmacKey);
 
 impl std::fmt::Debug for Salt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -15,48 +14,30 @@ impl std::fmt::Debug for Salt {
 impl Salt {
     /// Wraps key material.
     pub fn new(key: Key256) -> Salt {
-        Salt(key)
+        Salt(HmacKey::new(key.expose()))
     }
 
     /// `hmac-sha256:<hex>` of `input`.
     pub fn hash(&self, input: &str) -> String {
-        format!(
-            "hmac-sha256:{}",
-            hex::encode(hmac_sha256(self.0.expose(), input.as_bytes()))
-        )
-    }
-
-    /// Replaces every string leaf of `value` with its HMAC (maps and arrays are walked;
-    /// numbers, bools and nulls pass through).
-    pub fn hash_leaves(&self, value: &mut Value) {
-        match value {
-            Value::String(s) => *s = self.hash(s),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.hash_leaves(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.hash_leaves(v)),
-            _ => {}
-        }
+        let mut out = String::with_capacity(12 + 64);
+        out.push_str("hmac-sha256:");
+        super::chain::push_hex32(&mut out, &self.0.sign(input.as_bytes()));
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn leaves_are_hashed_structure_kept() {
+    fn vault_format_and_deterministic() {
         let salt = Salt::new(Key256::from_slice(&[7u8; 32]).expect("key"));
-        let mut v = json!({"a": "secret", "n": 5, "l": ["x", true], "m": {"k": "v"}});
-        salt.hash_leaves(&mut v);
         let h = salt.hash("secret");
-        assert_eq!(v["a"], json!(h));
-        assert_eq!(v["n"], json!(5));
-        assert_eq!(v["l"][1], json!(true));
-        assert!(
-            v["m"]["k"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("hmac-sha256:"))
-        );
-        assert!(!v.to_string().contains("secret\""));
+        assert!(h.starts_with("hmac-sha256:") && h.len() == 12 + 64, "{h}");
+        assert_eq!(h, salt.hash("secret"));
+        assert_ne!(h, salt.hash("secret2"));
+        let other = Salt::new(Key256::from_slice(&[8u8; 32]).expect("key"));
+        assert_ne!(h, other.hash("secret"));
     }
 }

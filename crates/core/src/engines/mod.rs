@@ -97,7 +97,7 @@ pub(crate) fn transit_hash(rest: &str, data: &Map<String, Value>) -> Result<Resp
 pub(crate) fn instantiate(entry: &MountEntry, view: &View) -> Result<Arc<dyn Engine>> {
     match entry.kind.as_str() {
         "kv" if entry.options.get("version").map(String::as_str) == Some("2") => {
-            Ok(Arc::new(kv_v2::KvV2::new()))
+            Ok(Arc::new(kv_v2::KvV2::new(&entry.uuid)))
         }
         "kv" => Ok(Arc::new(kv_v1::KvV1)),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, view))),

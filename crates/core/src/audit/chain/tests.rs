@@ -25,7 +25,7 @@ fn build_from(offset: u64, n: u64, every: u64, key: &AuditSigningKey) -> (Vec<St
     let mut head = ChainHead::genesis();
     let mut lines = Vec::new();
     for i in 0..n {
-        lines.push(head.append(entry(offset + i)));
+        lines.push(head.append(&Value::Object(entry(offset + i)).to_string()));
         if (i + 1) % every == 0 {
             let sig = key.sign(&checkpoint_message(head.seq, &head.hash));
             let mut cp = Map::new();
@@ -34,7 +34,7 @@ fn build_from(offset: u64, n: u64, every: u64, key: &AuditSigningKey) -> (Vec<St
                 "checkpoint".into(),
                 json!({"head_seq": head.seq, "head": hex::encode(head.hash), "signature": hex::encode(sig)}),
             );
-            lines.push(head.append(cp));
+            lines.push(head.append(&Value::Object(cp).to_string()));
         }
     }
     (lines, head)
@@ -90,7 +90,7 @@ fn a_rewritten_chain_is_caught_by_the_checkpoint_signature() {
         if i == 2 {
             p.insert("time".into(), json!("2020-01-01T00:00:00Z"));
         }
-        forged.push(head.append(p));
+        forged.push(head.append(&Value::Object(p).to_string()));
     }
     assert!(
         check(&forged, None, None).is_ok(),

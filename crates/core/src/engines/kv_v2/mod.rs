@@ -29,17 +29,25 @@ use fields::{
     cas_option, custom_metadata_field, merge_patch, mismatch, opt_signed_duration, opt_u32,
     opt_unsigned_duration, strip_values, validate_custom_metadata, versions_list,
 };
+use std::sync::Arc;
+
 use store::{Config, KeyMeta, MountLocks, fmt_time, go_duration, valid_key};
 
-/// The KV v2 engine. Stateless: data lives in the mount's view, locks in a process-wide
-/// table keyed by mount uuid.
-#[derive(Debug, Default)]
-pub(crate) struct KvV2;
+/// The KV v2 engine. Data lives in the mount's view; the per-key locks live in a process-wide
+/// table keyed by mount uuid, shared by every instance of the same mount.
+#[derive(Debug)]
+pub(crate) struct KvV2 {
+    /// The mount's lock table, looked up once here rather than in the global table on every
+    /// request (that lookup took a contended mutex on the hot path).
+    locks: Arc<MountLocks>,
+}
 
 impl KvV2 {
-    /// A new engine instance for one mount.
-    pub(crate) fn new() -> KvV2 {
-        KvV2
+    /// A new engine instance for the mount with this uuid.
+    pub(crate) fn new(mount_uuid: &str) -> KvV2 {
+        KvV2 {
+            locks: store::mount_locks(mount_uuid),
+        }
     }
 }
 
@@ -128,7 +136,7 @@ impl Engine for KvV2 {
             return Err(Error::UnsupportedPath);
         };
         let ignored = unknown_fields(route, &req.data);
-        let mut resp = dispatch(route, &req).await?;
+        let mut resp = dispatch(route, &req, &self.locks).await?;
         // Vault warns about fields the route does not know, when it sends a body anyway.
         if let Some(resp) = resp.as_mut()
             && !ignored.is_empty()
@@ -167,8 +175,11 @@ fn unknown_fields(route: Route<'_>, data: &Map<String, Value>) -> Vec<String> {
     out
 }
 
-async fn dispatch(route: Route<'_>, req: &EngineRequest) -> Result<Option<Response>> {
-    let locks = store::mount_locks(&req.mount.uuid);
+async fn dispatch(
+    route: Route<'_>,
+    req: &EngineRequest,
+    locks: &MountLocks,
+) -> Result<Option<Response>> {
     let view = &req.view;
     let data = &req.data;
     let op = req.operation;

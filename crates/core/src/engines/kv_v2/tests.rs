@@ -119,7 +119,7 @@ impl Fx {
 
     /// Like the pipeline: a fresh engine instance each time, writes settled by `exists`.
     async fn call(&self, op: Operation, path: &str, data: Value) -> Result<Option<Response>> {
-        let engine = KvV2::new();
+        let engine = KvV2::new(&self.mount.uuid);
         let mut req = self.req(op, path, data);
         if op.is_write() {
             req.operation = match engine.exists(&req).await? {
@@ -720,7 +720,7 @@ async fn routing_and_existence() {
     assert!(matches!(e, Error::UnsupportedOperation));
 
     async fn exists_at(fx: &Fx, path: &str) -> Result<Option<bool>> {
-        KvV2::new()
+        KvV2::new(&fx.mount.uuid)
             .exists(&fx.req(Operation::Update, path, json!({})))
             .await
     }
