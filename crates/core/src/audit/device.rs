@@ -191,7 +191,7 @@ enum Output {
 
 fn file_output(file: File, path: PathBuf) -> std::io::Result<Output> {
     let meta = file.metadata()?;
-    let size = meta.is_file().then(|| meta.len());
+    let size = meta.is_file().then_some(meta.len());
     Ok(Output::File {
         file,
         path,

@@ -186,7 +186,7 @@ async fn dispatch(
     match route {
         Route::Config => match op {
             Operation::Read => config_read(view).await,
-            Operation::Create | Operation::Update => config_write(view, data, &locks).await,
+            Operation::Create | Operation::Update => config_write(view, data, locks).await,
             _ => Err(Error::UnsupportedOperation),
         },
         Route::Metadata(prefix) if op == Operation::List => metadata_list(view, prefix, data).await,
@@ -197,17 +197,17 @@ async fn dispatch(
             Err(Error::UnsupportedPath)
         }
         Route::Data(key) => match op {
-            Operation::Read => data_read(view, key, data, &locks).await,
-            Operation::Create | Operation::Update => data_write(view, key, data, &locks).await,
-            Operation::Patch => data_patch(view, key, data, &locks).await,
-            Operation::Delete => data_delete(view, key, &locks).await,
+            Operation::Read => data_read(view, key, data, locks).await,
+            Operation::Create | Operation::Update => data_write(view, key, data, locks).await,
+            Operation::Patch => data_patch(view, key, data, locks).await,
+            Operation::Delete => data_delete(view, key, locks).await,
             Operation::List => Err(Error::UnsupportedOperation),
         },
         Route::Metadata(key) => match op {
             Operation::Read => metadata_read(view, key).await,
-            Operation::Create | Operation::Update => metadata_write(view, key, data, &locks).await,
-            Operation::Patch => metadata_patch(view, key, data, &locks).await,
-            Operation::Delete => metadata_delete(view, key, &locks).await,
+            Operation::Create | Operation::Update => metadata_write(view, key, data, locks).await,
+            Operation::Patch => metadata_patch(view, key, data, locks).await,
+            Operation::Delete => metadata_delete(view, key, locks).await,
             Operation::List => Err(Error::UnsupportedOperation),
         },
         Route::Delete(key) | Route::Undelete(key) | Route::Destroy(key) => {
@@ -219,10 +219,10 @@ async fn dispatch(
                 Route::Undelete(_) => VersionsOp::Undelete,
                 _ => VersionsOp::Destroy,
             };
-            versions_op(view, key, data, &locks, kind).await
+            versions_op(view, key, data, locks, kind).await
         }
         Route::Subkeys(key) => match op {
-            Operation::Read => subkeys_read(view, key, data, &locks).await,
+            Operation::Read => subkeys_read(view, key, data, locks).await,
             _ => Err(Error::UnsupportedOperation),
         },
     }
