@@ -75,6 +75,8 @@ pub struct StorageConfig {
     pub backend: String,
     /// Data directory for the embedded backend.
     pub path: Option<PathBuf>,
+    /// Page cache of the embedded backend, in MiB (default 64).
+    pub cache_mb: Option<usize>,
 }
 
 /// `[tls]`.
@@ -137,8 +139,8 @@ pub enum Transport {
 /// Which storage backend to open.
 #[derive(Debug, Clone)]
 pub enum StorageChoice {
-    /// redb in this directory.
-    Embedded(PathBuf),
+    /// redb in this directory, with this page cache size in bytes.
+    Embedded(PathBuf, usize),
     /// In memory.
     InMemory,
 }
@@ -193,9 +195,16 @@ impl Config {
             ),
         };
         let storage = match self.storage.backend.as_str() {
-            "embedded" => StorageChoice::Embedded(self.storage.path.clone().ok_or_else(|| {
-                anyhow::anyhow!("[storage] path is required for the embedded backend")
-            })?),
+            "embedded" => StorageChoice::Embedded(
+                self.storage.path.clone().ok_or_else(|| {
+                    anyhow::anyhow!("[storage] path is required for the embedded backend")
+                })?,
+                match self.storage.cache_mb {
+                    None => coffre_storage::DEFAULT_CACHE_BYTES,
+                    Some(0) => anyhow::bail!("[storage] cache_mb must be at least 1"),
+                    Some(mb) => mb.saturating_mul(1 << 20),
+                },
+            ),
             "inmem" => StorageChoice::InMemory,
             other => anyhow::bail!(
                 "unknown storage backend {other:?}: expected \"embedded\" or \"inmem\""

@@ -48,18 +48,28 @@ from_redb!(
     redb::SetDurabilityError,
 );
 
-/// Tuning for the writer thread.
+/// Default size of redb's page cache. redb's own default (1 GiB) would let the cache alone
+/// exceed the memory budget of a small server; the working set of secrets is usually far
+/// smaller, and the OS page cache still holds the file.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// Tuning for the writer thread and the page cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GroupCommitConfig {
     /// Most requests applied in one write transaction (one fsync). `1` disables grouping;
     /// `0` is treated as `1`. Default 1024.
     pub max_group: usize,
+    /// redb page cache size in bytes. Default [`DEFAULT_CACHE_BYTES`].
+    pub cache_bytes: usize,
 }
 
 impl Default for GroupCommitConfig {
     fn default() -> Self {
-        Self { max_group: 1024 }
+        Self {
+            max_group: 1024,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
     }
 }
 
@@ -67,6 +77,12 @@ impl GroupCommitConfig {
     /// Set [`GroupCommitConfig::max_group`].
     pub fn with_max_group(mut self, max_group: usize) -> Self {
         self.max_group = max_group;
+        self
+    }
+
+    /// Set [`GroupCommitConfig::cache_bytes`].
+    pub fn with_cache_bytes(mut self, cache_bytes: usize) -> Self {
+        self.cache_bytes = cache_bytes;
         self
     }
 }
@@ -124,7 +140,9 @@ impl RedbBackend {
     pub fn open_with(dir: &Path, config: GroupCommitConfig) -> Result<Self> {
         create_dir(dir)?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path)?;
+        let db = redb::Builder::new()
+            .set_cache_size(config.cache_bytes)
+            .create(&path)?;
 
         // Create the table up front so readers never see "table does not exist".
         let mut txn = db.begin_write()?;

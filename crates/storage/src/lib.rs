@@ -17,7 +17,7 @@ mod memory;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use embedded::{GroupCommitConfig, RedbBackend};
+pub use embedded::{DEFAULT_CACHE_BYTES, GroupCommitConfig, RedbBackend};
 pub use memory::InMemoryBackend;
 
 /// Result alias used throughout the crate.
