@@ -33,18 +33,21 @@ fn coffre(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// The device's files in chain order: rotated ones (`audit.log.<last seq>`, zero-padded so
+/// name order is chain order), then the current `audit.log`.
 fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+    let mut rotated: Vec<PathBuf> = fs::read_dir(dir)
         .expect("read log dir")
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("audit.log"))
+                .is_some_and(|n| n.to_string_lossy().starts_with("audit.log."))
         })
         .collect();
-    files.sort();
-    files
+    rotated.sort();
+    rotated.push(dir.join("audit.log"));
+    rotated
 }
 
 #[tokio::test]

@@ -229,6 +229,15 @@ impl View {
         self.barrier.list(&self.full(prefix)).await
     }
 
+    /// Writes several entries of the view atomically, in one durable commit. `None` deletes.
+    pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
+        let entries = entries
+            .into_iter()
+            .map(|(k, v)| (self.full(&k), v))
+            .collect();
+        self.barrier.batch(entries).await
+    }
+
     /// Deletes everything in the view (used when a mount is disabled).
     pub async fn clear(&self) -> Result<()> {
         let keys = self.barrier.scan(&self.prefix).await?;

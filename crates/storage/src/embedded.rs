@@ -16,12 +16,12 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
+use crate::handoff::{Handoff, Take};
 use crate::{Backend, Op, Result, StorageError, list_one_level};
 
 /// The single table: `&str` key -> `&[u8]` value.
@@ -116,7 +116,7 @@ struct Shared {
 /// (and answers) every request already queued. That join may block for one commit.
 pub struct RedbBackend {
     shared: Arc<Shared>,
-    tx: Option<mpsc::Sender<Request>>,
+    queue: Arc<Handoff<Request>>,
     writer: Option<JoinHandle<()>>,
     path: PathBuf,
 }
@@ -154,19 +154,20 @@ impl RedbBackend {
             db,
             commits: AtomicU64::new(0),
         });
-        let (tx, rx) = mpsc::channel();
+        let queue = Arc::new(Handoff::default());
         let max_group = config.max_group.max(1);
         let writer = std::thread::Builder::new()
             .name("coffre-storage-writer".into())
             .spawn({
                 let shared = Arc::clone(&shared);
-                move || writer_loop(&shared, &rx, max_group)
+                let queue = Arc::clone(&queue);
+                move || writer_loop(&shared, &queue, max_group)
             })
             .map_err(|e| StorageError::Io(format!("spawning storage writer thread: {e}")))?;
 
         Ok(Self {
             shared,
-            tx: Some(tx),
+            queue,
             writer: Some(writer),
             path,
         })
@@ -188,9 +189,8 @@ impl RedbBackend {
     /// If the caller's future is dropped after the request was queued, the write still happens.
     async fn submit(&self, op: WriteOp) -> Result<bool> {
         let (reply, rx) = oneshot::channel();
-        let sender = self.tx.as_ref().ok_or(StorageError::Closed)?;
-        sender
-            .send(Request { op, reply })
+        self.queue
+            .push(Request { op, reply })
             .map_err(|_| StorageError::Closed)?;
         rx.await.map_err(|_| StorageError::Closed)?
     }
@@ -205,8 +205,8 @@ impl RedbBackend {
 
 impl Drop for RedbBackend {
     fn drop(&mut self) {
-        // Closing the channel ends the writer loop once the queue is drained.
-        drop(self.tx.take());
+        // Closing the queue ends the writer loop once what is queued is committed.
+        self.queue.close();
         if let Some(writer) = self.writer.take()
             && writer.join().is_err()
         {
@@ -232,18 +232,20 @@ fn create_dir(dir: &Path) -> Result<()> {
         .map_err(|e| StorageError::Io(format!("creating {}: {e}", dir.display())))
 }
 
-fn writer_loop(shared: &Shared, rx: &mpsc::Receiver<Request>, max_group: usize) {
+fn writer_loop(shared: &Shared, queue: &Handoff<Request>, max_group: usize) {
     let mut group: Vec<Request> = Vec::with_capacity(max_group.min(1024));
-    // `recv` fails only once every sender is gone AND the queue is empty.
-    while let Ok(first) = rx.recv() {
-        group.push(first);
-        while group.len() < max_group {
-            match rx.try_recv() {
-                Ok(req) => group.push(req),
-                Err(_) => break,
-            }
+    // Everything queued while the previous commit ran becomes the next group (one fsync).
+    loop {
+        let batch = match queue.take(None) {
+            Take::Items(batch) => batch,
+            Take::TimedOut => continue,
+            Take::Closed => return,
+        };
+        let mut batch = batch.into_iter().peekable();
+        while batch.peek().is_some() {
+            group.extend(batch.by_ref().take(max_group));
+            commit_group(shared, &mut group);
         }
-        commit_group(shared, &mut group);
     }
 }
 

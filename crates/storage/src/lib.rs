@@ -13,6 +13,7 @@
 use std::ops::Bound;
 
 mod embedded;
+pub mod handoff;
 mod memory;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -7,10 +7,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use coffre_crypto::AuditSigningKey;
+use coffre_storage::handoff::{Handoff, Take};
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
@@ -82,7 +82,7 @@ struct Job {
 pub struct Device {
     /// Its configuration.
     pub config: DeviceConfig,
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    queue: std::sync::Arc<Handoff<Job>>,
     head: std::sync::Arc<Mutex<ChainHead>>,
     public_key: [u8; 32],
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -107,7 +107,7 @@ impl Device {
             Sink::Stdout => (Output::Stdout, ChainHead::genesis()),
         };
         let head = std::sync::Arc::new(Mutex::new(head));
-        let (tx, rx) = mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(Handoff::default());
         let public_key = key.public_key();
         let mut writer = Writer {
             config: config.clone(),
@@ -121,10 +121,13 @@ impl Device {
         };
         let handle = std::thread::Builder::new()
             .name(format!("audit-{}", config.name))
-            .spawn(move || writer.run(&rx))?;
+            .spawn({
+                let queue = queue.clone();
+                move || writer.run(&queue)
+            })?;
         Ok(Device {
             config,
-            tx: Mutex::new(Some(tx)),
+            queue,
             head,
             public_key,
             writer: Mutex::new(Some(handle)),
@@ -134,12 +137,7 @@ impl Device {
     /// Queues an entry; the receiver resolves once it is written (or failed).
     pub fn submit(&self, entry: String) -> oneshot::Receiver<Result<(), DeviceError>> {
         let (reply, rx) = oneshot::channel();
-        let job = Job { entry, reply };
-        if let Some(tx) = self.tx.lock().as_ref() {
-            if let Err(mpsc::SendError(job)) = tx.send(job) {
-                let _ = job.reply.send(Err(self.error("writer stopped")));
-            }
-        } else {
+        if let Err(job) = self.queue.push(Job { entry, reply }) {
             let _ = job.reply.send(Err(self.error("device closed")));
         }
         rx
@@ -164,7 +162,7 @@ impl Device {
 
     /// Stops the writer after it drained its queue (writes a final checkpoint).
     pub fn close(&self) {
-        drop(self.tx.lock().take());
+        self.queue.close();
         if let Some(h) = self.writer.lock().take() {
             let _ = h.join();
         }
@@ -300,25 +298,15 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(&mut self, rx: &mpsc::Receiver<Job>) {
+    fn run(&mut self, queue: &Handoff<Job>) {
+        // Wake at least once a second for timed checkpoints, fsync and rotation.
         let tick = Duration::from_secs(1);
         loop {
-            let first = match rx.recv_timeout(tick) {
-                Ok(job) => job,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.housekeeping();
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            let mut group = vec![first];
-            while group.len() < 4096 {
-                match rx.try_recv() {
-                    Ok(job) => group.push(job),
-                    Err(_) => break,
-                }
+            match queue.take(Some(tick)) {
+                Take::Items(group) => self.commit(group),
+                Take::TimedOut => {}
+                Take::Closed => break,
             }
-            self.commit(group);
             self.housekeeping();
         }
         // Clean shutdown: seal what was written with a checkpoint.

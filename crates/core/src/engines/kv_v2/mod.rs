@@ -341,9 +341,8 @@ async fn append_version(
 ) -> Result<Option<Response>> {
     let now = now_unix_nanos();
     let deletion = store::deletion_time(now, config, &meta);
-    store::save_version(view, key, meta.current_version + 1, secret).await?;
     let (n, pruned) = meta.add_version(now, deletion, config.max_versions);
-    store::save_meta(view, key, &meta).await?;
+    store::save_version_and_meta(view, key, n, secret, &meta).await?;
     let vm = meta.versions.get(&n).cloned().unwrap_or_default();
     let mut resp = Response::with_data(meta.version_json(n, &vm));
     if let Some(last) = pruned
