@@ -124,9 +124,11 @@ fn data_field(data: &Map<String, Value>) -> Result<&Map<String, Value>> {
 impl Engine for KvV2 {
     async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
         match route(&req.path) {
-            Some(Route::Data(key) | Route::Metadata(key)) if valid_key(key) => {
-                Ok(Some(store::load_meta(&req.view, key).await?.is_some()))
-            }
+            Some(Route::Data(key) | Route::Metadata(key)) if valid_key(key) => Ok(Some(
+                store::peek_meta(&req.view, &self.locks, key)
+                    .await?
+                    .is_some(),
+            )),
             _ => Ok(None),
         }
     }
@@ -189,7 +191,9 @@ async fn dispatch(
             Operation::Create | Operation::Update => config_write(view, data, locks).await,
             _ => Err(Error::UnsupportedOperation),
         },
-        Route::Metadata(prefix) if op == Operation::List => metadata_list(view, prefix, data).await,
+        Route::Metadata(prefix) if op == Operation::List => {
+            metadata_list(view, prefix, data, locks).await
+        }
         Route::Data(key) | Route::Metadata(key) | Route::Subkeys(key) if !valid_key(key) => {
             Err(Error::UnsupportedPath)
         }
@@ -204,7 +208,7 @@ async fn dispatch(
             Operation::List => Err(Error::UnsupportedOperation),
         },
         Route::Metadata(key) => match op {
-            Operation::Read => metadata_read(view, key).await,
+            Operation::Read => metadata_read(view, key, locks).await,
             Operation::Create | Operation::Update => metadata_write(view, key, data, locks).await,
             Operation::Patch => metadata_patch(view, key, data, locks).await,
             Operation::Delete => metadata_delete(view, key, locks).await,
@@ -291,7 +295,7 @@ async fn read_version(
     field: &str,
 ) -> Result<VersionRead> {
     let _guard = locks.key(key).read().await;
-    let Some(meta) = store::load_meta(view, key).await? else {
+    let Some(meta) = store::load_meta(view, locks, key).await? else {
         return Ok(VersionRead::Missing);
     };
     let n = u64::try_from(requested)
@@ -334,6 +338,7 @@ async fn data_read(
 /// has checked CAS) and builds the write response.
 async fn append_version(
     view: &View,
+    locks: &MountLocks,
     key: &str,
     config: &Config,
     mut meta: KeyMeta,
@@ -342,7 +347,7 @@ async fn append_version(
     let now = now_unix_nanos();
     let deletion = store::deletion_time(now, config, &meta);
     let (n, pruned) = meta.add_version(now, deletion, config.max_versions);
-    store::save_version_and_meta(view, key, n, secret, &meta).await?;
+    store::save_version_and_meta(view, locks, key, n, secret, &meta).await?;
     let vm = meta.versions.get(&n).cloned().unwrap_or_default();
     let mut resp = Response::with_data(meta.version_json(n, &vm));
     if let Some(last) = pruned
@@ -362,9 +367,11 @@ async fn data_write(
     let secret = data_field(data)?;
     let config = store::load_config(view).await?;
     let _guard = locks.key(key).write().await;
-    let meta = store::load_meta(view, key).await?.unwrap_or_default();
+    let meta = store::load_meta(view, locks, key)
+        .await?
+        .unwrap_or_default();
     check_cas(data, &config, &meta)?;
-    append_version(view, key, &config, meta, secret).await
+    append_version(view, locks, key, &config, meta, secret).await
 }
 
 async fn data_patch(
@@ -375,7 +382,7 @@ async fn data_patch(
 ) -> Result<Option<Response>> {
     let patch = data_field(data)?;
     let _guard = locks.key(key).write().await;
-    let Some(meta) = store::load_meta(view, key).await? else {
+    let Some(meta) = store::load_meta(view, locks, key).await? else {
         return Ok(None);
     };
     let config = store::load_config(view).await?;
@@ -394,12 +401,12 @@ async fn data_patch(
     let Value::Object(merged) = merged else {
         return Err(Error::Internal("merge patch produced a non-object".into()));
     };
-    append_version(view, key, &config, meta, &merged).await
+    append_version(view, locks, key, &config, meta, &merged).await
 }
 
 async fn data_delete(view: &View, key: &str, locks: &MountLocks) -> Result<Option<Response>> {
     let _guard = locks.key(key).write().await;
-    let Some(mut meta) = store::load_meta(view, key).await? else {
+    let Some(mut meta) = store::load_meta(view, locks, key).await? else {
         return empty();
     };
     let now = now_unix_nanos();
@@ -408,7 +415,7 @@ async fn data_delete(view: &View, key: &str, locks: &MountLocks) -> Result<Optio
         Some(vm) if vm.is_live(now) => vm.deletion_time = Some(now),
         _ => return empty(),
     }
-    store::save_meta(view, key, &meta).await?;
+    store::save_meta(view, locks, key, &meta).await?;
     empty()
 }
 
@@ -433,7 +440,7 @@ async fn versions_op(
         _ => None,
     };
     let _guard = locks.key(key).write().await;
-    let Some(mut meta) = store::load_meta(view, key).await? else {
+    let Some(mut meta) = store::load_meta(view, locks, key).await? else {
         return empty();
     };
     let now = now_unix_nanos();
@@ -462,7 +469,7 @@ async fn versions_op(
             VersionsOp::Destroy => vm.destroyed = true,
         }
     }
-    store::save_meta(view, key, &meta).await?;
+    store::save_meta(view, locks, key, &meta).await?;
     if kind == VersionsOp::Destroy {
         for n in numbers {
             if n > 0 {
@@ -479,6 +486,7 @@ async fn metadata_list(
     view: &View,
     prefix: &str,
     data: &Map<String, Value>,
+    locks: &MountLocks,
 ) -> Result<Option<Response>> {
     let exclude_deleted = opt_bool(data, "exclude_deleted")?.unwrap_or(false);
     let prefix = if prefix.is_empty() || prefix.ends_with('/') {
@@ -491,7 +499,8 @@ async fn metadata_list(
         let mut kept = Vec::with_capacity(keys.len());
         for name in keys {
             if !name.ends_with('/')
-                && let Ok(Some(meta)) = store::load_meta(view, &format!("{prefix}{name}")).await
+                && let Ok(Some(meta)) =
+                    store::peek_meta(view, locks, &format!("{prefix}{name}")).await
                 && meta
                     .versions
                     .get(&meta.current_version)
@@ -511,8 +520,9 @@ async fn metadata_list(
     Ok(Some(Response::with_data(out)))
 }
 
-async fn metadata_read(view: &View, key: &str) -> Result<Option<Response>> {
-    let Some(meta) = store::load_meta(view, key).await? else {
+async fn metadata_read(view: &View, key: &str, locks: &MountLocks) -> Result<Option<Response>> {
+    let _guard = locks.key(key).read().await;
+    let Some(meta) = store::load_meta(view, locks, key).await? else {
         return Ok(None);
     };
     let versions: Map<String, Value> = meta
@@ -579,7 +589,7 @@ async fn metadata_write(
     }
     let config = store::load_config(view).await?;
     let _guard = locks.key(key).write().await;
-    let mut meta = match store::load_meta(view, key).await? {
+    let mut meta = match store::load_meta(view, locks, key).await? {
         Some(m) => m,
         None => {
             let now = now_unix_nanos();
@@ -602,7 +612,7 @@ async fn metadata_write(
     if let Some(custom) = custom {
         meta.custom_metadata = normalize_custom(custom);
     }
-    store::save_meta(view, key, &meta).await?;
+    store::save_meta(view, locks, key, &meta).await?;
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
 }
 
@@ -625,7 +635,7 @@ async fn metadata_patch(
     }
     let config = store::load_config(view).await?;
     let _guard = locks.key(key).write().await;
-    let Some(mut meta) = store::load_meta(view, key).await? else {
+    let Some(mut meta) = store::load_meta(view, locks, key).await? else {
         return Ok(None);
     };
     if let Some(max) = max {
@@ -648,7 +658,7 @@ async fn metadata_patch(
         validate_custom_metadata(&merged)?;
         meta.custom_metadata = normalize_custom(merged);
     }
-    store::save_meta(view, key, &meta).await?;
+    store::save_meta(view, locks, key, &meta).await?;
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
 }
 
@@ -656,8 +666,8 @@ async fn metadata_delete(view: &View, key: &str, locks: &MountLocks) -> Result<O
     let _guard = locks.key(key).write().await;
     // The metadata goes first: once it is gone the key is invisible, and every blob found
     // under the key's version prefix is removed (also leftovers of an interrupted delete).
-    if store::load_meta(view, key).await?.is_some() {
-        store::delete_meta(view, key).await?;
+    if store::load_meta(view, locks, key).await?.is_some() {
+        store::delete_meta(view, locks, key).await?;
     }
     for n in store::stored_versions(view, key).await? {
         store::delete_version(view, key, n).await?;

@@ -226,8 +226,7 @@ pub(super) async fn save_config(view: &View, config: &Config) -> Result<()> {
     view.put(CONFIG_KEY, &encode("config", config)?).await
 }
 
-/// The metadata of `key`, if the key exists.
-pub(super) async fn load_meta(view: &View, key: &str) -> Result<Option<KeyMeta>> {
+async fn read_meta(view: &View, key: &str) -> Result<Option<KeyMeta>> {
     if !valid_key(key) {
         return Ok(None);
     }
@@ -239,12 +238,57 @@ pub(super) async fn load_meta(view: &View, key: &str) -> Result<Option<KeyMeta>>
     }
 }
 
-pub(super) async fn save_meta(view: &View, key: &str, meta: &KeyMeta) -> Result<()> {
-    view.put(&format!("{META_PREFIX}{key}"), &encode("metadata", meta)?)
-        .await
+/// The metadata of `key`, if the key exists. The caller holds the key's lock (read or
+/// write), so the result may be cached.
+pub(super) async fn load_meta(
+    view: &View,
+    locks: &MountLocks,
+    key: &str,
+) -> Result<Option<KeyMeta>> {
+    if let Some(meta) = locks.cached(key) {
+        return Ok(Some(meta));
+    }
+    let meta = read_meta(view, key).await?;
+    if let Some(m) = &meta {
+        locks.remember(key, m);
+    }
+    Ok(meta)
 }
 
-pub(super) async fn delete_meta(view: &View, key: &str) -> Result<()> {
+/// Like [`load_meta`] for callers that hold no lock (existence checks, listings): uses the
+/// cache but never fills it, so a concurrent writer's update cannot be overwritten.
+pub(super) async fn peek_meta(
+    view: &View,
+    locks: &MountLocks,
+    key: &str,
+) -> Result<Option<KeyMeta>> {
+    match locks.cached(key) {
+        Some(meta) => Ok(Some(meta)),
+        None => read_meta(view, key).await,
+    }
+}
+
+/// Stores `key`'s metadata (caller holds the key's write lock).
+pub(super) async fn save_meta(
+    view: &View,
+    locks: &MountLocks,
+    key: &str,
+    meta: &KeyMeta,
+) -> Result<()> {
+    let res = view
+        .put(&format!("{META_PREFIX}{key}"), &encode("metadata", meta)?)
+        .await;
+    // On failure the stored value is unknown (old or new): drop the cached one.
+    match &res {
+        Ok(()) => locks.remember(key, meta),
+        Err(_) => locks.forget(key),
+    }
+    res
+}
+
+/// Deletes `key`'s metadata (caller holds the key's write lock).
+pub(super) async fn delete_meta(view: &View, locks: &MountLocks, key: &str) -> Result<()> {
+    locks.forget(key);
     view.delete(&format!("{META_PREFIX}{key}")).await
 }
 
@@ -271,19 +315,27 @@ pub(super) async fn load_version(view: &View, key: &str, n: u64) -> Result<Map<S
 /// round trip to the storage writer instead of two.
 pub(super) async fn save_version_and_meta(
     view: &View,
+    locks: &MountLocks,
     key: &str,
     n: u64,
     data: &Map<String, Value>,
     meta: &KeyMeta,
 ) -> Result<()> {
-    view.batch(vec![
-        (version_key(key, n), Some(encode("version", data)?)),
-        (
-            format!("{META_PREFIX}{key}"),
-            Some(encode("metadata", meta)?),
-        ),
-    ])
-    .await
+    let res = view
+        .batch(vec![
+            (version_key(key, n), Some(encode("version", data)?)),
+            (
+                format!("{META_PREFIX}{key}"),
+                Some(encode("metadata", meta)?),
+            ),
+        ])
+        .await;
+    // On failure the stored value is unknown (old or new): drop the cached one.
+    match &res {
+        Ok(()) => locks.remember(key, meta),
+        Err(_) => locks.forget(key),
+    }
+    res
 }
 
 pub(super) async fn delete_version(view: &View, key: &str, n: u64) -> Result<()> {
@@ -331,7 +383,16 @@ pub(super) struct MountLocks {
     shards: Vec<tokio::sync::RwLock<()>>,
     /// Serializes config read-modify-writes.
     pub config: tokio::sync::Mutex<()>,
+    /// Parsed metadata of recently used keys, so a read costs one storage lookup instead of
+    /// two. Metadata holds no secret values (those stay in storage only). It is filled and
+    /// changed only by callers holding the key's lock (see [`load_meta`], [`save_meta`]), so it
+    /// never disagrees with storage within this process.
+    meta: parking_lot::RwLock<HashMap<String, KeyMeta>>,
 }
+
+/// Most metadata entries cached per mount; when full the cache starts over (bounded memory,
+/// no bookkeeping on the read path).
+const META_CACHE_MAX: usize = 10_000;
 
 impl MountLocks {
     fn new() -> Self {
@@ -340,7 +401,24 @@ impl MountLocks {
                 .map(|_| tokio::sync::RwLock::new(()))
                 .collect(),
             config: tokio::sync::Mutex::new(()),
+            meta: parking_lot::RwLock::new(HashMap::new()),
         }
+    }
+
+    fn cached(&self, key: &str) -> Option<KeyMeta> {
+        self.meta.read().get(key).cloned()
+    }
+
+    fn remember(&self, key: &str, meta: &KeyMeta) {
+        let mut cache = self.meta.write();
+        if cache.len() >= META_CACHE_MAX && !cache.contains_key(key) {
+            cache.clear();
+        }
+        cache.insert(key.to_string(), meta.clone());
+    }
+
+    fn forget(&self, key: &str) {
+        self.meta.write().remove(key);
     }
 
     /// The lock guarding `key`'s metadata and versions.

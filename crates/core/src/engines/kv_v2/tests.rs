@@ -765,3 +765,57 @@ async fn concurrent_cas_has_one_winner() {
     let meta = fx.data(Operation::Read, "metadata/race", json!({})).await;
     assert_eq!(meta["current_version"], 6);
 }
+
+/// With one engine instance alive the whole time (as in a running server), the metadata cache
+/// is shared by every call; each change made under the key's lock must be what the next read
+/// sees.
+#[tokio::test]
+async fn metadata_cache_follows_every_change() {
+    let fx = Fx::new().await;
+    let _keep_alive = KvV2::new(&fx.mount.uuid);
+    fx.write("c/k", json!({"v": "1"})).await;
+    let read = fx.data(Operation::Read, "data/c/k", json!({})).await;
+    assert_eq!(read["metadata"]["version"], json!(1));
+    fx.write("c/k", json!({"v": "2"})).await;
+    let read = fx.data(Operation::Read, "data/c/k", json!({})).await;
+    assert_eq!(read["data"]["v"], json!("2"));
+    assert_eq!(read["metadata"]["version"], json!(2));
+
+    // Soft delete, then the read is the 404 envelope; undelete brings it back.
+    fx.ok(Operation::Delete, "data/c/k", json!({})).await;
+    let gone = fx.ok(Operation::Read, "data/c/k", json!({})).await;
+    assert_eq!(gone.status, Some(404));
+    fx.ok(Operation::Update, "undelete/c/k", json!({"versions": [2]}))
+        .await;
+    let read = fx.data(Operation::Read, "data/c/k", json!({})).await;
+    assert_eq!(read["data"]["v"], json!("2"));
+
+    // Metadata changes show at once.
+    fx.ok(
+        Operation::Update,
+        "metadata/c/k",
+        json!({"custom_metadata": {"owner": "ops"}}),
+    )
+    .await;
+    let meta = fx.data(Operation::Read, "metadata/c/k", json!({})).await;
+    assert_eq!(meta["custom_metadata"]["owner"], json!("ops"));
+
+    // Deleting the metadata removes the key entirely.
+    fx.ok(Operation::Delete, "metadata/c/k", json!({})).await;
+    assert!(
+        fx.call(Operation::Read, "data/c/k", json!({}))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        fx.call(Operation::Read, "metadata/c/k", json!({}))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    // And a new write starts over at version 1.
+    fx.write("c/k", json!({"v": "3"})).await;
+    let read = fx.data(Operation::Read, "data/c/k", json!({})).await;
+    assert_eq!(read["metadata"]["version"], json!(1));
+}
