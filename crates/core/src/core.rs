@@ -400,6 +400,7 @@ impl Core {
             data: None,
             remote_addr: None,
             token,
+            token_hash: None,
             auth: Some(&entry),
             mount: None,
         };

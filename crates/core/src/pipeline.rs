@@ -148,6 +148,7 @@ impl Unsealed {
             data: Some(data),
             remote_addr: req.remote_addr.as_deref(),
             token: caller.map(|c| c.0).or(req.token.as_deref()),
+            token_hash: None,
             auth: caller.map(|c| c.1),
             mount,
         };
@@ -244,6 +245,7 @@ impl Unsealed {
                 data: Some(data),
                 remote_addr: req.remote_addr.as_deref(),
                 token: Some(auth.raw_token()),
+                token_hash: Some(&auth.token_hash),
                 auth: Some(&auth.token),
                 mount: mount.as_deref(),
             };
@@ -269,6 +271,7 @@ impl Unsealed {
             data: None,
             remote_addr: req.remote_addr.as_deref(),
             token: Some(auth.raw_token()),
+            token_hash: Some(&auth.token_hash),
             auth: Some(&auth.token),
             mount: mount.as_deref(),
         };

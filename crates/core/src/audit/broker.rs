@@ -37,6 +37,8 @@ pub(crate) struct AuditRecord<'a> {
     pub(crate) data: Option<&'a Map<String, Value>>,
     pub(crate) remote_addr: Option<&'a str>,
     pub(crate) token: Option<&'a str>,
+    /// The token store's keyed hash of `token`, when it was authenticated.
+    pub(crate) token_hash: Option<&'a [u8; 32]>,
     pub(crate) auth: Option<&'a TokenEntry>,
     pub(crate) mount: Option<&'a MountEntry>,
 }
@@ -44,6 +46,50 @@ pub(crate) struct AuditRecord<'a> {
 struct Live {
     device: Device,
     salt: Salt,
+    /// HMACs of (client token, accessor) by token hash: the same for every request of a
+    /// token, so computed once. Keyed by the token store's keyed hash, never by the token.
+    token_hmacs: parking_lot::RwLock<std::collections::HashMap<[u8; 32], (String, String)>>,
+}
+
+/// Most tokens whose HMACs a device remembers; when full it starts over.
+const TOKEN_HMAC_CACHE_MAX: usize = 10_000;
+
+impl Live {
+    fn new(device: Device, salt: Salt) -> Live {
+        Live {
+            device,
+            salt,
+            token_hmacs: parking_lot::RwLock::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The logged forms of a token and its accessor.
+    fn token_fields(
+        &self,
+        token: &str,
+        hash: Option<&[u8; 32]>,
+        accessor: &str,
+    ) -> (String, String) {
+        if let Some(h) = hash
+            && let Some(hit) = self.token_hmacs.read().get(h)
+        {
+            return hit.clone();
+        }
+        let accessor = if self.device.config.hmac_accessor && !accessor.is_empty() {
+            self.salt.hash(accessor)
+        } else {
+            accessor.to_string()
+        };
+        let fields = (self.salt.hash(token), accessor);
+        if let Some(h) = hash {
+            let mut cache = self.token_hmacs.write();
+            if cache.len() >= TOKEN_HMAC_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(*h, fields.clone());
+        }
+        fields
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -123,10 +169,7 @@ impl AuditBroker {
             .await
             .map_err(|e| Error::Internal(format!("audit device start: {e}")))?
             .map_err(|e| Error::invalid(format!("cannot open audit device {name}: {e}")))?;
-        Ok(Live {
-            device,
-            salt: Salt::new(salt),
-        })
+        Ok(Live::new(device, Salt::new(salt)))
     }
 
     /// Writes the request entry. `error` marks a request refused before dispatch (it is
@@ -482,13 +525,15 @@ struct EntryOut<'a> {
 
 fn auth_out<'a>(rec: &AuditRecord<'a>, live: &Live) -> Option<AuthOut<'a>> {
     let entry = rec.auth?;
-    let accessor = if live.device.config.hmac_accessor && !entry.accessor.is_empty() {
-        live.salt.hash(&entry.accessor)
-    } else {
-        entry.accessor.clone()
+    let (client_token, accessor) = match rec.token {
+        Some(t) => {
+            let (token, accessor) = live.token_fields(t, rec.token_hash, &entry.accessor);
+            (Some(token), accessor)
+        }
+        None => (None, live.token_fields("", None, &entry.accessor).1),
     };
     Some(AuthOut {
-        client_token: rec.token.map(|t| live.salt.hash(t)),
+        client_token,
         accessor,
         display_name: &entry.display_name,
         policies: &entry.policies,
@@ -499,28 +544,37 @@ fn auth_out<'a>(rec: &AuditRecord<'a>, live: &Live) -> Option<AuthOut<'a>> {
     })
 }
 
-fn request_out<'a>(rec: &AuditRecord<'a>, live: &'a Live, with_data: bool) -> RequestOut<'a> {
+/// The `request` block. The request entry carries everything; the response entry only what
+/// links it to its request (id, operation, path): the rest is in the request entry already,
+/// and every byte of a line is hashed into the chain.
+fn request_out<'a>(rec: &AuditRecord<'a>, live: &'a Live, full: bool) -> RequestOut<'a> {
+    let mount = rec.mount.filter(|_| full);
     RequestOut {
         id: rec.request_id,
         operation: rec.operation.as_str(),
         path: rec.path,
-        mount_point: rec.mount.map(|m| m.path.as_str()),
-        mount_type: rec.mount.map(|m| m.kind.as_str()),
-        mount_accessor: rec.mount.map(|m| m.accessor.as_str()),
+        mount_point: mount.map(|m| m.path.as_str()),
+        mount_type: mount.map(|m| m.kind.as_str()),
+        mount_accessor: mount.map(|m| m.accessor.as_str()),
         data: rec
             .data
-            .filter(|d| with_data && !d.is_empty())
+            .filter(|d| full && !d.is_empty())
             .map(|map| HashedMap {
                 map,
                 salt: &live.salt,
             }),
-        remote_address: rec.remote_addr,
+        remote_address: rec.remote_addr.filter(|_| full),
     }
 }
 
 fn to_line(entry: &EntryOut<'_>) -> String {
-    // Serializing plain structs, strings and JSON values cannot fail.
-    serde_json::to_string(entry).unwrap_or_else(|_| "{\"type\":\"invalid\"}".into())
+    // Most entries fit in 1 KiB: sizing the buffer up front avoids a chain of reallocations.
+    let mut buf = Vec::with_capacity(1024);
+    // Serializing plain structs, strings and JSON values cannot fail, and produces UTF-8.
+    match serde_json::to_writer(&mut buf, entry) {
+        Ok(()) => String::from_utf8(buf).unwrap_or_default(),
+        Err(_) => "{\"type\":\"invalid\"}".into(),
+    }
 }
 
 /// The request entry: who (auth), what (request with HMAC'd data), and a refusal's error.
