@@ -125,6 +125,23 @@ impl Outcome {
         e.public_message()
     }
 
+    /// One `batch_results` item of a verify operation (HMAC or signature): `valid`, the error
+    /// when the item could not be checked, and the item's `reference`.
+    pub(super) fn verify_item(&mut self, item: &Map<String, Value>, res: Result<bool>) -> Value {
+        let mut r = Map::new();
+        match res {
+            Ok(valid) => {
+                r.insert("valid".into(), json!(valid));
+            }
+            Err(e) => {
+                r.insert("valid".into(), json!(false));
+                r.insert("error".into(), json!(self.fail(&e)));
+            }
+        }
+        r.insert("reference".into(), reference(item));
+        Value::Object(r)
+    }
+
     /// Vault's rule for encrypt/decrypt/rewrap batches: any failed item makes the response
     /// 400 (500 if only internal errors), still with the normal envelope;
     /// `partial_failure_response_code` overrides it when at least one item succeeded.

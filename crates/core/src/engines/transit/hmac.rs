@@ -170,20 +170,9 @@ pub(super) async fn verify(
             let results: Vec<Value> = items
                 .iter()
                 .map(|item| {
-                    let mut r = Map::new();
                     let res = opt_str(item, "input")
                         .and_then(|input| verify_one(&key, alg, input, opt_str(item, "hmac")?));
-                    match res {
-                        Ok(valid) => {
-                            r.insert("valid".into(), json!(valid));
-                        }
-                        Err(e) => {
-                            r.insert("valid".into(), json!(false));
-                            r.insert("error".into(), json!(outcome.fail(&e)));
-                        }
-                    }
-                    r.insert("reference".into(), reference(item));
-                    Value::Object(r)
+                    outcome.verify_item(item, res)
                 })
                 .collect();
             out.insert("batch_results".into(), Value::Array(results));

@@ -360,20 +360,7 @@ pub(super) async fn verify(
             let mut outcome = Outcome::default();
             let results: Vec<Value> = items
                 .iter()
-                .map(|item| {
-                    let mut r = Map::new();
-                    match verify_one(&key, &p, item, false) {
-                        Ok(valid) => {
-                            r.insert("valid".into(), json!(valid));
-                        }
-                        Err(e) => {
-                            r.insert("valid".into(), json!(false));
-                            r.insert("error".into(), json!(outcome.fail(&e)));
-                        }
-                    }
-                    r.insert("reference".into(), reference(item));
-                    Value::Object(r)
-                })
+                .map(|item| outcome.verify_item(item, verify_one(&key, &p, item, false)))
                 .collect();
             out.insert("batch_results".into(), Value::Array(results));
         }
