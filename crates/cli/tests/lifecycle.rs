@@ -813,3 +813,31 @@ async fn bad_input() {
     );
     c.finish("bad_input");
 }
+
+/// Namespaces are not implemented: a request for one is refused, never run in the root
+/// namespace; an empty or `root` namespace is the root namespace.
+#[tokio::test]
+async fn namespace_header_is_refused_not_ignored() {
+    let inst = common::Install::new();
+    let server = inst.start().await;
+    let (ir, root) = common::init_unseal_mount(&server, 1, 1).await;
+    let client = common::http_client();
+    let url = format!("{}/v1/kv1/x", server.base);
+    let put = |ns: &'static str| {
+        client
+            .put(&url)
+            .header("X-Vault-Token", &ir.root_token)
+            .header("X-Vault-Namespace", ns)
+            .json(&serde_json::json!({"v": "1"}))
+            .send()
+    };
+    let r = put("team-a/").await.expect("request");
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(
+        root.get("kv1/x").await.status,
+        404,
+        "the refused write ran anyway"
+    );
+    let r = put("root").await.expect("request");
+    assert_eq!(r.status().as_u16(), 204);
+}

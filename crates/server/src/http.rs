@@ -69,6 +69,19 @@ async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) ->
             );
         }
     };
+    // Namespaces are not implemented yet. Silently ignoring the header would run a request
+    // meant for a tenant against the root namespace, so refuse it instead.
+    if let Some(ns) = parts.headers.get("x-vault-namespace") {
+        let ns = ns.to_str().unwrap_or("?").trim().trim_matches('/');
+        if !ns.is_empty() && ns != "root" {
+            return reply::errors(
+                StatusCode::BAD_REQUEST,
+                &[format!(
+                    "namespace \"{ns}\" not found: namespaces are not available in this build"
+                )],
+            );
+        }
+    }
     let input = HttpInput {
         method: parts.method,
         path,
