@@ -197,19 +197,16 @@ async fn create(
             .cloned()
             .collect(),
     };
-    if let Some(r) = &role {
-        if !r.allowed_policies.is_empty()
-            && let Some(bad) = policies
-                .iter()
-                .find(|p| p.as_str() != "default" && !r.allowed_policies.contains(p))
+    // A role's allowed_policies replace the caller's policies as the bound; a role without
+    // them (and a plain create) is bounded by what the caller holds, unless root or sudo.
+    let role_bound = role.as_ref().filter(|r| !r.allowed_policies.is_empty());
+    if let Some(r) = role_bound {
+        if let Some(bad) = policies
+            .iter()
+            .find(|p| p.as_str() != "default" && !r.allowed_policies.contains(p))
         {
             return Err(Error::invalid(format!(
                 "token policies ([{bad}]) must be subset of the role's allowed policies"
-            )));
-        }
-        if let Some(bad) = policies.iter().find(|p| r.disallowed_policies.contains(p)) {
-            return Err(Error::invalid(format!(
-                "token policy {bad} is disallowed by this role"
             )));
         }
     } else if !privileged
@@ -220,6 +217,19 @@ async fn create(
         return Err(Error::invalid(format!(
             "child policies must be subset of parent: {bad} is not held by the calling token"
         )));
+    }
+    if let Some(r) = &role
+        && let Some(bad) = policies.iter().find(|p| r.disallowed_policies.contains(p))
+    {
+        return Err(Error::invalid(format!(
+            "token policy {bad} is disallowed by this role"
+        )));
+    }
+    // As in Vault: only a root token can create a root token (sudo or a role is not enough).
+    if policies.iter().any(|p| p == "root") && !caller.is_root() {
+        return Err(Error::PermissionDeniedMsg(
+            "root tokens may not be created without parent token being root".into(),
+        ));
     }
     if !no_default && !policies.iter().any(|p| p == "root") {
         policies.push("default".into());
