@@ -81,3 +81,70 @@ async fn non_root_callers_cannot_mint_root_or_foreign_policies() {
         .await;
     assert_eq!(r.status, 200, "root creating root: {r}");
 }
+
+/// A deny on a canonical name cannot be sidestepped by spelling the path differently (upper
+/// case, extra slashes), since the handler canonicalizes the name after the ACL check.
+#[tokio::test]
+async fn canonicalized_names_are_authorized_again() {
+    let inst = common::Install::new();
+    let server = inst.start().await;
+    let (_ir, root) = common::init_unseal_mount(&server, 1, 1).await;
+    let policy = r#"
+        path "sys/policies/acl/*" { capabilities = ["create", "update", "read"] }
+        path "sys/policies/acl/admin" { capabilities = ["deny"] }
+        path "sys/mounts/*" { capabilities = ["create", "update", "read", "delete"] }
+        path "sys/mounts/kv1" { capabilities = ["deny"] }
+    "#;
+    assert_eq!(
+        root.put("sys/policies/acl/editor", json!({"policy": policy}))
+            .await
+            .status,
+        204
+    );
+    let r = root
+        .post("auth/token/create", json!({"policies": ["editor"]}))
+        .await;
+    let editor = root.with_token(r.json["auth"]["client_token"].as_str().expect("token"));
+    let body = json!({"policy": "path \"*\" { capabilities = [\"sudo\", \"update\"] }"});
+    for path in [
+        "sys/policies/acl/admin",
+        "sys/policies/acl/Admin",
+        "sys/policies/acl//admin",
+    ] {
+        let r = editor.put(path, body.clone()).await;
+        assert_eq!(r.status, 403, "PUT {path}: {r}");
+    }
+    assert_eq!(
+        root.get("sys/policies/acl/admin").await.status,
+        404,
+        "admin was written"
+    );
+    // Other names stay writable.
+    assert_eq!(
+        editor
+            .put("sys/policies/acl/team", body.clone())
+            .await
+            .status,
+        204
+    );
+    for path in ["sys/mounts/kv1", "sys/mounts/kv1/", "sys/mounts//kv1"] {
+        let r = editor.delete(path).await;
+        assert_eq!(r.status, 403, "DELETE {path}: {r}");
+    }
+    assert_eq!(
+        root.get("sys/mounts/kv1").await.status,
+        200,
+        "kv1 was unmounted"
+    );
+}
+
+#[tokio::test]
+async fn encoded_control_characters_are_refused() {
+    let inst = common::Install::new();
+    let server = inst.start().await;
+    let (_ir, root) = common::init_unseal_mount(&server, 1, 1).await;
+    for path in ["kv1/a%0ab", "kv1/a%00b"] {
+        let r = root.put(path, json!({"v": "1"})).await;
+        assert_eq!(r.status, 400, "PUT {path}: {r}");
+    }
+}

@@ -388,9 +388,19 @@ impl Core {
             Some(t) => unsealed.tokens.lookup(t).await?,
             None => None,
         };
-        let Some(entry) = entry.filter(|e| e.is_root()) else {
+        let Some(entry) = entry.filter(|e| e.is_root() && e.num_uses >= 0) else {
             return Err(Error::PermissionDenied);
         };
+        if entry.num_uses > 0
+            && let Some(t) = token
+            && unsealed
+                .tokens
+                .use_once(&unsealed.tokens.hash(t))
+                .await?
+                .is_none()
+        {
+            return Err(Error::PermissionDenied);
+        }
         // sys/seal is audited like any other privileged request, and refused if it cannot be.
         let id = uuid::Uuid::new_v4().to_string();
         let rec = AuditRecord {

@@ -34,6 +34,21 @@ pub(crate) struct Authorized {
 }
 
 impl Authorized {
+    /// Checks `op` on another path too. Handlers that canonicalize a name taken from the path
+    /// (lower-casing a policy name, trimming slashes off a mount path) call this with the
+    /// canonical path when it differs from the requested one, so a rule written for the
+    /// canonical path (say a `deny`) cannot be sidestepped by spelling it differently.
+    pub(crate) fn also_allows(&self, op: Operation, path: &str) -> Result<()> {
+        if self.token.is_root() {
+            return Ok(());
+        }
+        let decision = self.acl.check(acl_op(op), path, &Map::new());
+        if !decision.allowed || (requires_sudo(path) && !decision.sudo) {
+            return Err(Error::PermissionDenied);
+        }
+        Ok(())
+    }
+
     /// The caller's token string (for `lookup-self`).
     pub(crate) fn raw_token(&self) -> &str {
         &self.raw_token

@@ -151,8 +151,14 @@ impl PolicyStore {
         if policies.iter().any(|p| p == "root") {
             return Ok(self.root.clone());
         }
-        if let Some(acl) = self.acls.read().get(policies) {
-            return Ok(acl.clone());
+        let now = crate::clock::now_unix_secs();
+        let cached = self.acls.read().get(policies).cloned();
+        if let Some(acl) = cached {
+            // A rule with an `expiration` stops granting at that time: rebuild then.
+            if acl.valid_until().is_none_or(|t| t > now) {
+                return Ok(acl);
+            }
+            self.acls.write().remove(policies);
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let mut loaded = Vec::with_capacity(policies.len());

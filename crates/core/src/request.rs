@@ -95,8 +95,9 @@ impl Request {
     }
 }
 
-/// A successful response. The server wraps it in Vault's envelope.
-#[derive(Debug, Clone, Default)]
+/// A successful response. The server wraps it in Vault's envelope. `Debug` shows no data:
+/// responses carry secret values and client tokens.
+#[derive(Clone, Default)]
 pub struct Response {
     /// The `data` object of the envelope.
     pub data: Option<Map<String, Value>>,
@@ -114,6 +115,17 @@ pub struct Response {
     pub status: Option<u16>,
     /// The `auth` block (token creation and login).
     pub auth: Option<Map<String, Value>>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("data_keys", &self.data.as_ref().map(Map::len))
+            .field("auth", &self.auth.as_ref().map(|_| "[redacted]"))
+            .field("warnings", &self.warnings)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Response {

@@ -32,7 +32,7 @@ pub(crate) async fn handle(
     auth: &Authorized,
 ) -> Result<Option<Response>> {
     let req = Req { data };
-    if let Some(resp) = policy_routes(core, rel, op, &req.data).await? {
+    if let Some(resp) = policy_routes(core, rel, op, &req.data, auth).await? {
         return Ok(resp);
     }
     match rel {
@@ -94,6 +94,10 @@ pub(crate) async fn handle(
                 return crate::engines::transit_hash(rest, &req.data).map(Some);
             }
             if let Some(name) = rel.strip_prefix("audit/") {
+                let canonical = format!("sys/audit/{}", name.trim_matches('/'));
+                if canonical != format!("sys/{rel}") {
+                    auth.also_allows(op, &canonical)?;
+                }
                 return audit_device_op(core, name, op, &req.data).await;
             }
             if let Some(name) = rel.strip_prefix("audit-hash/") {
@@ -118,7 +122,21 @@ pub(crate) async fn handle(
             }
             if let Some(rest) = rel.strip_prefix("mounts/") {
                 if let Some(path) = rest.strip_suffix("/tune") {
+                    let canonical = format!(
+                        "sys/mounts/{}/tune",
+                        normalize_mount_path(path)?.trim_end_matches('/')
+                    );
+                    if canonical != format!("sys/{rel}") {
+                        auth.also_allows(op, &canonical)?;
+                    }
                     return tune(core, path, op, &req.data).await.map(Some);
+                }
+                let canonical = format!(
+                    "sys/mounts/{}",
+                    normalize_mount_path(rest)?.trim_end_matches('/')
+                );
+                if canonical != format!("sys/{rel}") {
+                    auth.also_allows(op, &canonical)?;
                 }
                 return mount_op(core, rest, op, &req.data).await.map(Some);
             }
@@ -324,6 +342,7 @@ async fn policy_routes(
     rel: &str,
     op: Operation,
     data: &Map<String, Value>,
+    auth: &Authorized,
 ) -> Result<Option<Option<Response>>> {
     let (legacy, name) = if let Some(n) = rel.strip_prefix("policies/acl") {
         (false, n.trim_start_matches('/'))
@@ -352,6 +371,17 @@ async fn policy_routes(
     }
     let raw_name = name.trim_end_matches('/');
     let name = normalize_name(raw_name)?;
+    let canonical = format!(
+        "{}{name}",
+        if legacy {
+            "sys/policy/"
+        } else {
+            "sys/policies/acl/"
+        }
+    );
+    if canonical != format!("sys/{rel}") {
+        auth.also_allows(op, &canonical)?;
+    }
     let resp = match op {
         Operation::Read => {
             let text = if name == "root" {

@@ -50,16 +50,18 @@ async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) ->
     let Some(path) = parts.uri.path().strip_prefix("/v1/") else {
         return reply::errors(StatusCode::NOT_FOUND, &[]);
     };
+    let path = match percent_decode(path) {
+        Some(p) => p,
+        None => return reply::errors(StatusCode::BAD_REQUEST, &["invalid path encoding".into()]),
+    };
+    // Checked after decoding, so `%0a` or `%00` cannot smuggle control characters into keys
+    // or audit entries.
     if path.chars().any(|c| c.is_control()) {
         return reply::errors(
             StatusCode::BAD_REQUEST,
             &["invalid characters in path".into()],
         );
     }
-    let path = match percent_decode(path) {
-        Some(p) => p,
-        None => return reply::errors(StatusCode::BAD_REQUEST, &["invalid path encoding".into()]),
-    };
     let body = match axum::body::to_bytes(body, state.max_request_size).await {
         Ok(b) => b,
         Err(_) => {

@@ -17,8 +17,7 @@ use crate::mount::MountEntry;
 use crate::request::{Operation, Response};
 
 /// What an engine receives: the request relative to its mount, and nothing about HTTP or the
-/// caller's token.
-#[derive(Debug)]
+/// caller's token. `Debug` shows no data: it carries plaintexts and secret values.
 pub struct EngineRequest {
     /// The settled operation (`Create`/`Update` already decided).
     pub operation: Operation,
@@ -30,6 +29,17 @@ pub struct EngineRequest {
     pub view: View,
     /// The mount's configuration.
     pub mount: Arc<MountEntry>,
+}
+
+impl std::fmt::Debug for EngineRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineRequest")
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("data_keys", &self.data.len())
+            .field("mount", &self.mount.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A secrets engine mounted at one or more paths.

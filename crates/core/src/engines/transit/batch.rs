@@ -58,12 +58,22 @@ pub(super) fn opt_b64(item: &Map<String, Value>, field: &str) -> Result<Vec<u8>>
 }
 
 /// The `batch_input` items, if the request is a batch.
+/// Most items one batch request may carry. A batch runs on the request's task; without a cap
+/// a single 32 MiB body could keep a worker busy for hours (e.g. RSA-4096 signatures).
+pub(super) const MAX_BATCH_ITEMS: usize = 1000;
+
 pub(super) fn items(data: &Map<String, Value>) -> Result<Option<Vec<Map<String, Value>>>> {
     match data.get("batch_input") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => {
             if items.is_empty() {
                 return Err(Error::invalid("missing batch input to process"));
+            }
+            if items.len() > MAX_BATCH_ITEMS {
+                return Err(Error::invalid(format!(
+                    "batch_input has {} items; at most {MAX_BATCH_ITEMS} are allowed per request",
+                    items.len()
+                )));
             }
             items
                 .iter()

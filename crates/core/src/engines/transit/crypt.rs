@@ -63,10 +63,17 @@ pub(super) fn encrypt_raw(
                 .derive(context, if convergent { 32 } else { 0 })
                 .map_err(crypto_err)?;
             if convergent {
-                // Vault's convergent encryption (version 3): the nonce is an HMAC of the
-                // plaintext under a second derived key, so equal inputs give equal ciphertexts.
+                // Vault's convergent encryption (version 3): the nonce is an HMAC under a
+                // second derived key, so equal inputs give equal ciphertexts. The associated
+                // data is part of the HMAC input (length-prefixed): with the plaintext alone,
+                // the same plaintext under different AAD would reuse a GCM nonce with different
+                // AAD, which leaks the GHASH key and allows forgeries.
+                let mut input = Vec::with_capacity(8 + aad.len() + plaintext.len());
+                input.extend_from_slice(&(aad.len() as u64).to_be_bytes());
+                input.extend_from_slice(aad);
+                input.extend_from_slice(plaintext);
                 let mac = HashAlgorithm::Sha2_256
-                    .hmac(nonce_key.expose(), plaintext)
+                    .hmac(nonce_key.expose(), &input)
                     .map_err(crypto_err)?;
                 let mut nonce = [0u8; 12];
                 nonce.copy_from_slice(&mac[..12]);

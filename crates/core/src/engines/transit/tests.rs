@@ -732,6 +732,27 @@ async fn derived_and_convergent_keys() {
         fx.decrypt("c", &a, ctx.clone()).await.expect("decrypt"),
         b"same"
     );
+    // The same plaintext under different associated data must not reuse the GCM nonce
+    // (the nonce is the first 12 bytes after `vault:v1:`).
+    let nonce_of = |ct: &str| {
+        let raw = STANDARD
+            .decode(ct.rsplit(':').next().unwrap_or(""))
+            .expect("base64");
+        raw[..12].to_vec()
+    };
+    let with_ad = |ad: &[u8]| json!({"context": b64(b"user-1"), "associated_data": b64(ad)});
+    let x = fx.encrypt("c", b"same", with_ad(b"ad-1")).await;
+    let y = fx.encrypt("c", b"same", with_ad(b"ad-2")).await;
+    assert_ne!(
+        nonce_of(&x),
+        nonce_of(&y),
+        "nonce reused across associated data"
+    );
+    assert_eq!(
+        x,
+        fx.encrypt("c", b"same", with_ad(b"ad-1")).await,
+        "still deterministic"
+    );
     assert!(
         fx.bad(
             "encrypt/c",
