@@ -178,6 +178,10 @@ pub(super) async fn restore(
     {
         return Err(Error::invalid("invalid backup: inconsistent key versions"));
     }
+    // The same limits as keys created or configured over the API (a restored key with a
+    // one-second rotation period would otherwise rotate, and grow, forever).
+    super::keys::check_auto_rotate(c.auto_rotate_period)
+        .map_err(|e| Error::invalid(format!("invalid backup: {}", e.public_message())))?;
     let _guard = shared.write.lock().await;
     if !force && read_stored(view, &name).await?.is_some() {
         return Err(Error::invalid(format!("key {name:?} already exists")));

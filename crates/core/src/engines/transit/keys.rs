@@ -21,7 +21,7 @@ use crate::request::Response;
 /// Smallest non-zero `auto_rotate_period`.
 const MIN_AUTO_ROTATE_SECS: u64 = 3600;
 
-fn check_auto_rotate(period: u64) -> Result<()> {
+pub(super) fn check_auto_rotate(period: u64) -> Result<()> {
     if period != 0 && period < MIN_AUTO_ROTATE_SECS {
         return Err(Error::invalid(
             "auto rotate period must be 0 to disable or at least an hour",

@@ -1352,6 +1352,16 @@ async fn export_backup_restore() {
             .await
             .contains("failed to parse backup")
     );
+    // A backup edited to rotate every second is refused like the same config over the API.
+    let mut edited: Value =
+        serde_json::from_slice(&STANDARD.decode(&backup).expect("base64")).expect("json");
+    edited["config"]["auto_rotate_period"] = json!(1);
+    let edited = STANDARD.encode(edited.to_string());
+    assert!(
+        fx.bad("restore/w", json!({"backup": edited}))
+            .await
+            .contains("auto rotate period")
+    );
 
     // Signing keys export in their formats.
     fx.create("eds", json!({"type": "ed25519", "exportable": true}))
