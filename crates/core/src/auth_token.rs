@@ -22,7 +22,7 @@ pub(crate) async fn handle(
     core: &Unsealed,
     rel: &str,
     op: Operation,
-    data: Map<String, Value>,
+    data: &Map<String, Value>,
     auth: &Authorized,
 ) -> Result<Option<Response>> {
     let write = op.is_write();
@@ -35,21 +35,21 @@ pub(crate) async fn handle(
         "lookup" if op == Operation::Read || write => lookup(core, data, auth).await.map(Some),
         "lookup-accessor" if write => lookup_accessor(core, data).await.map(Some),
         "renew-self" if write => {
-            let inc = fields::opt_duration_secs(&data, "increment")?;
+            let inc = fields::opt_duration_secs(data, "increment")?;
             renew(&core.tokens, &auth.token_hash, auth.raw_token(), inc)
                 .await
                 .map(Some)
         }
         "renew" if write => {
-            let token = required_str(&data, "token")?;
-            let inc = fields::opt_duration_secs(&data, "increment")?;
+            let token = required_str(data, "token")?;
+            let inc = fields::opt_duration_secs(data, "increment")?;
             renew(&core.tokens, &core.tokens.hash(&token), &token, inc)
                 .await
                 .map(Some)
         }
         "renew-accessor" if write => {
-            let accessor = required_str(&data, "accessor")?;
-            let inc = fields::opt_duration_secs(&data, "increment")?;
+            let accessor = required_str(data, "accessor")?;
+            let inc = fields::opt_duration_secs(data, "increment")?;
             let (hash, _) = core
                 .tokens
                 .lookup_accessor(&accessor)
@@ -63,17 +63,17 @@ pub(crate) async fn handle(
             Ok(Some(Response::empty()))
         }
         "revoke" if write => {
-            let token = required_str(&data, "token")?;
+            let token = required_str(data, "token")?;
             core.tokens.revoke_tree(&core.tokens.hash(&token)).await?;
             Ok(Some(Response::empty()))
         }
         "revoke-orphan" if write => {
-            let token = required_str(&data, "token")?;
+            let token = required_str(data, "token")?;
             core.tokens.revoke_orphan(&core.tokens.hash(&token)).await?;
             Ok(Some(Response::empty()))
         }
         "revoke-accessor" if write => {
-            let accessor = required_str(&data, "accessor")?;
+            let accessor = required_str(data, "accessor")?;
             if let Some((hash, _)) = core.tokens.lookup_accessor(&accessor).await? {
                 core.tokens.revoke_tree(&hash).await?;
             }
@@ -102,7 +102,7 @@ pub(crate) async fn handle(
                 return Err(Error::UnsupportedOperation);
             }
             if let Some(name) = rel.strip_prefix("roles/") {
-                return role_op(&core.tokens, name, op, &data).await;
+                return role_op(&core.tokens, name, op, data).await;
             }
             if rel.starts_with("lookup")
                 || rel.starts_with("renew")
@@ -151,7 +151,7 @@ fn normalize_policies(mut policies: Vec<String>) -> Vec<String> {
 
 async fn create(
     core: &Unsealed,
-    data: Map<String, Value>,
+    data: &Map<String, Value>,
     auth: &Authorized,
     kind: CreateKind,
 ) -> Result<Response> {
@@ -170,7 +170,7 @@ async fn create(
         return Err(Error::invalid("batch tokens cannot create more tokens"));
     }
 
-    let id = fields::opt_str(&data, "id")?.filter(|s| !s.is_empty());
+    let id = fields::opt_str(data, "id")?.filter(|s| !s.is_empty());
     if id.is_some() && !caller.is_root() {
         return Err(Error::invalid(
             "root or sudo privileges required to specify token id",
@@ -181,8 +181,8 @@ async fn create(
             "token IDs can not contain a '.' except as part of a prefix",
         ));
     }
-    let requested = fields::opt_string_list(&data, "policies")?.map(normalize_policies);
-    let no_default = fields::opt_bool(&data, "no_default_policy")?.unwrap_or(false)
+    let requested = fields::opt_string_list(data, "policies")?.map(normalize_policies);
+    let no_default = fields::opt_bool(data, "no_default_policy")?.unwrap_or(false)
         || role.as_ref().is_some_and(|r| r.token_no_default_policy);
     let mut warnings = Vec::new();
 
@@ -244,7 +244,7 @@ async fn create(
         }
     }
 
-    let token_type = match fields::opt_str(&data, "type")? {
+    let token_type = match fields::opt_str(data, "type")? {
         Some("batch") => "batch",
         Some("service") | Some("") | None => match role.as_ref().map(|r| r.token_type.as_str()) {
             Some("batch") | Some("default-batch") => "batch",
@@ -256,7 +256,7 @@ async fn create(
         return Err(Error::invalid("batch tokens cannot have the root policy"));
     }
 
-    let no_parent = fields::opt_bool(&data, "no_parent")?.unwrap_or(false);
+    let no_parent = fields::opt_bool(data, "no_parent")?.unwrap_or(false);
     let orphan = match &kind {
         CreateKind::Orphan => true,
         CreateKind::Role(_) => role.as_ref().is_some_and(|r| r.orphan),
@@ -270,7 +270,7 @@ async fn create(
         }
     };
 
-    let period = match fields::opt_duration_secs(&data, "period")? {
+    let period = match fields::opt_duration_secs(data, "period")? {
         Some(p) if p > 0 => {
             if !privileged && role.is_none() {
                 return Err(Error::invalid(
@@ -281,7 +281,7 @@ async fn create(
         }
         _ => role.as_ref().map_or(0, |r| r.token_period),
     };
-    let mut explicit_max = fields::opt_duration_secs(&data, "explicit_max_ttl")?.unwrap_or(0);
+    let mut explicit_max = fields::opt_duration_secs(data, "explicit_max_ttl")?.unwrap_or(0);
     if let Some(r) = &role
         && r.token_explicit_max_ttl > 0
         && (explicit_max == 0 || explicit_max > r.token_explicit_max_ttl)
@@ -294,9 +294,9 @@ async fn create(
         ));
         explicit_max = SYSTEM_MAX_TTL;
     }
-    let requested_ttl = match fields::opt_duration_secs(&data, "ttl")? {
+    let requested_ttl = match fields::opt_duration_secs(data, "ttl")? {
         Some(t) => Some(t),
-        None => fields::opt_duration_secs(&data, "lease")?,
+        None => fields::opt_duration_secs(data, "lease")?,
     };
     let is_root_policy = policies.iter().any(|p| p == "root");
     let mut ttl = if period > 0 {
@@ -311,15 +311,15 @@ async fn create(
     if explicit_max > 0 && (ttl == 0 || ttl > explicit_max) {
         ttl = explicit_max;
     }
-    let num_uses = match fields::opt_i64(&data, "num_uses")? {
+    let num_uses = match fields::opt_i64(data, "num_uses")? {
         Some(n) if n < 0 => return Err(Error::invalid("number of uses cannot be negative")),
         Some(n) => n,
         None => role.as_ref().map_or(0, |r| r.token_num_uses),
     };
-    let renewable = fields::opt_bool(&data, "renewable")?.unwrap_or(true)
+    let renewable = fields::opt_bool(data, "renewable")?.unwrap_or(true)
         && role.as_ref().is_none_or(|r| r.renewable)
         && token_type == "service";
-    let display = fields::opt_str(&data, "display_name")?
+    let display = fields::opt_str(data, "display_name")?
         .filter(|s| !s.is_empty())
         .unwrap_or("");
     let display_name = if display.is_empty() {
@@ -333,7 +333,7 @@ async fn create(
             )
         )
     };
-    let meta: BTreeMap<String, String> = fields::opt_string_map(&data, "meta")?.unwrap_or_default();
+    let meta: BTreeMap<String, String> = fields::opt_string_map(data, "meta")?.unwrap_or_default();
     let path = match &kind {
         CreateKind::Normal => "auth/token/create".to_string(),
         CreateKind::Orphan => "auth/token/create-orphan".to_string(),
@@ -469,8 +469,8 @@ pub(crate) fn lookup_response(entry: &TokenEntry, id: Option<&str>) -> Response 
     Response::with_data(d)
 }
 
-async fn lookup(core: &Unsealed, data: Map<String, Value>, auth: &Authorized) -> Result<Response> {
-    let Some(token) = fields::opt_str(&data, "token")?.filter(|t| !t.is_empty()) else {
+async fn lookup(core: &Unsealed, data: &Map<String, Value>, auth: &Authorized) -> Result<Response> {
+    let Some(token) = fields::opt_str(data, "token")?.filter(|t| !t.is_empty()) else {
         return Ok(lookup_response(&auth.token, Some(auth.raw_token())));
     };
     match core.tokens.lookup(token).await? {
@@ -479,8 +479,8 @@ async fn lookup(core: &Unsealed, data: Map<String, Value>, auth: &Authorized) ->
     }
 }
 
-async fn lookup_accessor(core: &Unsealed, data: Map<String, Value>) -> Result<Response> {
-    let accessor = required_str(&data, "accessor")?;
+async fn lookup_accessor(core: &Unsealed, data: &Map<String, Value>) -> Result<Response> {
+    let accessor = required_str(data, "accessor")?;
     match core.tokens.lookup_accessor(&accessor).await? {
         Some((_, entry)) => Ok(lookup_response(&entry, None)),
         None => Err(Error::invalid("invalid accessor")),

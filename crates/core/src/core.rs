@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use coffre_crypto::{Key256, Keyring, SecretBytes, combine_shares, ct_eq, split_secret};
+use coffre_crypto::{Key256, Keyring, SecretBytes, combine_shares, split_secret};
 use coffre_storage::{Backend, Op};
 use serde::{Deserialize, Serialize};
 
@@ -496,9 +496,4 @@ async fn decode<T: for<'de> Deserialize<'de>>(barrier: &Barrier, path: &str) -> 
         .ok_or_else(|| Error::Internal(format!("{path} missing from storage")))?;
     serde_json::from_slice(raw.expose())
         .map_err(|e| Error::Internal(format!("corrupt {path}: {e}")))
-}
-
-/// Compares two tokens in constant time (exposed for the server's raw handlers).
-pub fn tokens_equal(a: &str, b: &str) -> bool {
-    ct_eq(a.as_bytes(), b.as_bytes())
 }

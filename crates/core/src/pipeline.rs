@@ -307,11 +307,9 @@ impl Unsealed {
     ) -> Result<Option<Response>> {
         match target {
             Target::Nowhere => Err(Error::NoHandler(req.path.clone())),
-            Target::Sys(rel) => {
-                sys::handle(self, &rel, req.operation, req.data.clone(), auth).await
-            }
+            Target::Sys(rel) => sys::handle(self, &rel, req.operation, &req.data, auth).await,
             Target::Token(rel) => {
-                auth_token::handle(self, &rel, req.operation, req.data.clone(), auth).await
+                auth_token::handle(self, &rel, req.operation, &req.data, auth).await
             }
             Target::Engine(ereq, engine) => engine.handle(ereq).await,
         }

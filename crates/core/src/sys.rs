@@ -18,27 +18,21 @@ use crate::pipeline::Authorized;
 use crate::policy_store::normalize_name;
 use crate::request::{Operation, Response};
 
-/// The request data, for the handlers below.
-struct Req {
-    data: Map<String, Value>,
-}
-
 /// Routes a request whose path is below `sys/`; `rel` is the part after `sys/`.
 pub(crate) async fn handle(
     core: &Unsealed,
     rel: &str,
     op: Operation,
-    data: Map<String, Value>,
+    data: &Map<String, Value>,
     auth: &Authorized,
 ) -> Result<Option<Response>> {
-    let req = Req { data };
-    if let Some(resp) = policy_routes(core, rel, op, &req.data, auth).await? {
+    if let Some(resp) = policy_routes(core, rel, op, data, auth).await? {
         return Ok(resp);
     }
     match rel {
         "capabilities-self" | "capabilities" | "capabilities-accessor" => match op {
             Operation::Update | Operation::Create => {
-                capabilities(core, rel, &req.data, auth).await.map(Some)
+                capabilities(core, rel, data, auth).await.map(Some)
             }
             _ => Err(Error::UnsupportedOperation),
         },
@@ -81,7 +75,7 @@ pub(crate) async fn handle(
                     .strip_prefix("tools/random")
                     .unwrap_or("")
                     .trim_start_matches('/');
-                return crate::engines::transit_random(rest, &req.data).map(Some);
+                return crate::engines::transit_random(rest, data).map(Some);
             }
             if rel == "tools/hash" || rel.starts_with("tools/hash/") {
                 if !op.is_write() {
@@ -91,20 +85,20 @@ pub(crate) async fn handle(
                     .strip_prefix("tools/hash")
                     .unwrap_or("")
                     .trim_start_matches('/');
-                return crate::engines::transit_hash(rest, &req.data).map(Some);
+                return crate::engines::transit_hash(rest, data).map(Some);
             }
             if let Some(name) = rel.strip_prefix("audit/") {
                 let canonical = format!("sys/audit/{}", name.trim_matches('/'));
                 if canonical != format!("sys/{rel}") {
                     auth.also_allows(op, &canonical)?;
                 }
-                return audit_device_op(core, name, op, &req.data).await;
+                return audit_device_op(core, name, op, data).await;
             }
             if let Some(name) = rel.strip_prefix("audit-hash/") {
                 if !op.is_write() {
                     return Err(Error::UnsupportedOperation);
                 }
-                let input = fields::opt_str(&req.data, "input")?
+                let input = fields::opt_str(data, "input")?
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| Error::invalid("the \"input\" parameter is required"))?;
                 let mut d = Map::new();
@@ -129,7 +123,7 @@ pub(crate) async fn handle(
                     if canonical != format!("sys/{rel}") {
                         auth.also_allows(op, &canonical)?;
                     }
-                    return tune(core, path, op, &req.data).await.map(Some);
+                    return tune(core, path, op, data).await.map(Some);
                 }
                 let canonical = format!(
                     "sys/mounts/{}",
@@ -138,7 +132,7 @@ pub(crate) async fn handle(
                 if canonical != format!("sys/{rel}") {
                     auth.also_allows(op, &canonical)?;
                 }
-                return mount_op(core, rest, op, &req.data).await.map(Some);
+                return mount_op(core, rest, op, data).await.map(Some);
             }
             Err(Error::UnsupportedPath)
         }
@@ -355,11 +349,13 @@ async fn policy_routes(
         return Ok(None);
     };
     if name.is_empty() {
-        let listing = match (legacy, op) {
-            (false, Operation::List) | (true, Operation::Read) | (true, Operation::List) => true,
-            _ => return Err(Error::UnsupportedOperation),
-        };
-        debug_assert!(listing);
+        // ACL policies are listed with LIST; the legacy path also with a plain GET.
+        if !matches!(
+            (legacy, op),
+            (false, Operation::List) | (true, Operation::Read) | (true, Operation::List)
+        ) {
+            return Err(Error::UnsupportedOperation);
+        }
         let names = core.policies.list().await?;
         let mut d = Map::new();
         d.insert("keys".into(), json!(names));

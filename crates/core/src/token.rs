@@ -339,9 +339,10 @@ impl TokenStore {
         Ok(entry)
     }
 
-    /// Counts one use of a limited-use token. Returns `Ok(false)` when the token has no uses
-    /// left (it is then unusable), `Ok(true)` otherwise; when this was the last use the caller
-    /// revokes the token after the request ([`TokenStore::revoke_tree`]).
+    /// Counts one use of a limited-use token and returns the uses left, or `None` when the
+    /// token is gone or already used up (the request must be refused). At `Some(0)` this was
+    /// the last use: the caller revokes the token after the request
+    /// ([`TokenStore::revoke_tree`]).
     pub(crate) async fn use_once(&self, hash: &[u8; 32]) -> Result<Option<i64>> {
         let _guard = self.write_lock.lock().await;
         // Reload from storage: the cache may be behind another node's view in the future and

@@ -103,30 +103,22 @@ async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) ->
     resp
 }
 
+/// Decodes `%XX` escapes in the path. A `%` that does not start a valid escape, or bytes that
+/// are not UTF-8 once decoded, make the path invalid (400) rather than passing through.
 fn percent_decode(path: &str) -> Option<String> {
-    if !path.contains('%') {
-        return Some(path.to_string());
+    let bytes = path.as_bytes();
+    let hex_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_hexdigit);
+    let malformed = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'%' && !(hex_at(i + 1) && hex_at(i + 2)));
+    if malformed {
+        return None;
     }
-    let bytes: Vec<u8> = form_urlencoded_path_decode(path)?;
-    String::from_utf8(bytes).ok()
-}
-
-fn form_urlencoded_path_decode(path: &str) -> Option<Vec<u8>> {
-    let raw = path.as_bytes();
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3)?;
-            let s = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(s, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(raw[i]);
-            i += 1;
-        }
-    }
-    Some(out)
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// Maps the HTTP method (and `?list=`) to a logical operation.
@@ -205,5 +197,20 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
         Ok(Some(resp)) => reply::envelope(&request_id, resp),
         Ok(None) => reply::errors(StatusCode::NOT_FOUND, &[]),
         Err(e) => reply::error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn paths_are_percent_decoded_strictly() {
+        assert_eq!(percent_decode("kv/a%20b").as_deref(), Some("kv/a b"));
+        assert_eq!(percent_decode("kv/plain").as_deref(), Some("kv/plain"));
+        assert_eq!(percent_decode("kv/%C3%A9").as_deref(), Some("kv/é"));
+        assert_eq!(percent_decode("kv/%zz"), None);
+        assert_eq!(percent_decode("kv/%4"), None);
+        assert_eq!(percent_decode("kv/%FF"), None, "not UTF-8");
     }
 }

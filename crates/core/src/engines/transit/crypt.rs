@@ -337,6 +337,21 @@ fn required_str<'a>(item: &'a Map<String, Value>, field: &str, missing: &str) ->
     }
 }
 
+/// Decrypts item `i` of a decrypt or rewrap request; also returns its context and associated
+/// data, which a rewrap reuses.
+fn open_item(
+    key: &Key,
+    i: usize,
+    item: &Map<String, Value>,
+) -> Result<(SecretBytes, Vec<u8>, Vec<u8>)> {
+    let ct = required_str(item, "ciphertext", "missing ciphertext to decrypt")?;
+    let context = opt_b64(item, "context")?;
+    let aad = opt_b64(item, "associated_data")?;
+    check_aad(key, i, &aad)?;
+    let plain = decrypt_raw(key, ct, &context, &aad)?;
+    Ok((plain, context, aad))
+}
+
 /// `POST decrypt/:name`.
 pub(super) async fn decrypt(
     shared: &Shared,
@@ -348,11 +363,7 @@ pub(super) async fn decrypt(
     check_contexts(&items)?;
     let key = key_for_decryption(shared, view, name).await?;
     respond(&items, batch, data, |i, item| {
-        let ct = required_str(item, "ciphertext", "missing ciphertext to decrypt")?;
-        let context = opt_b64(item, "context")?;
-        let aad = opt_b64(item, "associated_data")?;
-        check_aad(&key, i, &aad)?;
-        let plain = decrypt_raw(&key, ct, &context, &aad)?;
+        let (plain, _, _) = open_item(&key, i, item)?;
         let mut m = Map::new();
         m.insert("plaintext".into(), json!(STANDARD.encode(plain.expose())));
         Ok(m)
@@ -371,11 +382,7 @@ pub(super) async fn rewrap(
     check_contexts(&items)?;
     let key = key_for_decryption(shared, view, name).await?;
     respond(&items, batch, data, |i, item| {
-        let ct = required_str(item, "ciphertext", "missing ciphertext to decrypt")?;
-        let context = opt_b64(item, "context")?;
-        let aad = opt_b64(item, "associated_data")?;
-        check_aad(&key, i, &aad)?;
-        let plain = decrypt_raw(&key, ct, &context, &aad)?;
+        let (plain, context, aad) = open_item(&key, i, item)?;
         let (ct, ver) = encrypt_raw(
             &key,
             batch::key_version(item)?,
