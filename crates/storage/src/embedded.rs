@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::handoff::{Handoff, Take};
+use crate::handoff::{self, Handoff, Take};
 use crate::{Backend, Op, Result, StorageError, list_one_level};
 
 /// The single table: `&str` key -> `&[u8]` value.
@@ -156,14 +156,12 @@ impl RedbBackend {
         });
         let queue = Arc::new(Handoff::default());
         let max_group = config.max_group.max(1);
-        let writer = std::thread::Builder::new()
-            .name("coffre-storage-writer".into())
-            .spawn({
-                let shared = Arc::clone(&shared);
-                let queue = Arc::clone(&queue);
-                move || writer_loop(&shared, &queue, max_group)
-            })
-            .map_err(|e| StorageError::Io(format!("spawning storage writer thread: {e}")))?;
+        let writer = handoff::spawn_consumer("coffre-storage-writer".into(), {
+            let shared = Arc::clone(&shared);
+            let queue = Arc::clone(&queue);
+            move || writer_loop(&shared, &queue, max_group)
+        })
+        .map_err(|e| StorageError::Io(format!("spawning storage writer thread: {e}")))?;
 
         Ok(Self {
             shared,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use coffre_crypto::AuditSigningKey;
-use coffre_storage::handoff::{Handoff, Take};
+use coffre_storage::handoff::{Handoff, Take, spawn_consumer};
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
@@ -119,12 +119,10 @@ impl Device {
             last_sync: Instant::now(),
             dirty: false,
         };
-        let handle = std::thread::Builder::new()
-            .name(format!("audit-{}", config.name))
-            .spawn({
-                let queue = queue.clone();
-                move || writer.run(&queue)
-            })?;
+        let handle = spawn_consumer(format!("audit-{}", config.name), {
+            let queue = queue.clone();
+            move || writer.run(&queue)
+        })?;
         Ok(Device {
             config,
             queue,
