@@ -69,11 +69,22 @@ impl std::fmt::Debug for Request {
     }
 }
 
+/// A random (v4) UUID. The bytes come from aws-lc's per-thread generator: `Uuid::new_v4`
+/// makes a `getrandom` system call for every request (about 2% of a KV read in profiles).
+fn new_request_id() -> String {
+    match coffre_crypto::random_array::<16>() {
+        Ok(bytes) => uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string(),
+        Err(_) => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
 impl Request {
     /// A request with a fresh id and no data.
     pub fn new(operation: Operation, path: impl Into<String>) -> Self {
         Request {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: new_request_id(),
             operation,
             path: path.into(),
             data: Map::new(),

@@ -10,6 +10,17 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 of the concatenation of `parts`, without first copying them into one buffer.
+pub fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for part in parts {
+        ctx.update(part);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
 /// Computes HMAC-SHA-256 of `data` under `key` (any key length).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
@@ -47,6 +58,14 @@ impl HmacKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_hash_like_their_concatenation() {
+        // FIPS 180-2 example: SHA-256("abc").
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(hex::encode(sha256(b"abc")), abc);
+        assert_eq!(hex::encode(sha256_parts(&[b"a", b"", b"bc"])), abc);
+    }
 
     #[test]
     fn prepared_key_matches_one_shot() {

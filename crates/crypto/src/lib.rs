@@ -27,7 +27,7 @@ pub use envelope::{
     decrypt_with_key, encode_envelope, encrypt_with_key,
 };
 pub use error::CryptoError;
-pub use hash::{HmacKey, hmac_sha256, sha256};
+pub use hash::{HmacKey, hmac_sha256, sha256, sha256_parts};
 pub use keyring::{Keyring, TermInfo};
 pub use memlock::mlock_supported;
 pub use rng::{fill_random, random_array};

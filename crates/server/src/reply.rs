@@ -22,7 +22,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 }
 
 /// A JSON response with Vault's headers.
-pub fn json(status: StatusCode, body: &Value) -> HttpResponse {
+pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = HttpResponse::new(Body::from(bytes));
     *resp.status_mut() = status;
@@ -63,36 +63,43 @@ pub fn envelope(request_id: &str, resp: Response) -> HttpResponse {
     if resp.is_empty() {
         return no_content();
     }
-    let warnings = if resp.warnings.is_empty() {
-        Value::Null
-    } else {
-        json!(resp.warnings)
-    };
-    let mut body = Map::new();
-    if resp.inject_data_top_level
-        && let Some(data) = &resp.data
-    {
-        for (k, v) in data {
-            body.insert(k.clone(), v.clone());
-        }
-    }
-    body.insert("request_id".into(), json!(request_id));
-    body.insert("lease_id".into(), json!(""));
-    body.insert("renewable".into(), json!(resp.renewable));
-    body.insert("lease_duration".into(), json!(resp.lease_duration));
-    body.insert(
-        "data".into(),
-        resp.data.map(Value::Object).unwrap_or(Value::Null),
-    );
-    body.insert("wrap_info".into(), Value::Null);
-    body.insert("warnings".into(), warnings);
-    body.insert(
-        "auth".into(),
-        resp.auth.map(Value::Object).unwrap_or(Value::Null),
-    );
     let status = resp
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    json(status, &Value::Object(body))
+    let body = Envelope {
+        request_id,
+        lease_id: "",
+        renewable: resp.renewable,
+        lease_duration: resp.lease_duration,
+        data: resp.data.as_ref(),
+        wrap_info: None,
+        warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
+        auth: resp.auth.as_ref(),
+    };
+    if resp.inject_data_top_level
+        && let Some(data) = &resp.data
+    {
+        // Rare (`sys/` endpoints that hvac reads at the top level): merge into one map.
+        let mut merged = data.clone();
+        if let Ok(Value::Object(fields)) = serde_json::to_value(&body) {
+            merged.extend(fields);
+        }
+        return json(status, &Value::Object(merged));
+    }
+    json(status, &body)
+}
+
+/// Vault's success envelope. Serialized straight from borrowed parts: building a `Value` map
+/// first cost eight key allocations and a deep copy of the data on every request.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    request_id: &'a str,
+    lease_id: &'static str,
+    renewable: bool,
+    lease_duration: u64,
+    data: Option<&'a Map<String, Value>>,
+    wrap_info: Option<()>,
+    warnings: Option<&'a [String]>,
+    auth: Option<&'a Map<String, Value>>,
 }

@@ -14,7 +14,7 @@
 //! of the chain head it follows, so an attacker who rewrites the chain (recomputing every
 //! hash) cannot forge the checkpoints without the device's signing key.
 
-use coffre_crypto::{sha256, verify_ed25519};
+use coffre_crypto::{sha256_parts, verify_ed25519};
 use serde_json::{Map, Value};
 
 /// `prev` of the first entry of a chain.
@@ -60,24 +60,32 @@ impl ChainHead {
     /// hash covers exactly the bytes before `,"hash"` plus the closing brace, so the entry
     /// can be serialized anywhere (on the request threads) and the writer only concatenates.
     pub fn append(&mut self, body: &str) -> String {
+        let mut line = String::with_capacity(body.len() + 180);
+        self.append_to(body, &mut line);
+        line
+    }
+
+    /// As [`ChainHead::append`], but pushes the line onto `out` (the writer's group buffer),
+    /// and hashes it in place: no per-line allocation or copy.
+    pub fn append_to(&mut self, body: &str, out: &mut String) {
+        use std::fmt::Write as _;
         debug_assert!(body.starts_with('{') && body.ends_with('}') && body.len() > 2);
         let seq = self.seq + 1;
         let members = body.get(1..).unwrap_or("}");
-        let mut line = String::with_capacity(body.len() + 180);
-        line.push_str("{\"seq\":");
-        line.push_str(&seq.to_string());
-        line.push_str(",\"prev\":\"");
-        push_hex32(&mut line, &self.hash);
-        line.push_str("\",");
-        line.push_str(members);
-        let hash = chain_hash(&self.hash, line.as_bytes());
-        line.pop(); // the closing brace
-        line.push_str(",\"hash\":\"");
-        push_hex32(&mut line, &hash);
-        line.push_str("\"}");
+        let start = out.len();
+        out.reserve(body.len() + 180);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{{\"seq\":{seq},\"prev\":\"");
+        push_hex32(out, &self.hash);
+        out.push_str("\",");
+        out.push_str(members);
+        let hash = chain_hash(&self.hash, out.get(start..).unwrap_or_default().as_bytes());
+        out.pop(); // the closing brace
+        out.push_str(",\"hash\":\"");
+        push_hex32(out, &hash);
+        out.push_str("\"}");
         self.seq = seq;
         self.hash = hash;
-        line
     }
 }
 
@@ -94,10 +102,7 @@ pub(crate) fn push_hex32(out: &mut String, bytes: &[u8; 32]) {
 }
 
 fn chain_hash(prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
-    let mut buf = Vec::with_capacity(32 + canonical.len());
-    buf.extend_from_slice(prev);
-    buf.extend_from_slice(canonical);
-    sha256(&buf)
+    sha256_parts(&[prev, canonical])
 }
 
 /// A line split into its hashed part and its stated hash.

@@ -322,7 +322,7 @@ impl Writer {
         let mut buf = String::with_capacity(group.len() * 512);
         let mut replies = Vec::with_capacity(group.len());
         for job in group {
-            buf.push_str(&head.append(&job.entry));
+            head.append_to(&job.entry, &mut buf);
             buf.push('\n');
             replies.push(job.reply);
             self.since_checkpoint += 1;
