@@ -664,14 +664,7 @@ async fn metadata_patch(
 
 async fn metadata_delete(view: &View, key: &str, locks: &MountLocks) -> Result<Option<Response>> {
     let _guard = locks.key(key).write().await;
-    // The metadata goes first: once it is gone the key is invisible, and every blob found
-    // under the key's version prefix is removed (also leftovers of an interrupted delete).
-    if store::load_meta(view, locks, key).await?.is_some() {
-        store::delete_meta(view, locks, key).await?;
-    }
-    for n in store::stored_versions(view, key).await? {
-        store::delete_version(view, key, n).await?;
-    }
+    store::delete_meta_and_versions(view, locks, key).await?;
     empty()
 }
 

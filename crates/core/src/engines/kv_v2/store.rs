@@ -6,12 +6,14 @@
 //! |---|---|
 //! | `config` | [`Config`] (mount-wide settings) |
 //! | `meta/<key>` | [`KeyMeta`] (settings, custom metadata and the version list of one secret) |
-//! | `versions/<key>/<n>` | the data object of version `n` of `<key>` |
+//! | `meta/<key>\u{1}<n>` | the data object of version `n` of `<key>` |
 //!
-//! `meta/` mirrors the secret hierarchy, so `metadata/` listing is a one-level storage list.
-//! A version blob key is unambiguous: its last segment is always a number, everything before
-//! it is the secret's key. Writes store the new version blob before the metadata that makes it
-//! visible, so a crash leaves at most an invisible blob that the next write overwrites.
+//! `meta/` mirrors the secret hierarchy, so `metadata/` listing is a one-level storage list
+//! (with the version blobs filtered out). A version blob sits right after its secret's
+//! metadata in the ordered store, because `\u{1}` sorts below every character a key can hold
+//! (request paths refuse control characters): a write, which stores both in one batch, dirties
+//! one B-tree leaf instead of two. Writes store the new version blob and the metadata that
+//! makes it visible atomically.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -26,7 +28,8 @@ use crate::error::{Error, Result};
 
 const CONFIG_KEY: &str = "config";
 const META_PREFIX: &str = "meta/";
-const VERSIONS_PREFIX: &str = "versions/";
+/// Between a secret's key and a version number in a version blob's storage key.
+const VERSION_SEP: char = '\u{1}';
 
 /// Vault keeps this many versions when neither the key nor the mount says otherwise.
 pub(super) const DEFAULT_MAX_VERSIONS: u32 = 10;
@@ -286,19 +289,33 @@ pub(super) async fn save_meta(
     res
 }
 
-/// Deletes `key`'s metadata (caller holds the key's write lock).
-pub(super) async fn delete_meta(view: &View, locks: &MountLocks, key: &str) -> Result<()> {
+/// Deletes `key`'s metadata and every version blob stored for it (listed, so leftovers go
+/// too) in one atomic commit (caller holds the key's write lock).
+pub(super) async fn delete_meta_and_versions(
+    view: &View,
+    locks: &MountLocks,
+    key: &str,
+) -> Result<()> {
     locks.forget(key);
-    view.delete(&format!("{META_PREFIX}{key}")).await
+    let mut ops: Vec<(String, Option<Vec<u8>>)> = stored_versions(view, key)
+        .await?
+        .into_iter()
+        .map(|n| (version_key(key, n), None))
+        .collect();
+    ops.push((format!("{META_PREFIX}{key}"), None));
+    view.batch(ops).await
 }
 
 /// One level of names below `prefix` in the metadata tree (folders end in `/`).
 pub(super) async fn list_meta(view: &View, prefix: &str) -> Result<Vec<String>> {
-    view.list(&format!("{META_PREFIX}{prefix}")).await
+    let mut names = view.list(&format!("{META_PREFIX}{prefix}")).await?;
+    names.retain(|n| !n.contains(VERSION_SEP));
+    Ok(names)
 }
 
-fn version_key(key: &str, n: u64) -> String {
-    format!("{VERSIONS_PREFIX}{key}/{n}")
+/// The storage key of version `n` of `key`.
+pub(super) fn version_key(key: &str, n: u64) -> String {
+    format!("{META_PREFIX}{key}{VERSION_SEP}{n}")
 }
 
 /// The data object of version `n`; an error if the metadata promised it but it is missing.
@@ -344,7 +361,9 @@ pub(super) async fn delete_version(view: &View, key: &str, n: u64) -> Result<()>
 
 /// Every version blob stored for `key` (found by listing, so leftovers are included).
 pub(super) async fn stored_versions(view: &View, key: &str) -> Result<Vec<u64>> {
-    let names = view.list(&format!("{VERSIONS_PREFIX}{key}/")).await?;
+    let names = view
+        .list(&format!("{META_PREFIX}{key}{VERSION_SEP}"))
+        .await?;
     Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
 }
 

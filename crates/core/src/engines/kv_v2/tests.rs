@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::store;
 use coffre_crypto::{Key256, Keyring};
 use coffre_storage::{Backend, InMemoryBackend};
 use serde_json::{Map, Value, json};
@@ -392,7 +393,7 @@ async fn delete_undelete_destroy() {
     assert!(is_invalid(&e, "no version number provided"), "{e}");
 
     // Destroy removes the data for good; undelete cannot revive it.
-    let blob = "versions/s/2";
+    let blob = &store::version_key("s", 2);
     assert!(fx.stored(blob).await);
     fx.ok(Operation::Update, "destroy/s", json!({"versions": [2]}))
         .await;
@@ -438,9 +439,9 @@ async fn max_versions_prunes_oldest() {
     assert_eq!(meta["current_version"], 5);
     fx.missing(Operation::Read, "data/m", json!({"version": 1}))
         .await;
-    assert!(!fx.stored("versions/m/1").await);
-    assert!(!fx.stored("versions/m/2").await);
-    assert!(fx.stored("versions/m/3").await);
+    assert!(!fx.stored(&store::version_key("m", 1)).await);
+    assert!(!fx.stored(&store::version_key("m", 2)).await);
+    assert!(fx.stored(&store::version_key("m", 3)).await);
 
     // A key-level setting: the larger non-zero of key and mount wins (Vault).
     fx.ok(Operation::Update, "metadata/m", json!({"max_versions": 4}))
@@ -630,10 +631,10 @@ async fn metadata_delete_removes_everything() {
     fx.missing(Operation::Read, "metadata/gone", json!({}))
         .await;
     fx.missing(Operation::Read, "data/gone", json!({})).await;
-    assert!(!fx.stored("versions/gone/1").await);
-    assert!(!fx.stored("versions/gone/2").await);
+    assert!(!fx.stored(&store::version_key("gone", 1)).await);
+    assert!(!fx.stored(&store::version_key("gone", 2)).await);
     // The child key is untouched.
-    assert!(fx.stored("versions/gone/child/1").await);
+    assert!(fx.stored(&store::version_key("gone/child", 1)).await);
     assert_eq!(
         fx.data(Operation::List, "metadata", json!({})).await["keys"],
         json!(["gone/"])
@@ -818,4 +819,45 @@ async fn metadata_cache_follows_every_change() {
     fx.write("c/k", json!({"v": "3"})).await;
     let read = fx.data(Operation::Read, "data/c/k", json!({})).await;
     assert_eq!(read["metadata"]["version"], json!(1));
+}
+
+/// A version blob sorts right after its secret's metadata and before any other key that
+/// shares the prefix, so a write's two records share a B-tree leaf; listings never show it.
+#[tokio::test]
+async fn version_blobs_sit_beside_their_metadata_and_stay_unlisted() {
+    let meta = "meta/app";
+    let blob = store::version_key("app", 12);
+    for neighbour in [
+        "meta/app ",
+        "meta/app-x",
+        "meta/app/child",
+        "meta/app0",
+        "meta/app~",
+    ] {
+        assert!(
+            meta < blob.as_str() && blob.as_str() < neighbour,
+            "{neighbour}"
+        );
+    }
+
+    let fx = Fx::new().await;
+    for key in ["app", "app/child", "app-x"] {
+        fx.ok(
+            Operation::Update,
+            &format!("data/{key}"),
+            json!({"data": {"a": "1"}}),
+        )
+        .await;
+        fx.ok(
+            Operation::Update,
+            &format!("data/{key}"),
+            json!({"data": {"a": "2"}}),
+        )
+        .await;
+    }
+    assert_eq!(
+        fx.data(Operation::List, "metadata", json!({})).await["keys"],
+        json!(["app", "app-x", "app/"])
+    );
+    assert!(fx.stored(&store::version_key("app", 2)).await);
 }
