@@ -187,7 +187,7 @@ async fn dispatch(
     let op = req.operation;
     match route {
         Route::Config => match op {
-            Operation::Read => config_read(view).await,
+            Operation::Read => config_read(view, locks).await,
             Operation::Create | Operation::Update => config_write(view, data, locks).await,
             _ => Err(Error::UnsupportedOperation),
         },
@@ -234,8 +234,8 @@ async fn dispatch(
 
 // ----- config -----
 
-async fn config_read(view: &View) -> Result<Option<Response>> {
-    let config = store::load_config(view).await?;
+async fn config_read(view: &View, locks: &MountLocks) -> Result<Option<Response>> {
+    let config = store::load_config(view, locks).await?;
     let mut data = Map::new();
     data.insert("max_versions".into(), config.max_versions.into());
     data.insert("cas_required".into(), config.cas_required.into());
@@ -258,7 +258,7 @@ async fn config_write(
         return empty();
     }
     let _guard = locks.config.lock().await;
-    let mut config = store::load_config(view).await?;
+    let mut config = store::read_config(view).await?;
     if let Some(max) = max {
         config.max_versions = max;
     }
@@ -269,7 +269,7 @@ async fn config_write(
         // Vault: negative disables the feature mount-wide (stored as -1s), zero clears it.
         config.delete_version_after = if dva < 0 { -1 } else { dva };
     }
-    store::save_config(view, &config).await?;
+    store::save_config(view, locks, &config).await?;
     empty()
 }
 
@@ -365,7 +365,7 @@ async fn data_write(
     locks: &MountLocks,
 ) -> Result<Option<Response>> {
     let secret = data_field(data)?;
-    let config = store::load_config(view).await?;
+    let config = store::load_config(view, locks).await?;
     let _guard = locks.key(key).write().await;
     let meta = store::load_meta(view, locks, key)
         .await?
@@ -385,7 +385,7 @@ async fn data_patch(
     let Some(meta) = store::load_meta(view, locks, key).await? else {
         return Ok(None);
     };
-    let config = store::load_config(view).await?;
+    let config = store::load_config(view, locks).await?;
     check_cas(data, &config, &meta)?;
     let n = meta.current_version;
     let Some(vm) = meta.versions.get(&n) else {
@@ -436,7 +436,7 @@ async fn versions_op(
         }));
     }
     let config = match kind {
-        VersionsOp::Undelete => Some(store::load_config(view).await?),
+        VersionsOp::Undelete => Some(store::load_config(view, locks).await?),
         _ => None,
     };
     let _guard = locks.key(key).write().await;
@@ -587,7 +587,7 @@ async fn metadata_write(
     if max.is_none() && cas.is_none() && dva.is_none() && custom.is_none() {
         return empty();
     }
-    let config = store::load_config(view).await?;
+    let config = store::load_config(view, locks).await?;
     let _guard = locks.key(key).write().await;
     let mut meta = match store::load_meta(view, locks, key).await? {
         Some(m) => m,
@@ -633,7 +633,7 @@ async fn metadata_patch(
             .collect();
         validate_custom_metadata(&present)?;
     }
-    let config = store::load_config(view).await?;
+    let config = store::load_config(view, locks).await?;
     let _guard = locks.key(key).write().await;
     let Some(mut meta) = store::load_meta(view, locks, key).await? else {
         return Ok(None);

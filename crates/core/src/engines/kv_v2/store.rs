@@ -217,16 +217,37 @@ pub(super) fn valid_key(key: &str) -> bool {
     !key.is_empty() && !key.ends_with('/')
 }
 
-/// The mount configuration (defaults when never written).
-pub(super) async fn load_config(view: &View) -> Result<Config> {
+/// The mount configuration (defaults when never written), cached per mount: every write
+/// needs it, and it changes only through [`save_config`].
+pub(super) async fn load_config(view: &View, locks: &MountLocks) -> Result<Config> {
+    if let Some(config) = locks.config_cache.read().clone() {
+        return Ok(config);
+    }
+    // Filled under the config lock, which writers hold from their read to their cache update,
+    // so a reader can never put back a value older than the last write.
+    let _guard = locks.config.lock().await;
+    if let Some(config) = locks.config_cache.read().clone() {
+        return Ok(config);
+    }
+    let config = read_config(view).await?;
+    *locks.config_cache.write() = Some(config.clone());
+    Ok(config)
+}
+
+/// The stored configuration, bypassing the cache (for writers holding `locks.config`).
+pub(super) async fn read_config(view: &View) -> Result<Config> {
     match view.get(CONFIG_KEY).await? {
         None => Ok(Config::default()),
         Some(raw) => serde_json::from_slice(raw.expose()).map_err(|e| corrupt("config", &e)),
     }
 }
 
-pub(super) async fn save_config(view: &View, config: &Config) -> Result<()> {
-    view.put(CONFIG_KEY, &encode("config", config)?).await
+/// Stores the configuration (caller holds `locks.config`).
+pub(super) async fn save_config(view: &View, locks: &MountLocks, config: &Config) -> Result<()> {
+    let res = view.put(CONFIG_KEY, &encode("config", config)?).await;
+    // On failure the stored value is unknown (old or new): drop the cached one.
+    *locks.config_cache.write() = res.is_ok().then(|| config.clone());
+    res
 }
 
 async fn read_meta(view: &View, key: &str) -> Result<Option<KeyMeta>> {
@@ -400,8 +421,10 @@ const LOCK_SHARDS: usize = 64;
 #[derive(Debug)]
 pub(super) struct MountLocks {
     shards: Vec<tokio::sync::RwLock<()>>,
-    /// Serializes config read-modify-writes.
+    /// Serializes config read-modify-writes (and the first fill of `config_cache`).
     pub config: tokio::sync::Mutex<()>,
+    /// The mount's [`Config`] once read; written only under `config`.
+    config_cache: parking_lot::RwLock<Option<Config>>,
     /// Parsed metadata of recently used keys, so a read costs one storage lookup instead of
     /// two. Metadata holds no secret values (those stay in storage only). It is filled and
     /// changed only by callers holding the key's lock (see [`load_meta`], [`save_meta`]), so it
@@ -420,6 +443,7 @@ impl MountLocks {
                 .map(|_| tokio::sync::RwLock::new(()))
                 .collect(),
             config: tokio::sync::Mutex::new(()),
+            config_cache: parking_lot::RwLock::new(None),
             meta: parking_lot::RwLock::new(HashMap::new()),
         }
     }
