@@ -242,18 +242,26 @@ fn open_file(path: &Path) -> std::io::Result<(File, ChainHead)> {
 }
 
 /// The head at the end of a file; truncates a torn final line.
+///
+/// Reads backwards from the end, a growing window at a time, until the window holds the whole
+/// last complete line: usually one 64 KiB read, even though the log is no longer in the page
+/// cache (see [`drop_cached_pages`]), yet a line of any length is found whole.
 fn tail_head(file: &mut File) -> std::io::Result<Option<ChainHead>> {
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(None);
     }
-    let window = len.min(1 << 20);
-    file.seek(SeekFrom::Start(len - window))?;
-    let mut buf = Vec::with_capacity(usize::try_from(window).unwrap_or(0));
-    file.read_to_end(&mut buf)?;
-    let complete = match buf.iter().rposition(|&b| b == b'\n') {
-        Some(i) => i + 1,
-        None => 0,
+    let mut window = len.min(64 << 10);
+    let (buf, complete) = loop {
+        file.seek(SeekFrom::Start(len - window))?;
+        let mut buf = Vec::with_capacity(usize::try_from(window).unwrap_or(0));
+        file.read_to_end(&mut buf)?;
+        let complete = last_line_end(&buf, 0);
+        let whole = complete.is_some_and(|end| last_line_end(&buf, buf.len() - end + 1).is_some());
+        if whole || window == len {
+            break (buf, complete.unwrap_or(0));
+        }
+        window = len.min(window.saturating_mul(4));
     };
     if complete < buf.len() {
         let keep = len - (buf.len() - complete) as u64;
@@ -270,6 +278,13 @@ fn tail_head(file: &mut File) -> std::io::Result<Option<ChainHead>> {
             seq: p.seq,
             hash: p.hash,
         }))
+}
+
+/// The end (just past its newline) of the last line of `buf` that ends at least `skip` bytes
+/// before the end of `buf`.
+fn last_line_end(buf: &[u8], skip: usize) -> Option<usize> {
+    let searched = buf.get(..buf.len().checked_sub(skip)?)?;
+    searched.iter().rposition(|&b| b == b'\n').map(|i| i + 1)
 }
 
 /// Rotated files are `<name>.<20-digit last seq>`, so name order is chain order.
@@ -597,6 +612,34 @@ mod tests {
             .expect("written");
         assert_eq!(device.head().seq, head.seq + 1);
         device.close();
+    }
+
+    #[test]
+    fn finds_a_last_line_longer_than_the_first_read_and_cuts_a_torn_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.log");
+        let mut head = ChainHead::genesis();
+        let long = format!(
+            "{{\"type\":\"request\",\"pad\":\"{}\"}}",
+            "y".repeat(3 << 19)
+        );
+        let mut text = String::new();
+        for e in [entry(1), long] {
+            head.append_to(&e, &mut text);
+            text.push('\n');
+        }
+        let whole = text.len() as u64;
+        // A torn tail (a crash mid-write) follows the long line.
+        text.push_str("{\"seq\":3,\"torn");
+        std::fs::write(&path, &text).expect("write");
+
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        assert_eq!(tail_head(&mut file).expect("tail"), Some(head));
+        assert_eq!(file.metadata().expect("meta").len(), whole);
     }
 
     #[tokio::test]
