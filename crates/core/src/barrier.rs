@@ -229,6 +229,15 @@ impl View {
         self.barrier.list(&self.full(prefix)).await
     }
 
+    /// Every key of the view below `prefix`, recursively (relative to the view).
+    pub async fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        let keys = self.barrier.scan(&self.full(prefix)).await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
+            .collect())
+    }
+
     /// Writes several entries of the view atomically, in one durable commit. `None` deletes.
     pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
         let entries = entries

@@ -187,7 +187,15 @@ mod tests {
         let policy = spawn_consumer("test-policy".into(), || {
             // SAFETY: no arguments besides pid 0, the calling thread.
             let p = unsafe { libc::sched_getscheduler(0) };
-            assert_eq!(p, libc::SCHED_BATCH);
+            if p != libc::SCHED_BATCH {
+                // Some sandboxes (seccomp) or libcs refuse the call; spawn_consumer then runs
+                // the thread as it is. Only then may the policy differ.
+                let param = libc::sched_param { sched_priority: 0 };
+                // SAFETY: as in `batch_scheduling`.
+                let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+                assert_ne!(rc, 0, "SCHED_BATCH is allowed here but was not applied");
+                eprintln!("skipped: this platform refuses sched_setscheduler");
+            }
         })
         .expect("spawn");
         policy.join().expect("consumer thread saw SCHED_BATCH");

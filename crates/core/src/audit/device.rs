@@ -181,6 +181,8 @@ enum Output {
         /// Current length of a regular file, kept in memory (no `stat` per write); `None` for
         /// a device such as /dev/full, which has no length to roll back to.
         size: Option<u64>,
+        /// Bytes before this offset were synced and dropped from the page cache.
+        uncached: u64,
     },
     Stdout,
 }
@@ -193,24 +195,25 @@ fn file_output(file: File, path: PathBuf) -> std::io::Result<Output> {
         path,
         opened: SystemTime::now(),
         size,
+        uncached: 0,
     })
 }
 
-/// Asks the kernel to drop the file's pages (now on disk) from the page cache.
+/// Asks the kernel to drop the file's pages in `from..to` (now on disk) from the page cache.
 ///
 /// The log is append-only and read back only by `coffre audit verify|search`, yet at full load
 /// it grows by gigabytes a minute: left cached, it evicts the database's pages, and every write
 /// lands on a page the kernel has never handed out before. Profiled on the project's VM, the
 /// copy into such fresh pages cost about 2 µs per request (first touch of guest memory);
 /// dropped pages are reused while still warm.
-fn drop_cached_pages(file: &File, len: Option<u64>) {
+fn drop_cached_pages(file: &File, from: u64, to: u64) {
     #[cfg(target_os = "linux")]
-    if let Some(len) = len.and_then(std::num::NonZeroU64::new) {
+    if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from)) {
         // Advisory only: a failure changes nothing but the cache.
-        let _ = rustix::fs::fadvise(file, 0, Some(len), rustix::fs::Advice::DontNeed);
+        let _ = rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed);
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (file, len);
+    let _ = (file, from, to);
 }
 
 /// Opens (creating, mode 0600) and recovers the head from the last complete line. A torn last
@@ -261,9 +264,18 @@ fn tail_head(file: &mut File) -> std::io::Result<Option<ChainHead>> {
         if whole || window == len {
             break (buf, complete.unwrap_or(0));
         }
-        window = len.min(window.saturating_mul(4));
+        if window >= MAX_TAIL_READ {
+            return Err(not_a_log("its last line is longer than 256 MiB"));
+        }
+        window = len.min(MAX_TAIL_READ).min(window.saturating_mul(4));
     };
     if complete < buf.len() {
+        // Every line starts `{"seq":`, so a torn one does too (or is a prefix of it). Anything
+        // else means the path names some other file: refuse rather than cut it.
+        let torn = buf.get(complete..).unwrap_or_default();
+        if !(torn.starts_with(LINE_START) || LINE_START.starts_with(torn)) {
+            return Err(not_a_log("it ends in text that is not an audit entry"));
+        }
         let keep = len - (buf.len() - complete) as u64;
         tracing::warn!(kept = keep, "audit log ends in a torn line; truncating it");
         file.set_len(keep)?;
@@ -278,6 +290,19 @@ fn tail_head(file: &mut File) -> std::io::Result<Option<ChainHead>> {
             seq: p.seq,
             hash: p.hash,
         }))
+}
+
+/// Most bytes read from the end of a log to find its last line.
+const MAX_TAIL_READ: u64 = 256 << 20;
+
+/// How every line of a log begins (see `ChainHead::append_to`).
+const LINE_START: &[u8] = b"{\"seq\":";
+
+fn not_a_log(why: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("not a coffre audit log ({why}); refusing to append to or truncate it"),
+    )
 }
 
 /// The end (just past its newline) of the last line of `buf` that ends at least `skip` bytes
@@ -440,11 +465,18 @@ impl Writer {
     }
 
     fn sync(&mut self) {
-        if let Output::File { file, size, .. } = &self.out
+        if let Output::File {
+            file,
+            size,
+            uncached,
+            ..
+        } = &mut self.out
             && self.dirty
             && file.sync_data().is_ok()
+            && let Some(len) = *size
         {
-            drop_cached_pages(file, *size);
+            drop_cached_pages(file, *uncached, len);
+            *uncached = len;
         }
         self.dirty = false;
         self.last_sync = Instant::now();
@@ -640,6 +672,28 @@ mod tests {
             .expect("open");
         assert_eq!(tail_head(&mut file).expect("tail"), Some(head));
         assert_eq!(file.metadata().expect("meta").len(), whole);
+    }
+
+    #[test]
+    fn refuses_to_truncate_a_file_that_is_not_an_audit_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "line one\nsome other text").expect("write");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        let err = tail_head(&mut file).expect_err("not a log");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "line one\nsome other text"
+        );
+        // A torn audit line that stopped inside `{"seq":` is still recognised and cut.
+        std::fs::write(&path, "{\"se").expect("write");
+        assert_eq!(tail_head(&mut file).expect("tail"), None);
+        assert_eq!(file.metadata().expect("meta").len(), 0);
     }
 
     #[tokio::test]

@@ -137,6 +137,18 @@ impl Engine for KvV2 {
         let Some(route) = route(&req.path) else {
             return Err(Error::UnsupportedPath);
         };
+        // Blobs of the first storage layout move before the mount serves anything (once per
+        // process; concurrent first requests wait for it).
+        self.locks
+            .migrated
+            .get_or_try_init(|| async {
+                let moved = store::migrate_legacy_versions(&req.view).await?;
+                if moved > 0 {
+                    tracing::info!(mount = %req.mount.path, moved, "kv-v2: version blobs moved to the current layout");
+                }
+                Ok::<(), Error>(())
+            })
+            .await?;
         let ignored = unknown_fields(route, &req.data);
         let mut resp = dispatch(route, &req, &self.locks).await?;
         // Vault warns about fields the route does not know, when it sends a body anyway.

@@ -13,7 +13,11 @@
 //! metadata in the ordered store, because `\u{1}` sorts below every character a key can hold
 //! (request paths refuse control characters): a write, which stores both in one batch, dirties
 //! one B-tree leaf instead of two. Writes store the new version blob and the metadata that
-//! makes it visible atomically.
+//! makes it visible atomically. The price is on listings: the storage list steps over each
+//! version blob before the filter drops it (at most `max_versions` per key).
+//!
+//! Stores from before this layout kept blobs at `versions/<key>/<n>`;
+//! [`migrate_legacy_versions`] moves them on a mount's first request in a process.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -214,7 +218,9 @@ fn encode<T: Serialize>(what: &str, v: &T) -> Result<Vec<u8>> {
 
 /// A key that can have metadata: non-empty, no trailing slash.
 pub(super) fn valid_key(key: &str) -> bool {
-    !key.is_empty() && !key.ends_with('/')
+    // Control characters are refused at the HTTP layer already; refusing them here too keeps
+    // a key from ever containing the version separator, whatever the caller.
+    !key.is_empty() && !key.ends_with('/') && !key.chars().any(char::is_control)
 }
 
 /// The mount configuration (defaults when never written), cached per mount: every write
@@ -339,6 +345,41 @@ pub(super) fn version_key(key: &str, n: u64) -> String {
     format!("{META_PREFIX}{key}{VERSION_SEP}{n}")
 }
 
+/// Where the first layout (until 2026-11) kept version blobs: `versions/<key>/<n>`.
+const LEGACY_VERSIONS_PREFIX: &str = "versions/";
+
+/// Blobs moved per atomic batch by [`migrate_legacy_versions`].
+const MIGRATION_CHUNK: usize = 256;
+
+/// Moves version blobs of the first layout beside their metadata (`meta/<key>\u{1}<n>`),
+/// in atomic batches: each blob is re-encrypted under its new key (the barrier binds values to
+/// their keys) and its old key deleted in the same commit, so an interrupted migration leaves
+/// every blob in exactly one place and the next run finishes it. When nothing is left this is
+/// a single storage lookup. Callers run it once per mount before serving requests.
+pub(super) async fn migrate_legacy_versions(view: &View) -> Result<usize> {
+    let legacy = view.scan(LEGACY_VERSIONS_PREFIX).await?;
+    let mut moved = 0;
+    for chunk in legacy.chunks(MIGRATION_CHUNK) {
+        let mut ops = Vec::with_capacity(chunk.len() * 2);
+        for old in chunk {
+            let parsed = old
+                .strip_prefix(LEGACY_VERSIONS_PREFIX)
+                .and_then(|rest| rest.rsplit_once('/'))
+                .and_then(|(key, n)| Some((key, n.parse::<u64>().ok()?)));
+            if let Some((key, n)) = parsed
+                && valid_key(key)
+                && let Some(value) = view.get(old).await?
+            {
+                ops.push((version_key(key, n), Some(value.expose().to_vec())));
+                moved += 1;
+            }
+            ops.push((old.clone(), None));
+        }
+        view.batch(ops).await?;
+    }
+    Ok(moved)
+}
+
 /// The data object of version `n`; an error if the metadata promised it but it is missing.
 pub(super) async fn load_version(view: &View, key: &str, n: u64) -> Result<Map<String, Value>> {
     let raw = view
@@ -425,6 +466,8 @@ pub(super) struct MountLocks {
     pub config: tokio::sync::Mutex<()>,
     /// The mount's [`Config`] once read; written only under `config`.
     config_cache: parking_lot::RwLock<Option<Config>>,
+    /// Set once [`migrate_legacy_versions`] has run for the mount in this process.
+    pub migrated: tokio::sync::OnceCell<()>,
     /// Parsed metadata of recently used keys, so a read costs one storage lookup instead of
     /// two. Metadata holds no secret values (those stay in storage only). It is filled and
     /// changed only by callers holding the key's lock (see [`load_meta`], [`save_meta`]), so it
@@ -444,6 +487,7 @@ impl MountLocks {
                 .collect(),
             config: tokio::sync::Mutex::new(()),
             config_cache: parking_lot::RwLock::new(None),
+            migrated: tokio::sync::OnceCell::new(),
             meta: parking_lot::RwLock::new(HashMap::new()),
         }
     }

@@ -861,3 +861,40 @@ async fn version_blobs_sit_beside_their_metadata_and_stay_unlisted() {
     );
     assert!(fx.stored(&store::version_key("app", 2)).await);
 }
+
+/// Stores written with the first layout (`versions/<key>/<n>`) keep working: the first request
+/// to the mount moves every blob beside its metadata and nothing is left behind.
+#[tokio::test]
+async fn blobs_of_the_first_layout_are_moved_on_first_use() {
+    let fx = Fx::new().await;
+    for (key, v) in [("app", "1"), ("app", "2"), ("team/db", "1")] {
+        fx.ok(
+            Operation::Update,
+            &format!("data/{key}"),
+            json!({"data": {"v": v}}),
+        )
+        .await;
+    }
+    // Rewrite the blobs as the first layout stored them, as a store from before the change.
+    for (key, n) in [("app", 1), ("app", 2), ("team/db", 1)] {
+        let new = store::version_key(key, n);
+        let value = fx.view.get(&new).await.expect("get").expect("blob");
+        fx.view
+            .batch(vec![
+                (format!("versions/{key}/{n}"), Some(value.expose().to_vec())),
+                (new, None),
+            ])
+            .await
+            .expect("rewrite");
+    }
+    // Each call builds a new engine, so no lock table survives: the next request is the first
+    // one of the mount, as after a restart, and migrates.
+    let d = fx
+        .data(Operation::Read, "data/app", json!({"version": 1}))
+        .await;
+    assert_eq!(d["data"]["v"], json!("1"));
+    let d = fx.data(Operation::Read, "data/team/db", json!({})).await;
+    assert_eq!(d["data"]["v"], json!("1"));
+    assert!(fx.view.scan("versions/").await.expect("scan").is_empty());
+    assert!(fx.stored(&store::version_key("app", 2)).await);
+}
