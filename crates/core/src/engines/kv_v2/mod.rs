@@ -124,11 +124,16 @@ fn data_field(data: &Map<String, Value>) -> Result<&Map<String, Value>> {
 impl Engine for KvV2 {
     async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
         match route(&req.path) {
-            Some(Route::Data(key) | Route::Metadata(key)) if valid_key(key) => Ok(Some(
-                store::peek_meta(&req.view, &self.locks, key)
-                    .await?
-                    .is_some(),
-            )),
+            Some(Route::Data(key) | Route::Metadata(key)) if valid_key(key) => {
+                // Under the key's read lock the answer may be cached, absent or not: the write
+                // that usually follows then finds it without a second lookup.
+                let _guard = self.locks.key(key).read().await;
+                Ok(Some(
+                    store::load_meta(&req.view, &self.locks, key)
+                        .await?
+                        .is_some(),
+                ))
+            }
             _ => Ok(None),
         }
     }

@@ -275,12 +275,13 @@ pub(super) async fn load_meta(
     locks: &MountLocks,
     key: &str,
 ) -> Result<Option<KeyMeta>> {
-    if let Some(meta) = locks.cached(key) {
-        return Ok(Some(meta));
+    if let Some(known) = locks.cached(key) {
+        return Ok(known);
     }
     let meta = read_meta(view, key).await?;
-    if let Some(m) = &meta {
-        locks.remember(key, m);
+    match &meta {
+        Some(m) => locks.remember(key, m),
+        None => locks.remember_absent(key),
     }
     Ok(meta)
 }
@@ -293,7 +294,7 @@ pub(super) async fn peek_meta(
     key: &str,
 ) -> Result<Option<KeyMeta>> {
     match locks.cached(key) {
-        Some(meta) => Ok(Some(meta)),
+        Some(known) => Ok(known),
         None => read_meta(view, key).await,
     }
 }
@@ -468,11 +469,12 @@ pub(super) struct MountLocks {
     config_cache: parking_lot::RwLock<Option<Config>>,
     /// Set once [`migrate_legacy_versions`] has run for the mount in this process.
     pub migrated: tokio::sync::OnceCell<()>,
-    /// Parsed metadata of recently used keys, so a read costs one storage lookup instead of
-    /// two. Metadata holds no secret values (those stay in storage only). It is filled and
-    /// changed only by callers holding the key's lock (see [`load_meta`], [`save_meta`]), so it
-    /// never disagrees with storage within this process.
-    meta: parking_lot::RwLock<HashMap<String, KeyMeta>>,
+    /// Parsed metadata of recently used keys (`None`: known not to exist), so a read costs one
+    /// storage lookup instead of two, and creating a key does not look it up twice (existence
+    /// check, then the write). Metadata holds no secret values (those stay in storage only).
+    /// It is filled and changed only by callers holding the key's lock (see [`load_meta`],
+    /// [`save_meta`]), so it never disagrees with storage within this process.
+    meta: parking_lot::RwLock<HashMap<String, Option<KeyMeta>>>,
 }
 
 /// Most metadata entries cached per mount; when full the cache starts over (bounded memory,
@@ -492,16 +494,25 @@ impl MountLocks {
         }
     }
 
-    fn cached(&self, key: &str) -> Option<KeyMeta> {
+    /// What is known of `key`: `Some(None)` means it does not exist.
+    fn cached(&self, key: &str) -> Option<Option<KeyMeta>> {
         self.meta.read().get(key).cloned()
     }
 
     fn remember(&self, key: &str, meta: &KeyMeta) {
+        self.insert(key, Some(meta.clone()));
+    }
+
+    fn remember_absent(&self, key: &str) {
+        self.insert(key, None);
+    }
+
+    fn insert(&self, key: &str, known: Option<KeyMeta>) {
         let mut cache = self.meta.write();
         if cache.len() >= META_CACHE_MAX && !cache.contains_key(key) {
             cache.clear();
         }
-        cache.insert(key.to_string(), meta.clone());
+        cache.insert(key.to_string(), known);
     }
 
     fn forget(&self, key: &str) {
