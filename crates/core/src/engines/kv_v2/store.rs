@@ -359,7 +359,7 @@ const MIGRATION_CHUNK: usize = 256;
 /// a single storage lookup. Callers run it once per mount before serving requests.
 pub(super) async fn migrate_legacy_versions(view: &View) -> Result<usize> {
     let legacy = view.scan(LEGACY_VERSIONS_PREFIX).await?;
-    let mut moved = 0;
+    let (mut moved, mut skipped) = (0, 0usize);
     for chunk in legacy.chunks(MIGRATION_CHUNK) {
         let mut ops = Vec::with_capacity(chunk.len() * 2);
         for old in chunk {
@@ -367,16 +367,27 @@ pub(super) async fn migrate_legacy_versions(view: &View) -> Result<usize> {
                 .strip_prefix(LEGACY_VERSIONS_PREFIX)
                 .and_then(|rest| rest.rsplit_once('/'))
                 .and_then(|(key, n)| Some((key, n.parse::<u64>().ok()?)));
-            if let Some((key, n)) = parsed
-                && valid_key(key)
-                && let Some(value) = view.get(old).await?
-            {
-                ops.push((version_key(key, n), Some(value.expose().to_vec())));
-                moved += 1;
+            match parsed {
+                Some((key, n)) if valid_key(key) => {
+                    if let Some(value) = view.get(old).await? {
+                        ops.push((version_key(key, n), Some(value.expose().to_vec())));
+                        ops.push((old.clone(), None));
+                        moved += 1;
+                    }
+                }
+                // Not a blob this engine wrote: left where it is rather than deleted unread.
+                _ => skipped += 1,
             }
-            ops.push((old.clone(), None));
         }
-        view.batch(ops).await?;
+        if !ops.is_empty() {
+            view.batch(ops).await?;
+        }
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "kv-v2: keys under versions/ that are not version blobs were left in place"
+        );
     }
     Ok(moved)
 }
