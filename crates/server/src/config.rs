@@ -77,6 +77,9 @@ pub struct StorageConfig {
     pub path: Option<PathBuf>,
     /// Page cache of the embedded backend, in MiB (default 64).
     pub cache_mb: Option<usize>,
+    /// Cache of recently read (encrypted) values of the embedded backend, in MiB (default 16;
+    /// 0 turns it off).
+    pub value_cache_mb: Option<usize>,
 }
 
 /// `[tls]`.
@@ -139,8 +142,8 @@ pub enum Transport {
 /// Which storage backend to open.
 #[derive(Debug, Clone)]
 pub enum StorageChoice {
-    /// redb in this directory, with this page cache size in bytes.
-    Embedded(PathBuf, usize),
+    /// redb in this directory, with these cache sizes.
+    Embedded(PathBuf, coffre_storage::GroupCommitConfig),
     /// In memory.
     InMemory,
 }
@@ -199,11 +202,19 @@ impl Config {
                 self.storage.path.clone().ok_or_else(|| {
                     anyhow::anyhow!("[storage] path is required for the embedded backend")
                 })?,
-                match self.storage.cache_mb {
-                    None => coffre_storage::DEFAULT_CACHE_BYTES,
-                    Some(0) => anyhow::bail!("[storage] cache_mb must be at least 1"),
-                    Some(mb) => mb.saturating_mul(1 << 20),
-                },
+                coffre_storage::GroupCommitConfig::default()
+                    .with_cache_bytes(match self.storage.cache_mb {
+                        None => coffre_storage::DEFAULT_CACHE_BYTES,
+                        Some(0) => anyhow::bail!("[storage] cache_mb must be at least 1"),
+                        Some(mb) => mb.saturating_mul(1 << 20),
+                    })
+                    .with_value_cache_bytes(
+                        self.storage
+                            .value_cache_mb
+                            .map_or(coffre_storage::DEFAULT_VALUE_CACHE_BYTES, |mb| {
+                                mb.saturating_mul(1 << 20)
+                            }),
+                    ),
             ),
             "inmem" => StorageChoice::InMemory,
             other => anyhow::bail!(

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use coffre_core::{Core, CoreConfig, Operation, Request};
-use coffre_storage::{Backend, GroupCommitConfig, InMemoryBackend, RedbBackend};
+use coffre_storage::{Backend, InMemoryBackend, RedbBackend};
 use serde_json::{Map, json};
 
 pub use crate::config::Config;
@@ -50,9 +50,8 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
     let config = Config::load(path)?.validate()?;
     prepare_process();
     let backend: Arc<dyn Backend> = match &config.storage {
-        StorageChoice::Embedded(dir, cache_bytes) => {
-            let (dir, cache_bytes) = (dir.clone(), *cache_bytes);
-            let options = GroupCommitConfig::default().with_cache_bytes(cache_bytes);
+        StorageChoice::Embedded(dir, options) => {
+            let (dir, options) = (dir.clone(), *options);
             let backend =
                 tokio::task::spawn_blocking(move || RedbBackend::open_with(&dir, options))
                     .await

@@ -11,6 +11,8 @@
 //! read transactions are MVCC snapshots that never wait for the writer, and reads are served
 //! from redb's page cache, so they are short CPU-bound work (~1 µs per point read) — cheaper
 //! than a hop through `spawn_blocking`. A cold-cache read may touch the disk; that is accepted.
+//! Point reads go through a [`ValueCache`] of recently read values first (see its module for
+//! how it stays coherent with the writer).
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use tokio::sync::oneshot;
 
 use crate::handoff::{self, Handoff, Take};
+use crate::value_cache::ValueCache;
 use crate::{Backend, Op, Result, StorageError, list_one_level};
 
 /// The single table: `&str` key -> `&[u8]` value.
@@ -53,6 +56,9 @@ from_redb!(
 /// smaller, and the OS page cache still holds the file.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
+/// Default size of the cache of recently read values (ciphertext) in front of redb.
+pub const DEFAULT_VALUE_CACHE_BYTES: usize = 16 << 20;
+
 /// Tuning for the writer thread and the page cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,6 +68,9 @@ pub struct GroupCommitConfig {
     pub max_group: usize,
     /// redb page cache size in bytes. Default [`DEFAULT_CACHE_BYTES`].
     pub cache_bytes: usize,
+    /// Size in bytes of the cache of recently read values; 0 disables it. Default
+    /// [`DEFAULT_VALUE_CACHE_BYTES`].
+    pub value_cache_bytes: usize,
 }
 
 impl Default for GroupCommitConfig {
@@ -69,6 +78,7 @@ impl Default for GroupCommitConfig {
         Self {
             max_group: 1024,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            value_cache_bytes: DEFAULT_VALUE_CACHE_BYTES,
         }
     }
 }
@@ -85,6 +95,12 @@ impl GroupCommitConfig {
         self.cache_bytes = cache_bytes;
         self
     }
+
+    /// Set [`GroupCommitConfig::value_cache_bytes`].
+    pub fn with_value_cache_bytes(mut self, value_cache_bytes: usize) -> Self {
+        self.value_cache_bytes = value_cache_bytes;
+        self
+    }
 }
 
 /// A write waiting for the writer thread. Values are owned so they can cross threads.
@@ -99,6 +115,19 @@ enum WriteOp {
     Batch(Vec<Op>),
 }
 
+impl WriteOp {
+    /// Every key this op may change.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self {
+            WriteOp::Put(key, _) | WriteOp::Delete(key) | WriteOp::Cas { key, .. } => {
+                (Some(key.as_str()), &[][..])
+            }
+            WriteOp::Batch(ops) => (None, ops.as_slice()),
+        };
+        one.into_iter().chain(many.iter().map(Op::key))
+    }
+}
+
 struct Request {
     op: WriteOp,
     /// `Ok(true)` for plain writes and successful CAS, `Ok(false)` for a CAS mismatch.
@@ -108,6 +137,8 @@ struct Request {
 struct Shared {
     db: Database,
     commits: AtomicU64,
+    /// `None` when disabled (`value_cache_bytes` 0).
+    values: Option<ValueCache>,
 }
 
 /// The default, persistent [`Backend`] (`storage_type` "embedded"): `<dir>/coffre.redb`.
@@ -153,6 +184,7 @@ impl RedbBackend {
         let shared = Arc::new(Shared {
             db,
             commits: AtomicU64::new(0),
+            values: ValueCache::new(config.value_cache_bytes),
         });
         let queue = Arc::new(Handoff::default());
         let max_group = config.max_group.max(1);
@@ -298,7 +330,7 @@ impl Failure {
 /// One durable write transaction over `ops`, in order. Returns each op's result.
 fn run_txn<'a>(
     shared: &Shared,
-    ops: impl Iterator<Item = &'a WriteOp>,
+    ops: impl Iterator<Item = &'a WriteOp> + Clone,
 ) -> std::result::Result<Vec<bool>, Failure> {
     let mut txn = shared
         .db
@@ -306,9 +338,15 @@ fn run_txn<'a>(
         .map_err(|e| Failure::Begin(e.into()))?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| Failure::Begin(e.into()))?;
-    match apply_all(&txn, ops) {
+    match apply_all(&txn, ops.clone()) {
         Ok(results) => {
-            txn.commit().map_err(|e| Failure::Commit(e.into()))?;
+            let committed = txn.commit();
+            // Before anyone is told the write happened (and also when the commit failed, when
+            // what is on disk is not known): no reader may be served an older cached value.
+            if let Some(values) = &shared.values {
+                values.invalidate(ops.flat_map(WriteOp::keys));
+            }
+            committed.map_err(|e| Failure::Commit(e.into()))?;
             shared.commits.fetch_add(1, Ordering::Relaxed);
             Ok(results)
         }
@@ -380,7 +418,19 @@ fn apply(table: &mut redb::Table<&str, &[u8]>, op: &WriteOp) -> Result<bool> {
 #[async_trait::async_trait]
 impl Backend for RedbBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.read(|table| Ok(table.get(key)?.map(|v| v.value().to_vec())))
+        let Some(values) = &self.shared.values else {
+            return self.read(|table| Ok(table.get(key)?.map(|v| v.value().to_vec())));
+        };
+        if let Some(hit) = values.get(key) {
+            return Ok(Some(hit.to_vec()));
+        }
+        let ticket = values.ticket();
+        self.read(|table| {
+            Ok(table.get(key)?.map(|v| {
+                values.fill(ticket, key, v.value());
+                v.value().to_vec()
+            }))
+        })
     }
 
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {

@@ -17,8 +17,11 @@ pub mod handoff;
 mod memory;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod value_cache;
 
-pub use embedded::{DEFAULT_CACHE_BYTES, GroupCommitConfig, RedbBackend};
+pub use embedded::{
+    DEFAULT_CACHE_BYTES, DEFAULT_VALUE_CACHE_BYTES, GroupCommitConfig, RedbBackend,
+};
 pub use memory::InMemoryBackend;
 
 /// Result alias used throughout the crate.

@@ -166,3 +166,89 @@ async fn redb_concurrent_cas_increments_are_not_lost() {
     let v = b.get("ctr").await.expect("get").expect("present");
     assert_eq!(v, 200u64.to_be_bytes());
 }
+
+#[tokio::test]
+async fn redb_conformance_without_value_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = RedbBackend::open_with(
+        dir.path(),
+        GroupCommitConfig::default().with_value_cache_bytes(0),
+    )
+    .expect("open");
+    coffre_storage::testing::conformance(&b).await;
+}
+
+/// Each kind of write, after a read that put the old value in the value cache: the next read
+/// must see the write.
+#[tokio::test]
+async fn redb_cached_reads_see_every_kind_of_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = RedbBackend::open(dir.path()).expect("open");
+    async fn read(b: &RedbBackend, key: &str) -> Option<Vec<u8>> {
+        b.get(key).await.expect("get")
+    }
+
+    b.put("k", b"1".to_vec()).await.expect("put");
+    assert_eq!(read(&b, "k").await.as_deref(), Some(&b"1"[..]));
+    assert_eq!(read(&b, "k").await.as_deref(), Some(&b"1"[..]), "cache hit");
+
+    b.put("k", b"2".to_vec()).await.expect("put");
+    assert_eq!(read(&b, "k").await.as_deref(), Some(&b"2"[..]), "after put");
+
+    assert!(
+        b.compare_and_swap("k", Some(b"2"), Some(b"3".to_vec()))
+            .await
+            .expect("cas")
+    );
+    assert_eq!(read(&b, "k").await.as_deref(), Some(&b"3"[..]), "after cas");
+
+    b.batch(vec![
+        Op::Put("k".into(), b"4".to_vec()),
+        Op::Put("other".into(), b"x".to_vec()),
+    ])
+    .await
+    .expect("batch");
+    assert_eq!(
+        read(&b, "k").await.as_deref(),
+        Some(&b"4"[..]),
+        "after batch"
+    );
+
+    b.delete("k").await.expect("delete");
+    assert_eq!(read(&b, "k").await, None, "after delete");
+
+    b.put("k", b"5".to_vec()).await.expect("put");
+    read(&b, "k").await;
+    b.batch(vec![Op::Delete("k".into())]).await.expect("batch");
+    assert_eq!(read(&b, "k").await, None, "after batch delete");
+}
+
+/// Readers race the writer on one key, so cache fills interleave with commits; after each
+/// acknowledged write, a read must return it (a stale fill that survived would fail this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redb_value_cache_never_serves_a_value_older_than_an_acknowledged_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = Arc::new(RedbBackend::open(dir.path()).expect("open"));
+    b.put("k", 0u32.to_be_bytes().to_vec()).await.expect("put");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (b, stop) = (Arc::clone(&b), Arc::clone(&stop));
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    b.get("k").await.expect("get");
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for i in 1..=300u32 {
+        b.put("k", i.to_be_bytes().to_vec()).await.expect("put");
+        let got = b.get("k").await.expect("get").expect("present");
+        assert_eq!(got, i.to_be_bytes().to_vec(), "read after write {i}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.expect("reader");
+    }
+}
