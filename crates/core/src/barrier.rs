@@ -206,7 +206,10 @@ impl View {
     }
 
     fn full(&self, key: &str) -> String {
-        format!("{}{}", self.prefix, key)
+        let mut full = String::with_capacity(self.prefix.len() + key.len());
+        full.push_str(&self.prefix);
+        full.push_str(key);
+        full
     }
 
     /// Decrypts the value at `key`.

@@ -6,7 +6,7 @@
 //! with their own handle, after which the keys are zeroized).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use coffre_crypto::{Key256, Keyring, SecretBytes, combine_shares, split_secret};
@@ -135,8 +135,9 @@ pub struct Core {
     config: CoreConfig,
     unsealed: ArcSwapOption<Unsealed>,
     progress: tokio::sync::Mutex<Progress>,
-    /// Cached once true: initialization is never undone.
-    initialized: AtomicBool,
+    /// The seal configuration once it has been written or read: it is written once, at init,
+    /// and never changes, so `sys/health` and `sys/seal-status` need not read storage.
+    seal_config: OnceLock<Arc<SealConfig>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -156,7 +157,7 @@ impl Core {
             config,
             unsealed: ArcSwapOption::empty(),
             progress: tokio::sync::Mutex::new(Progress::default()),
-            initialized: AtomicBool::new(false),
+            seal_config: OnceLock::new(),
         }
     }
 
@@ -166,23 +167,24 @@ impl Core {
     }
 
     /// The stored seal configuration, if initialized.
-    async fn seal_config(&self) -> Result<Option<SealConfig>> {
+    async fn seal_config(&self) -> Result<Option<Arc<SealConfig>>> {
+        if let Some(cfg) = self.seal_config.get() {
+            return Ok(Some(Arc::clone(cfg)));
+        }
         match self.backend.get(SEAL_CONFIG_PATH).await? {
             None => Ok(None),
             Some(raw) => {
                 let cfg = serde_json::from_slice(&raw)
                     .map_err(|e| Error::Internal(format!("corrupt seal config: {e}")))?;
-                self.initialized.store(true, Ordering::Relaxed);
-                Ok(Some(cfg))
+                Ok(Some(Arc::clone(
+                    self.seal_config.get_or_init(|| Arc::new(cfg)),
+                )))
             }
         }
     }
 
     /// Whether `sys/init` has completed.
     pub async fn is_initialized(&self) -> Result<bool> {
-        if self.initialized.load(Ordering::Relaxed) {
-            return Ok(true);
-        }
         Ok(self.seal_config().await?.is_some())
     }
 
@@ -251,7 +253,7 @@ impl Core {
         let config_bytes = serde_json::to_vec(&config)
             .map_err(|e| Error::Internal(format!("encode seal config: {e}")))?;
         self.backend.put(SEAL_CONFIG_PATH, config_bytes).await?;
-        self.initialized.store(true, Ordering::Relaxed);
+        let config = Arc::clone(self.seal_config.get_or_init(|| Arc::new(config)));
         tracing::info!(
             shares = config.secret_shares,
             threshold = config.secret_threshold,

@@ -343,7 +343,15 @@ pub(super) async fn list_meta(view: &View, prefix: &str) -> Result<Vec<String>> 
 
 /// The storage key of version `n` of `key`.
 pub(super) fn version_key(key: &str, n: u64) -> String {
-    format!("{META_PREFIX}{key}{VERSION_SEP}{n}")
+    use std::fmt::Write as _;
+    // On every read: one exact-size allocation rather than `format!`'s growth.
+    let mut out =
+        String::with_capacity(META_PREFIX.len() + key.len() + VERSION_SEP.len_utf8() + 20);
+    out.push_str(META_PREFIX);
+    out.push_str(key);
+    out.push(VERSION_SEP);
+    let _ = write!(out, "{n}"); // writing to a String cannot fail
+    out
 }
 
 /// Where the first layout (until 2026-11) kept version blobs: `versions/<key>/<n>`.
