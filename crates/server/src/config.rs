@@ -314,6 +314,36 @@ mod tests {
     }
 
     #[test]
+    fn storage_cache_sizes() {
+        let sizes = |extra: &str| match parse(&format!(
+            "[storage]\npath = \"/d\"\n{extra}[tls]\ndisable = true\n"
+        ))
+        .expect("valid")
+        .storage
+        {
+            StorageChoice::Embedded(_, c) => (c.cache_bytes, c.value_cache_bytes),
+            StorageChoice::InMemory => panic!("embedded expected"),
+        };
+        assert_eq!(
+            sizes(""),
+            (
+                coffre_storage::DEFAULT_CACHE_BYTES,
+                coffre_storage::DEFAULT_VALUE_CACHE_BYTES
+            )
+        );
+        assert_eq!(
+            sizes("cache_mb = 8\nvalue_cache_mb = 2\n"),
+            (8 << 20, 2 << 20)
+        );
+        assert_eq!(
+            sizes("value_cache_mb = 0\n").1,
+            0,
+            "0 turns the value cache off"
+        );
+        assert!(parse("[storage]\npath = \"/d\"\ncache_mb = 0\n[tls]\ndisable = true\n").is_err());
+    }
+
+    #[test]
     fn audit_devices() {
         let base = "[storage]\npath = \"/d\"\n[tls]\ndisable = true\n";
         let v = parse(&format!("{base}[[audit]]\ntype = \"file\"\npath = \"/var/log/a.log\"\nrotate_max_age = \"24h\"\n[[audit]]\ntype = \"stdout\"\n"))
