@@ -9,12 +9,12 @@
 //! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for cascading revocation
 //! - `sys/token/roles/<name>`: token roles
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use coffre_crypto::{HmacKey, random_array};
-use parking_lot::RwLock;
+use coffre_storage::CoherentCache;
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;
@@ -161,11 +161,17 @@ pub(crate) fn generate_token(batch: bool) -> Result<String> {
     ))
 }
 
+/// Most token entries kept in memory; beyond it the least useful are evicted and re-read from
+/// storage when used (an entry is ~0.5 KiB).
+const TOKEN_CACHE_ITEMS: usize = 100_000;
+
 /// The token store of an unsealed core.
 pub struct TokenStore {
     barrier: Arc<Barrier>,
     hmac_key: HmacKey,
-    cache: RwLock<HashMap<[u8; 32], Arc<TokenEntry>>>,
+    /// Entries by token hash. Bounded, and coherent with writers: a lookup that read an entry
+    /// just before it was revoked or rewritten cannot put the old entry back.
+    cache: CoherentCache<[u8; 32], Arc<TokenEntry>>,
     /// Serializes read-modify-write of entries (use counts, renewals, revocation).
     write_lock: tokio::sync::Mutex<()>,
 }
@@ -173,7 +179,7 @@ pub struct TokenStore {
 impl std::fmt::Debug for TokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenStore")
-            .field("cached", &self.cache.read().len())
+            .field("cached", &self.cache.len())
             .finish_non_exhaustive()
     }
 }
@@ -197,7 +203,7 @@ impl TokenStore {
         Ok(TokenStore {
             barrier,
             hmac_key: HmacKey::new(key.expose()),
-            cache: RwLock::new(HashMap::new()),
+            cache: CoherentCache::with_items(TOKEN_CACHE_ITEMS),
             write_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -231,13 +237,16 @@ impl TokenStore {
     /// Resolves a token hash to its entry (cache first).
     pub async fn lookup_hash(&self, hash: &[u8; 32]) -> Result<Option<Arc<TokenEntry>>> {
         let now = now_unix_secs();
-        if let Some(entry) = self.cache.read().get(hash) {
-            return Ok((!entry.is_expired(now)).then(|| entry.clone()));
+        if let Some(entry) = self.cache.get(hash) {
+            return Ok((!entry.is_expired(now)).then_some(entry));
         }
+        let ticket = self.cache.ticket();
         let Some(entry) = self.load(hash).await? else {
             return Ok(None);
         };
-        self.cache.write().insert(*hash, entry.clone());
+        if !entry.is_expired(now) {
+            self.cache.fill(ticket, hash, entry.clone());
+        }
         Ok((!entry.is_expired(now)).then_some(entry))
     }
 
@@ -289,7 +298,7 @@ impl TokenStore {
         }
         self.barrier.batch(writes).await?;
         let entry = Arc::new(entry);
-        self.cache.write().insert(hash, entry.clone());
+        self.cache.replace(hash, entry.clone());
         Ok(entry)
     }
 
@@ -335,7 +344,7 @@ impl TokenStore {
             )
             .await?;
         let entry = Arc::new(entry);
-        self.cache.write().insert(*hash, entry.clone());
+        self.cache.replace(*hash, entry.clone());
         Ok(entry)
     }
 
@@ -445,7 +454,7 @@ impl TokenStore {
             deletes.push((format!("{PARENT_PREFIX}{hash_hex}/{child}"), None));
         }
         self.barrier.batch(deletes).await?;
-        self.cache.write().remove(&hash);
+        self.cache.invalidate([&hash]);
         Ok(())
     }
 

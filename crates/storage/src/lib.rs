@@ -12,6 +12,7 @@
 
 use std::ops::Bound;
 
+mod coherent_cache;
 mod embedded;
 pub mod handoff;
 mod memory;
@@ -19,6 +20,7 @@ mod memory;
 pub mod testing;
 mod value_cache;
 
+pub use coherent_cache::{CoherentCache, Ticket};
 pub use embedded::{
     DEFAULT_CACHE_BYTES, DEFAULT_VALUE_CACHE_BYTES, GroupCommitConfig, RedbBackend,
 };

@@ -5,19 +5,15 @@
 //! Vault's physical cache (`cache_size`), and like Vault's it holds what the backend stores:
 //! the barrier's ciphertext. Nothing decrypted is ever cached here (DESIGN §7).
 //!
-//! Coherence. Only the writer thread changes the database, and it calls [`ValueCache::invalidate`]
-//! after each commit and before answering the writers, so a write that has been acknowledged is
-//! never shadowed by an older cached value. The one race is a reader that read the old value
-//! from redb just before a commit and inserts it just after the invalidation. Every fill
-//! therefore carries the invalidation epoch it started under ([`ValueCache::ticket`]); after
-//! inserting, [`ValueCache::fill`] checks the epoch again and takes its own entry back out if an
-//! invalidation ran in between. The proof that this is enough is on `fill`.
+//! Coherence comes from [`CoherentCache`]: the writer thread calls [`ValueCache::invalidate`]
+//! after each commit and before answering the writers, and a fill that raced a commit is taken
+//! back out.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use quick_cache::Weighter;
-use quick_cache::sync::Cache;
+
+use crate::coherent_cache::{CoherentCache, Ticket};
 
 /// Bytes charged per entry beyond key and value: the map slot, the `Arc` header, the key's
 /// `String` header. A rough figure; it only has to keep many tiny entries from looking free.
@@ -36,15 +32,7 @@ impl Weighter<String, Arc<[u8]>> for ByteWeight {
 }
 
 /// A bounded cache of stored values (ciphertext), coherent with the writer thread.
-pub(crate) struct ValueCache {
-    entries: Cache<String, Arc<[u8]>, ByteWeight>,
-    /// Bumped by every invalidation; see [`ValueCache::fill`].
-    epoch: AtomicU64,
-}
-
-/// Taken before reading redb; hands the read's result to [`ValueCache::fill`].
-#[derive(Clone, Copy)]
-pub(crate) struct Ticket(u64);
+pub(crate) struct ValueCache(CoherentCache<String, Arc<[u8]>, ByteWeight>);
 
 impl ValueCache {
     /// A cache of at most `capacity_bytes` (keys, values and per-entry overhead). `None` when
@@ -55,54 +43,40 @@ impl ValueCache {
         }
         let capacity = capacity_bytes as u64;
         // Typical entry: a 40-80 byte key and a 100-300 byte ciphertext.
-        let estimated_items = (capacity / 256).max(16) as usize;
-        Some(Self {
-            entries: Cache::with_weighter(estimated_items, capacity, ByteWeight),
-            epoch: AtomicU64::new(0),
-        })
+        let estimated_items = (capacity / 256) as usize;
+        Some(Self(CoherentCache::with_weighter(
+            estimated_items,
+            capacity,
+            ByteWeight,
+        )))
     }
 
     /// The cached value of `key`, if any.
     pub(crate) fn get(&self, key: &str) -> Option<Arc<[u8]>> {
-        self.entries.get(key)
+        self.0.get(key)
     }
 
     /// Take before reading `key` from the database.
     pub(crate) fn ticket(&self) -> Ticket {
-        Ticket(self.epoch.load(Ordering::SeqCst))
+        self.0.ticket()
     }
 
-    /// Cache `value`, which was read from the database after `ticket` was taken.
-    ///
-    /// Why a stale value cannot stay: the writer commits, then bumps `epoch`, then removes the
-    /// keys it wrote ([`ValueCache::invalidate`]). If our read saw the old value, the commit
-    /// came after the read began, so the bump did not happen before `ticket` was taken. Either
-    /// the bump precedes our re-check below (we see it and remove our own insert), or it comes
-    /// after the re-check, and then the writer's `remove` runs after our `insert` and takes the
-    /// stale value out. Removing an entry that a newer fill put there costs one miss, nothing
-    /// more.
+    /// Cache `value`, read from the database after `ticket` was taken.
     pub(crate) fn fill(&self, ticket: Ticket, key: &str, value: &[u8]) {
-        if value.len() > MAX_VALUE_BYTES {
-            return;
-        }
-        self.entries.insert(key.to_owned(), Arc::from(value));
-        if self.epoch.load(Ordering::SeqCst) != ticket.0 {
-            self.entries.remove(key);
+        if value.len() <= MAX_VALUE_BYTES {
+            self.0.fill(ticket, key, Arc::from(value));
         }
     }
 
     /// Forget `keys`: called by the writer after every commit, before it answers the writers.
     pub(crate) fn invalidate<'a>(&self, keys: impl Iterator<Item = &'a str>) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        for key in keys {
-            self.entries.remove(key);
-        }
+        self.0.invalidate(keys);
     }
 
     /// Bytes currently charged against the capacity.
     #[cfg(test)]
     fn weight(&self) -> u64 {
-        self.entries.weight()
+        self.0.weight()
     }
 }
 
@@ -110,59 +84,24 @@ impl ValueCache {
 mod tests {
     use super::*;
 
-    fn cache() -> ValueCache {
-        ValueCache::new(1 << 20).expect("non-zero capacity")
-    }
-
     #[test]
     fn zero_capacity_disables_the_cache() {
         assert!(ValueCache::new(0).is_none());
     }
 
     #[test]
-    fn fill_then_get() {
-        let c = cache();
-        let t = c.ticket();
-        c.fill(t, "a", b"one");
-        assert_eq!(c.get("a").as_deref(), Some(&b"one"[..]));
-        assert!(c.get("b").is_none());
-    }
-
-    #[test]
-    fn invalidate_removes_the_written_keys_only() {
-        let c = cache();
-        let t = c.ticket();
-        c.fill(t, "a", b"one");
-        let t = c.ticket();
-        c.fill(t, "b", b"two");
-        c.invalidate(["a"].into_iter());
-        assert!(c.get("a").is_none());
-        assert_eq!(c.get("b").as_deref(), Some(&b"two"[..]));
-    }
-
-    #[test]
-    fn a_fill_that_raced_a_commit_is_not_kept() {
-        // The read began before the commit (ticket taken), the writer invalidated, and only then
-        // the read's (old) value arrives: it must not be served afterwards.
-        let c = cache();
-        let t = c.ticket();
-        c.invalidate(["a"].into_iter());
-        c.fill(t, "a", b"old");
-        assert!(c.get("a").is_none());
-        // A fill under a fresh ticket is kept.
-        let t = c.ticket();
-        c.fill(t, "a", b"new");
-        assert_eq!(c.get("a").as_deref(), Some(&b"new"[..]));
-    }
-
-    #[test]
-    fn capacity_is_respected_and_big_values_skipped() {
+    fn capacity_counts_bytes_and_big_values_are_skipped() {
         let c = ValueCache::new(64 << 10).expect("non-zero capacity");
         for i in 0..2_000 {
             let t = c.ticket();
             c.fill(t, &format!("key/{i}"), &[7u8; 200]);
         }
         assert!(c.weight() <= 64 << 10, "weight {}", c.weight());
+        let t = c.ticket();
+        c.fill(t, "small", b"v");
+        assert_eq!(c.get("small").as_deref(), Some(&b"v"[..]));
+        c.invalidate(["small"].into_iter());
+        assert!(c.get("small").is_none());
         let t = c.ticket();
         c.fill(t, "big", &vec![0u8; MAX_VALUE_BYTES + 1]);
         assert!(c.get("big").is_none());
