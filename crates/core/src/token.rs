@@ -162,7 +162,7 @@ pub(crate) fn generate_token(batch: bool) -> Result<String> {
 }
 
 /// Most token entries kept in memory; beyond it the least useful are evicted and re-read from
-/// storage when used (an entry is ~0.5 KiB).
+/// storage when used. quick_cache allocates as entries arrive, not for the whole bound up front.
 const TOKEN_CACHE_ITEMS: usize = 100_000;
 
 /// The token store of an unsealed core.
