@@ -262,6 +262,18 @@ impl View {
     }
 }
 
+/// A barrier over `backend` with a fresh keyring, for the core's unit tests.
+#[cfg(test)]
+pub(crate) async fn test_barrier(backend: Arc<dyn Backend>, max: u64) -> Barrier {
+    let root = Key256::generate().expect("rng");
+    let keyring = Keyring::generate(now_unix_nanos()).expect("keyring");
+    backend
+        .put(KEYRING_PATH, seal_keyring(&root, &keyring).expect("seal"))
+        .await
+        .expect("put");
+    Barrier::open(backend, root, max).await.expect("open")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,16 +281,7 @@ mod tests {
 
     async fn barrier(max: u64) -> (Arc<dyn Backend>, Barrier) {
         let backend: Arc<dyn Backend> = Arc::new(InMemoryBackend::new());
-        let root = Key256::generate().expect("rng");
-        let keyring = Keyring::generate(now_unix_nanos()).expect("keyring");
-        backend
-            .put(KEYRING_PATH, seal_keyring(&root, &keyring).expect("seal"))
-            .await
-            .expect("put");
-        let b = Barrier::open(backend.clone(), root, max)
-            .await
-            .expect("open");
-        (backend, b)
+        (backend.clone(), test_barrier(backend, max).await)
     }
 
     #[tokio::test]

@@ -1,15 +1,15 @@
 //! Stored ACL policies and the cache of compiled ACLs.
 //!
 //! Policies live behind the barrier at `sys/policy/<name>`. Parsed policies and compiled ACLs
-//! (keyed by a token's sorted policy list) are cached; every write or delete bumps a
-//! generation counter and clears both caches, and an ACL compiled while a change was in flight
-//! is not cached, so a policy change takes effect on the very next request.
+//! (keyed by a token's sorted policy list) are cached in [`CoherentCache`]s: a write or delete
+//! changes storage, then invalidates the policy and clears every compiled ACL before it is
+//! reported, and a reader that read (or compiled from) the old text while the change was in
+//! flight cannot put it back. So a tightened or deleted policy stops granting at the very next
+//! request.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use coffre_storage::CoherentCache;
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;
@@ -39,12 +39,16 @@ pub(crate) fn default_policy_entry() -> Result<(String, Vec<u8>)> {
     encode_policy("default", DEFAULT_POLICY)
 }
 
+/// Parsed policies kept in memory (each is small; beyond this the least used are re-read).
+const POLICY_CACHE_ITEMS: usize = 10_000;
+/// Compiled ACLs kept, one per distinct policy set in use.
+const ACL_CACHE_ITEMS: usize = 10_000;
+
 /// Policies of an unsealed core.
 pub(crate) struct PolicyStore {
     barrier: Arc<Barrier>,
-    parsed: RwLock<HashMap<String, Arc<Policy>>>,
-    acls: RwLock<HashMap<Vec<String>, Arc<Acl>>>,
-    generation: AtomicU64,
+    parsed: CoherentCache<String, Arc<Policy>>,
+    acls: CoherentCache<Vec<String>, Arc<Acl>>,
     root: Arc<Acl>,
 }
 
@@ -66,24 +70,24 @@ impl PolicyStore {
     pub(crate) fn new(barrier: Arc<Barrier>) -> PolicyStore {
         PolicyStore {
             barrier,
-            parsed: RwLock::new(HashMap::new()),
-            acls: RwLock::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            parsed: CoherentCache::with_items(POLICY_CACHE_ITEMS),
+            acls: CoherentCache::with_items(ACL_CACHE_ITEMS),
             root: Arc::new(Acl::root()),
         }
     }
 
-    fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.parsed.write().clear();
-        self.acls.write().clear();
+    /// After `name` changed in storage, before the change is reported.
+    fn invalidate(&self, name: &str) {
+        self.parsed.invalidate([name]);
+        self.acls.clear();
     }
 
     /// A stored policy, parsed.
     pub(crate) async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>> {
-        if let Some(p) = self.parsed.read().get(name) {
-            return Ok(Some(p.clone()));
+        if let Some(p) = self.parsed.get(name) {
+            return Ok(Some(p));
         }
+        let ticket = self.parsed.ticket();
         let Some(raw) = self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? else {
             return Ok(None);
         };
@@ -93,7 +97,7 @@ impl PolicyStore {
             Arc::new(parse_policy(name, &stored.policy).map_err(|e| {
                 Error::Internal(format!("stored policy {name} no longer parses: {e}"))
             })?);
-        self.parsed.write().insert(name.to_string(), policy.clone());
+        self.parsed.fill(ticket, name, policy.clone());
         Ok(Some(policy))
     }
 
@@ -113,7 +117,7 @@ impl PolicyStore {
         parse_policy(name, text).map_err(|e| Error::invalid(e.to_string()))?;
         let (key, bytes) = encode_policy(name, text)?;
         self.barrier.put(&key, &bytes).await?;
-        self.invalidate();
+        self.invalidate(name);
         Ok(())
     }
 
@@ -125,7 +129,7 @@ impl PolicyStore {
         self.barrier
             .delete(&format!("{POLICY_PREFIX}{name}"))
             .await?;
-        self.invalidate();
+        self.invalidate(name);
         Ok(())
     }
 
@@ -152,15 +156,16 @@ impl PolicyStore {
             return Ok(self.root.clone());
         }
         let now = crate::clock::now_unix_secs();
-        let cached = self.acls.read().get(policies).cloned();
-        if let Some(acl) = cached {
+        if let Some(acl) = self.acls.get(policies) {
             // A rule with an `expiration` stops granting at that time: rebuild then.
             if acl.valid_until().is_none_or(|t| t > now) {
                 return Ok(acl);
             }
-            self.acls.write().remove(policies);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
+        // Taken before the policies are read: an ACL compiled from text that a concurrent
+        // change replaced is returned to this request (which began before the change was
+        // reported) but never cached.
+        let ticket = self.acls.ticket();
         let mut loaded = Vec::with_capacity(policies.len());
         for name in policies {
             if let Some(p) = self.get(name).await? {
@@ -168,9 +173,107 @@ impl PolicyStore {
             }
         }
         let acl = Arc::new(Acl::new(&loaded));
-        if self.generation.load(Ordering::SeqCst) == generation {
-            self.acls.write().insert(policies.to_vec(), acl.clone());
-        }
+        self.acls.fill(ticket, policies, acl.clone());
         Ok(acl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::barrier::{DEFAULT_MAX_ENCRYPTIONS_PER_TERM, test_barrier};
+    use crate::policy::Op;
+    use coffre_storage::InMemoryBackend;
+    use coffre_storage::testing::FaultyBackend;
+    use serde_json::Map;
+
+    const GRANT: &str = r#"path "secret/*" { capabilities = ["read"] }"#;
+    const DENY: &str = r#"path "secret/*" { capabilities = ["deny"] }"#;
+
+    async fn store() -> (Arc<FaultyBackend>, Arc<PolicyStore>) {
+        let faulty = Arc::new(FaultyBackend::new(Arc::new(InMemoryBackend::new())));
+        let barrier = test_barrier(faulty.clone(), DEFAULT_MAX_ENCRYPTIONS_PER_TERM).await;
+        (faulty, Arc::new(PolicyStore::new(Arc::new(barrier))))
+    }
+
+    async fn grants(store: &PolicyStore) -> bool {
+        let acl = store.acl_for(&["p".to_string()]).await.expect("acl");
+        acl.check(Op::Read, "secret/x", &Map::new()).allowed
+    }
+
+    /// A read of the old text that is in flight while the policy is tightened must not put the
+    /// old text back into the cache: the next request sees the new policy.
+    #[tokio::test]
+    async fn a_read_racing_an_update_does_not_resurrect_the_old_policy() {
+        let (faulty, store) = store().await;
+        store.put("p", GRANT).await.expect("put");
+        let hold = faulty.hold_next_get("sys/policy/p");
+        let racing = tokio::spawn({
+            let store = store.clone();
+            async move { grants(&store).await }
+        });
+        hold.reached().await;
+        store.put("p", DENY).await.expect("tighten");
+        hold.release();
+        assert!(
+            racing.await.expect("join"),
+            "the racing request began before the change"
+        );
+        assert!(
+            !grants(&store).await,
+            "the tightened policy must apply at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_racing_a_delete_does_not_resurrect_the_policy() {
+        let (faulty, store) = store().await;
+        store.put("p", GRANT).await.expect("put");
+        let hold = faulty.hold_next_get("sys/policy/p");
+        let racing = tokio::spawn({
+            let store = store.clone();
+            async move { grants(&store).await }
+        });
+        hold.reached().await;
+        store.delete("p").await.expect("delete");
+        hold.release();
+        racing.await.expect("join");
+        assert!(
+            !grants(&store).await,
+            "a deleted policy must stop granting at once"
+        );
+        assert!(store.get("p").await.expect("get").is_none());
+    }
+
+    /// Concurrent readers hammer the caches while a writer flips the policy: after each change
+    /// is reported, a fresh request sees it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_readers_never_see_a_reported_change_undone() {
+        let (_faulty, store) = store().await;
+        store.put("p", GRANT).await.expect("put");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        grants(&store).await;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for i in 0..300 {
+            let grant = i % 2 == 0;
+            store
+                .put("p", if grant { GRANT } else { DENY })
+                .await
+                .expect("put");
+            assert_eq!(grants(&store).await, grant, "change {i} not in effect");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.await.expect("reader");
+        }
     }
 }

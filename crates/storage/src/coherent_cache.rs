@@ -99,6 +99,14 @@ impl<K: Eq + Hash, V: Clone, W: Weighter<K, V> + Clone> CoherentCache<K, V, W> {
         self.entries.insert(key, value);
     }
 
+    /// Writer side: forget everything (a change that may affect any entry), after the store
+    /// changed and before the change is reported.
+    pub fn clear(&self) {
+        let _update = self.update.lock();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
+    }
+
     /// Entries currently cached.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -153,6 +161,17 @@ mod tests {
         assert_eq!(c.get("a"), None);
         fill(&c, "a", 2);
         assert_eq!(c.get("a"), Some(2), "a fill under a fresh ticket is kept");
+    }
+
+    #[test]
+    fn a_fill_that_raced_a_clear_is_not_kept() {
+        let c: CoherentCache<String, u32> = CoherentCache::with_items(100);
+        fill(&c, "b", 2);
+        let t = c.ticket();
+        c.clear();
+        c.fill(t, "a", 1);
+        assert_eq!(c.get("a"), None);
+        assert_eq!(c.get("b"), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Backend conformance suite (feature `testing`; always compiled for this crate's own tests).
+//! Backend conformance suite.
 //!
 //! Every [`Backend`](crate::Backend) implementation should pass [`conformance`]. Failures panic
 //! with a message naming the broken rule, like any test assertion.
