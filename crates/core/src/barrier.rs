@@ -97,11 +97,13 @@ impl Barrier {
     ///
     /// # Errors
     /// On a storage error nothing is acknowledged; the entry holds either the old or the new
-    /// value (the backend's writes are atomic).
+    /// value (the backend's writes are atomic). Once the write is durable it is reported as
+    /// done: the keyring upkeep that follows it cannot turn it into an error.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         let blob = self.encrypt(key, value)?;
         self.backend.put(key, blob).await?;
-        self.after_encryptions().await
+        self.after_encryptions().await;
+        Ok(())
     }
 
     /// Deletes `key`.
@@ -120,6 +122,9 @@ impl Barrier {
     }
 
     /// Writes several entries atomically. `None` deletes.
+    ///
+    /// # Errors
+    /// As [`Barrier::put`]: an error means none of the entries was written.
     pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
         let mut ops = Vec::with_capacity(entries.len());
         for (key, value) in entries {
@@ -132,7 +137,8 @@ impl Barrier {
             });
         }
         self.backend.batch(ops).await?;
-        self.after_encryptions().await
+        self.after_encryptions().await;
+        Ok(())
     }
 
     /// Information about the active term (for `sys/key-status`).
@@ -174,18 +180,28 @@ impl Barrier {
 
     /// Rotates when the active term nears its encryption budget, and snapshots the counters
     /// every [`PERSIST_COUNT_EVERY`] encryptions. Cheap when neither is due: two atomic loads.
-    async fn after_encryptions(&self) -> Result<()> {
+    ///
+    /// Runs after a write is durable, so a failure here is not the write's: it is logged and
+    /// retried by the next write (the old term stays active and keeps decrypting; the budget
+    /// sits far below AES-GCM's 2^32 random-nonce bound, so a retry has ample margin).
+    async fn after_encryptions(&self) {
         let count = self.keyring.load().active_term().encryptions;
-        if count >= self.max_encryptions {
+        let result = if count >= self.max_encryptions {
             let _guard = self.keyring_write.lock().await;
             // Another request may have rotated while we waited.
             if self.keyring.load().active_term().encryptions >= self.max_encryptions {
-                self.rotate_locked().await?;
+                self.rotate_locked().await.map(drop)
+            } else {
+                Ok(())
             }
         } else if count >= self.persisted_count.load(Ordering::Relaxed) + PERSIST_COUNT_EVERY {
-            self.persist_counts().await?;
+            self.persist_counts().await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "barrier keyring upkeep failed; retried on the next write");
         }
-        Ok(())
     }
 }
 
@@ -282,6 +298,42 @@ mod tests {
     async fn barrier(max: u64) -> (Arc<dyn Backend>, Barrier) {
         let backend: Arc<dyn Backend> = Arc::new(InMemoryBackend::new());
         (backend.clone(), test_barrier(backend, max).await)
+    }
+
+    /// The write is durable before the keyring upkeep runs: a failing rotation must not turn
+    /// an acknowledged write into an error (the client would retry a change that happened).
+    #[tokio::test]
+    async fn a_failed_rotation_after_a_durable_write_does_not_fail_the_write() {
+        let faulty = Arc::new(coffre_storage::testing::FaultyBackend::new(Arc::new(
+            InMemoryBackend::new(),
+        )));
+        let b = test_barrier(faulty.clone(), 1).await;
+        faulty.fail_writes(KEYRING_PATH, 2);
+        b.put("a/x", b"one")
+            .await
+            .expect("the write itself succeeded");
+        b.batch(vec![("a/y".into(), Some(b"two".to_vec()))])
+            .await
+            .expect("the batch itself succeeded");
+        assert_eq!(
+            b.key_status().term,
+            1,
+            "rotation failed: the old term stays active"
+        );
+        assert_eq!(
+            b.get("a/x").await.expect("get").expect("v").expose(),
+            b"one"
+        );
+        b.put("a/z", b"three").await.expect("put");
+        assert_eq!(
+            b.key_status().term,
+            2,
+            "the next write retries the rotation"
+        );
+        assert_eq!(
+            b.get("a/y").await.expect("get").expect("v").expose(),
+            b"two"
+        );
     }
 
     #[tokio::test]

@@ -331,6 +331,7 @@ impl Core {
 
         let unsealed = Arc::new(self.open_unsealed(root_key).await?);
         spawn_tidy(Arc::downgrade(&unsealed));
+        spawn_resume_purges(unsealed.barrier.clone());
         self.unsealed.store(Some(unsealed));
         if !coffre_crypto::mlock_supported() {
             warn_mlock_once();
@@ -474,6 +475,19 @@ fn spawn_tidy(unsealed: std::sync::Weak<Unsealed>) {
             if let Err(e) = u.tokens.tidy().await {
                 tracing::warn!(error = %e, "token tidy failed");
             }
+        }
+    });
+}
+
+/// Finishes removing the data of mounts disabled before a crash, in the background: the data
+/// is unreachable already (no mount routes to it), so unseal need not wait for it.
+fn spawn_resume_purges(barrier: Arc<Barrier>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        if let Err(e) = crate::mount::resume_purges(&barrier).await {
+            tracing::warn!(error = %e, "removing the data of disabled mounts failed; retried at the next unseal");
         }
     });
 }

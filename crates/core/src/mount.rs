@@ -15,6 +15,36 @@ use crate::error::{Error, Result};
 
 /// Storage key of the mount table.
 pub(crate) const MOUNTS_PATH: &str = "core/mounts";
+/// `core/purge/<uuid>`: the data of a disabled mount still to be removed. Written in the same
+/// commit as the table without the mount, deleted once its data is gone, and resumed at unseal,
+/// so a crash at any point between the two finishes on restart.
+const PURGE_PREFIX: &str = "core/purge/";
+
+/// The marker to commit with a table that drops `entry`.
+pub(crate) fn purge_marker(entry: &MountEntry) -> (String, Option<Vec<u8>>) {
+    (
+        format!("{PURGE_PREFIX}{}", entry.uuid),
+        Some(entry.storage_prefix().into_bytes()),
+    )
+}
+
+/// Removes the data of a disabled mount, then its marker.
+pub(crate) async fn purge(barrier: &Arc<Barrier>, uuid: &str) -> Result<()> {
+    View::new(barrier.clone(), format!("logical/{uuid}/"))
+        .clear()
+        .await?;
+    barrier.delete(&format!("{PURGE_PREFIX}{uuid}")).await?;
+    tracing::info!(uuid, "data of a disabled mount removed");
+    Ok(())
+}
+
+/// Finishes purges that a crash or an error interrupted (at unseal).
+pub(crate) async fn resume_purges(barrier: &Arc<Barrier>) -> Result<()> {
+    for uuid in barrier.list(PURGE_PREFIX).await? {
+        purge(barrier, &uuid).await?;
+    }
+    Ok(())
+}
 /// Vault's default lease TTL for mounts: 768h.
 pub const DEFAULT_LEASE_TTL: u64 = 768 * 3600;
 

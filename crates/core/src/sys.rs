@@ -12,7 +12,7 @@ use crate::engines::normalize_type;
 use crate::error::{Error, Result};
 use crate::fields::{self, parse_duration_secs};
 use crate::mount::{
-    MOUNTS_PATH, MountConfig, MountEntry, Router, accessor_for, normalize_mount_path,
+    self, MOUNTS_PATH, MountConfig, MountEntry, Router, accessor_for, normalize_mount_path,
 };
 use crate::pipeline::Authorized;
 use crate::policy_store::normalize_name;
@@ -264,12 +264,13 @@ async fn disable_mount(core: &Unsealed, path: &str) -> Result<Response> {
     }
     let mut next = table.clone();
     next.entries.retain(|e| e.path != path);
-    // The table is written first: a crash after it leaves orphaned (still encrypted) data under
-    // the old uuid, never a mount whose data is half gone.
-    let view = crate::barrier::View::new(core.barrier.clone(), entry.storage_prefix());
-    commit_table(core, &mut table, next).await?;
-    view.clear().await?;
+    // The table goes in one commit with a purge marker: from then on the mount is gone, and
+    // its data is removed now or, after a crash or an error, at the next unseal.
+    commit_table_with(core, &mut table, next, vec![mount::purge_marker(&entry)]).await?;
     tracing::info!(path = %path, "mount disabled");
+    if let Err(e) = mount::purge(&core.barrier, &entry.uuid).await {
+        tracing::warn!(error = %e, path = %path, "removing a disabled mount's data failed; resumed at the next unseal");
+    }
     Ok(Response::empty())
 }
 
@@ -321,10 +322,21 @@ async fn commit_table(
     current: &mut crate::mount::MountTable,
     next: crate::mount::MountTable,
 ) -> Result<()> {
+    commit_table_with(core, current, next, Vec::new()).await
+}
+
+/// [`commit_table`] with more entries written in the same atomic commit.
+async fn commit_table_with(
+    core: &Unsealed,
+    current: &mut crate::mount::MountTable,
+    next: crate::mount::MountTable,
+    mut also: Vec<(String, Option<Vec<u8>>)>,
+) -> Result<()> {
     let router = Router::build(&next, &core.barrier)?;
     let bytes =
         serde_json::to_vec(&next).map_err(|e| Error::Internal(format!("encode mounts: {e}")))?;
-    core.barrier.put(MOUNTS_PATH, &bytes).await?;
+    also.push((MOUNTS_PATH.into(), Some(bytes)));
+    core.barrier.batch(also).await?;
     *current = next;
     core.router.store(std::sync::Arc::new(router));
     Ok(())

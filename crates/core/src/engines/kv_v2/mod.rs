@@ -486,13 +486,10 @@ async fn versions_op(
             VersionsOp::Destroy => vm.destroyed = true,
         }
     }
-    store::save_meta(view, locks, key, &meta).await?;
     if kind == VersionsOp::Destroy {
-        for n in numbers {
-            if n > 0 {
-                store::delete_version(view, key, n).await?;
-            }
-        }
+        store::save_meta_and_destroy(view, locks, key, &meta, &numbers).await?;
+    } else {
+        store::save_meta(view, locks, key, &meta).await?;
     }
     empty()
 }

@@ -437,8 +437,31 @@ pub(super) async fn save_version_and_meta(
     res
 }
 
-pub(super) async fn delete_version(view: &View, key: &str, n: u64) -> Result<()> {
-    view.delete(&version_key(key, n)).await
+/// Saves `meta` (which marks `destroyed` versions) and deletes those versions' blobs in one
+/// atomic commit: a crash never leaves a version marked destroyed whose data survives, nor
+/// data gone under a version the metadata still shows.
+pub(super) async fn save_meta_and_destroy(
+    view: &View,
+    locks: &MountLocks,
+    key: &str,
+    meta: &KeyMeta,
+    destroyed: &[u64],
+) -> Result<()> {
+    let mut ops: Vec<(String, Option<Vec<u8>>)> = destroyed
+        .iter()
+        .filter(|n| **n > 0)
+        .map(|n| (version_key(key, *n), None))
+        .collect();
+    ops.push((
+        format!("{META_PREFIX}{key}"),
+        Some(encode("metadata", meta)?),
+    ));
+    let res = view.batch(ops).await;
+    match &res {
+        Ok(()) => locks.remember(key, meta),
+        Err(_) => locks.forget(key),
+    }
+    res
 }
 
 /// Every version blob stored for `key` (found by listing, so leftovers are included).
@@ -460,10 +483,12 @@ pub(super) async fn cleanup_pruned(view: &View, key: &str, last_pruned: u64) -> 
             doomed.push(n);
             n -= 1;
         }
-        for n in doomed.into_iter().rev() {
-            delete_version(view, key, n).await?;
-        }
-        Ok(())
+        let deletes = doomed
+            .into_iter()
+            .rev()
+            .map(|n| (version_key(key, n), None))
+            .collect();
+        view.batch(deletes).await
     }
     .await;
     result.err().map(|e| {

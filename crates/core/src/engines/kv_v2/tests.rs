@@ -898,3 +898,29 @@ async fn blobs_of_the_first_layout_are_moved_on_first_use() {
     assert!(fx.view.scan("versions/").await.expect("scan").is_empty());
     assert!(fx.stored(&store::version_key("app", 2)).await);
 }
+
+/// A crash at any point of a destroy leaves metadata and data agreeing: the version is either
+/// still readable, or marked destroyed with its data gone.
+#[tokio::test]
+async fn a_crash_during_destroy_never_leaves_destroyed_data_behind() {
+    let faulty = Arc::new(coffre_storage::testing::FaultyBackend::new(Arc::new(
+        InMemoryBackend::new(),
+    )));
+    let fx = Fx::with_backend(faulty.clone()).await;
+    fx.write("s", json!({"v": 1})).await;
+    fx.write("s", json!({"v": 2})).await;
+    faulty.crash_after_write("logical/");
+    let _ = fx
+        .call(Operation::Update, "destroy/s", json!({"versions": [1, 2]}))
+        .await;
+    assert!(faulty.crashed());
+    let meta = fx.data(Operation::Read, "metadata/s", json!({})).await;
+    for n in [1u64, 2] {
+        let destroyed = meta["versions"][n.to_string()]["destroyed"] == true;
+        let data_left = fx.stored(&store::version_key("s", n)).await;
+        assert!(
+            destroyed != data_left,
+            "version {n}: destroyed={destroyed} but data stored={data_left}"
+        );
+    }
+}
