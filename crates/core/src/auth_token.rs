@@ -87,8 +87,8 @@ pub(crate) async fn handle(
             let removed = core.tokens.tidy().await?;
             let mut resp = Response::empty();
             resp.warnings.push(format!(
-                "Tidy operation successfully started. Any information from the operation will be \
-                 printed to the server logs ({removed} expired tokens removed)."
+                "Tidy operation finished: {removed} expired or used-up token(s) and their \
+                 children revoked."
             ));
             Ok(Some(resp))
         }
@@ -595,4 +595,26 @@ fn role_response(r: &TokenRole) -> Response {
     );
     d.insert("token_num_uses".into(), json!(r.token_num_uses));
     Response::with_data(d)
+}
+
+/// The periodic token tidy, as a background change: audited (job `token-tidy`) when there is
+/// something to remove, and then done. Returns how many tokens were removed.
+pub(crate) async fn tidy(core: &Unsealed) -> Result<usize> {
+    let due = core.tokens.tidy_candidates().await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let mut data = Map::new();
+    data.insert("tokens".into(), Value::from(due.len()));
+    let change = crate::audit::BackgroundChange {
+        job: "token-tidy",
+        operation: Operation::Delete,
+        path: "auth/token/tidy",
+        mount: None,
+        data: Some(&data),
+    };
+    core.audit
+        .background()
+        .record(&change, core.tokens.revoke_all(&due))
+        .await
 }

@@ -6,7 +6,7 @@
 //! point leaves every stored value decryptable.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use coffre_crypto::{Key256, Keyring, SecretBytes, TermInfo, decrypt_with_key, encrypt_with_key};
@@ -36,6 +36,9 @@ pub struct Barrier {
     max_encryptions: u64,
     /// Active-term count at the last persisted snapshot.
     persisted_count: AtomicU64,
+    /// Set when the core seals: from then on nothing is read or written through this barrier,
+    /// even by a background task that still holds it.
+    sealed: AtomicBool,
 }
 
 impl std::fmt::Debug for Barrier {
@@ -77,11 +80,13 @@ impl Barrier {
             keyring_write: tokio::sync::Mutex::new(()),
             max_encryptions: max_encryptions.max(1),
             persisted_count: AtomicU64::new(count),
+            sealed: AtomicBool::new(false),
         })
     }
 
     /// Decrypts the value at `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>> {
+        self.check_open()?;
         match self.backend.get(key).await? {
             None => Ok(None),
             Some(blob) => Ok(Some(self.keyring.load().decrypt(key.as_bytes(), &blob)?)),
@@ -90,6 +95,7 @@ impl Barrier {
 
     /// Encrypts `value` for `key` without writing it.
     fn encrypt(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        self.check_open()?;
         Ok(self.keyring.load().encrypt(key.as_bytes(), value)?)
     }
 
@@ -108,17 +114,33 @@ impl Barrier {
 
     /// Deletes `key`.
     pub async fn delete(&self, key: &str) -> Result<()> {
+        self.check_open()?;
         Ok(self.backend.delete(key).await?)
     }
 
     /// One level of keys below `prefix` (names only, folders end in `/`).
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.check_open()?;
         Ok(self.backend.list(prefix).await?)
     }
 
     /// Every key below `prefix`, recursively.
     pub async fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        self.check_open()?;
         Ok(self.backend.scan(prefix).await?)
+    }
+
+    /// Closes the barrier for good (sealing): every later read or write is refused with
+    /// [`Error::Sealed`]. The keys themselves are zeroized when the last holder drops it.
+    pub(crate) fn seal(&self) {
+        self.sealed.store(true, Ordering::SeqCst);
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.sealed.load(Ordering::SeqCst) {
+            return Err(Error::Sealed);
+        }
+        Ok(())
     }
 
     /// Writes several entries atomically. `None` deletes.
@@ -126,6 +148,7 @@ impl Barrier {
     /// # Errors
     /// As [`Barrier::put`]: an error means none of the entries was written.
     pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
+        self.check_open()?;
         let mut ops = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             ops.push(match value {
@@ -156,6 +179,7 @@ impl Barrier {
     }
 
     async fn rotate_locked(&self) -> Result<TermInfo> {
+        self.check_open()?;
         let next = self.keyring.load().rotate(now_unix_nanos())?;
         let blob = seal_keyring(&self.root_key, &next)?;
         self.backend.put(KEYRING_PATH, blob).await?;
@@ -170,6 +194,7 @@ impl Barrier {
     /// Persists the encryption counters now (on seal and shutdown).
     pub async fn persist_counts(&self) -> Result<()> {
         let _guard = self.keyring_write.lock().await;
+        self.check_open()?;
         let keyring = self.keyring.load_full();
         let blob = seal_keyring(&self.root_key, &keyring)?;
         self.backend.put(KEYRING_PATH, blob).await?;
@@ -334,6 +359,21 @@ mod tests {
             b.get("a/y").await.expect("get").expect("v").expose(),
             b"two"
         );
+    }
+
+    #[tokio::test]
+    async fn a_sealed_barrier_refuses_every_read_and_write() {
+        let (_backend, b) = barrier(DEFAULT_MAX_ENCRYPTIONS_PER_TERM).await;
+        b.put("a/x", b"v").await.expect("put");
+        b.seal();
+        assert!(matches!(b.put("a/y", b"v").await, Err(Error::Sealed)));
+        assert!(matches!(
+            b.batch(vec![("a/z".into(), None)]).await,
+            Err(Error::Sealed)
+        ));
+        assert!(matches!(b.delete("a/x").await, Err(Error::Sealed)));
+        assert!(matches!(b.get("a/x").await, Err(Error::Sealed)));
+        assert!(matches!(b.rotate().await, Err(Error::Sealed)));
     }
 
     #[tokio::test]

@@ -39,6 +39,8 @@ pub struct CoreConfig {
     pub audit_devices: Vec<AuditDeviceConfig>,
     /// Whether `sys/audit/:path` may enable devices over the API.
     pub allow_api_audit_creation: bool,
+    /// Do not warn at unseal when no audit device is enabled (dev mode).
+    pub quiet_without_audit: bool,
 }
 
 impl Default for CoreConfig {
@@ -47,6 +49,7 @@ impl Default for CoreConfig {
             max_encryptions_per_term: DEFAULT_MAX_ENCRYPTIONS_PER_TERM,
             audit_devices: Vec::new(),
             allow_api_audit_creation: false,
+            quiet_without_audit: false,
         }
     }
 }
@@ -122,7 +125,7 @@ pub(crate) struct Unsealed {
     pub(crate) barrier: Arc<Barrier>,
     pub(crate) tokens: TokenStore,
     pub(crate) policies: PolicyStore,
-    pub(crate) audit: AuditBroker,
+    pub(crate) audit: Arc<AuditBroker>,
     /// The stored table; the mutex serializes mount changes.
     pub(crate) mounts: tokio::sync::Mutex<MountTable>,
     pub(crate) router: ArcSwap<Router>,
@@ -351,14 +354,19 @@ impl Core {
         );
         let mounts: MountTable = decode(&barrier, MOUNTS_PATH).await?;
         let cluster: ClusterInfo = decode(&barrier, CLUSTER_PATH).await?;
-        let router = Router::build(&mounts, &barrier)?;
         let tokens = TokenStore::open(barrier.clone()).await?;
-        let audit = AuditBroker::open(
-            barrier.clone(),
-            &self.config.audit_devices,
-            self.config.allow_api_audit_creation,
-        )
-        .await?;
+        let audit = Arc::new(
+            AuditBroker::open(
+                barrier.clone(),
+                &self.config.audit_devices,
+                self.config.allow_api_audit_creation,
+            )
+            .await?,
+        );
+        if audit.is_empty() && !self.config.quiet_without_audit {
+            warn_no_audit();
+        }
+        let router = Router::build(&mounts, &barrier, &audit.background())?;
         Ok(Unsealed {
             audit,
             policies: PolicyStore::new(barrier.clone()),
@@ -381,7 +389,12 @@ impl Core {
         self.status_locked(&progress).await
     }
 
-    /// Seals the server. Needs a root token (Vault requires `sudo` on `sys/seal`).
+    /// Seals the server. Needs a token whose policies grant `update` and `sudo` on `sys/seal`
+    /// (as Vault); a root token does.
+    ///
+    /// Order matters: the request is audited, new requests are turned away (503), the audit
+    /// broker closes (a request still in flight then fails instead of going unrecorded), and
+    /// the barrier refuses all storage access, so no background task writes after the seal.
     pub async fn seal(&self, token: Option<&str>) -> Result<()> {
         let _progress = self.progress.lock().await;
         let Some(unsealed) = self.unsealed.load_full() else {
@@ -391,9 +404,18 @@ impl Core {
             Some(t) => unsealed.tokens.lookup(t).await?,
             None => None,
         };
-        let Some(entry) = entry.filter(|e| e.is_root() && e.num_uses >= 0) else {
+        let Some(entry) = entry.filter(|e| e.num_uses >= 0) else {
             return Err(Error::PermissionDenied);
         };
+        let acl = unsealed.policies.acl_for(&entry.policies).await?;
+        let decision = acl.check(
+            crate::policy::Op::Update,
+            "sys/seal",
+            &serde_json::Map::new(),
+        );
+        if !(decision.allowed && decision.sudo) {
+            return Err(Error::PermissionDenied);
+        }
         if entry.num_uses > 0
             && let Some(t) = token
             && unsealed
@@ -405,7 +427,7 @@ impl Core {
             return Err(Error::PermissionDenied);
         }
         // sys/seal is audited like any other privileged request, and refused if it cannot be.
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::request::new_request_id();
         let rec = AuditRecord {
             request_id: &id,
             operation: crate::request::Operation::Update,
@@ -416,13 +438,16 @@ impl Core {
             token_hash: None,
             auth: Some(&entry),
             mount: None,
+            background: None,
         };
         unsealed.audit.log_request(&rec, None).await?;
-        unsealed.audit.close().await;
+        unsealed.audit.log_response(&rec, &Ok(None)).await?;
+        self.unsealed.store(None);
         if let Err(e) = unsealed.barrier.persist_counts().await {
             tracing::warn!(error = %e, "could not persist barrier counters before sealing");
         }
-        self.unsealed.store(None);
+        unsealed.audit.close().await;
+        unsealed.barrier.seal();
         tracing::info!("sealed");
         Ok(())
     }
@@ -434,6 +459,7 @@ impl Core {
                 tracing::warn!(error = %e, "could not persist barrier counters at shutdown");
             }
             unsealed.audit.close().await;
+            unsealed.barrier.seal();
         }
     }
 
@@ -472,7 +498,7 @@ fn spawn_tidy(unsealed: std::sync::Weak<Unsealed>) {
         loop {
             tokio::time::sleep(TIDY_INTERVAL).await;
             let Some(u) = unsealed.upgrade() else { return };
-            if let Err(e) = u.tokens.tidy().await {
+            if let Err(e) = crate::auth_token::tidy(&u).await {
                 tracing::warn!(error = %e, "token tidy failed");
             }
         }
@@ -490,6 +516,13 @@ fn spawn_resume_purges(barrier: Arc<Barrier>) {
             tracing::warn!(error = %e, "removing the data of disabled mounts failed; retried at the next unseal");
         }
     });
+}
+
+fn warn_no_audit() {
+    tracing::warn!(
+        "no audit device is enabled: requests are not audited. Declare one with [[audit]] in \
+         the configuration"
+    );
 }
 
 fn warn_mlock_once() {

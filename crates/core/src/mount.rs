@@ -235,14 +235,18 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn build(table: &MountTable, barrier: &Arc<Barrier>) -> Result<Router> {
+    pub(crate) fn build(
+        table: &MountTable,
+        barrier: &Arc<Barrier>,
+        background: &crate::audit::BackgroundAudit,
+    ) -> Result<Router> {
         let mut routes = Vec::with_capacity(table.entries.len());
         for entry in &table.entries {
             let view = View::new(barrier.clone(), entry.storage_prefix());
             let engine = if entry.kind == "system" {
                 None
             } else {
-                Some(engines::instantiate(entry, &view)?)
+                Some(engines::instantiate(entry, &view, background)?)
             };
             routes.push(Route {
                 view,

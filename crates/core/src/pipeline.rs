@@ -146,8 +146,9 @@ impl Unsealed {
         })
     }
 
-    /// Logs a request that was refused before dispatch (authentication or ACL). The request
-    /// fails either way, so an audit failure here only gets logged.
+    /// Logs a request that was refused before dispatch (authentication, routing, the
+    /// existence check or the ACL). The request fails either way, so an audit failure here
+    /// only gets logged.
     async fn audit_refused(
         &self,
         req: &Request,
@@ -166,13 +167,62 @@ impl Unsealed {
             token_hash: None,
             auth: caller.map(|c| c.1),
             mount,
+            background: None,
         };
         if let Err(e) = self.audit.log_request(&rec, Some(err)).await {
             tracing::error!(error = %e, "could not audit a refused request");
         }
     }
 
-    /// Runs a request through the pipeline.
+    /// Routes the request and settles POST/PUT into create or update (the existence check).
+    async fn resolve(
+        &self,
+        req: &mut Request,
+        router: &crate::mount::Router,
+    ) -> Result<(Target, Option<Arc<crate::mount::MountEntry>>)> {
+        if let Some(rel) = req
+            .path
+            .strip_prefix("auth/token/")
+            .or((req.path == "auth/token").then_some(""))
+        {
+            return Ok((Target::Token(rel.to_string()), None));
+        }
+        let Some((route, rel)) = router.route(&req.path) else {
+            return Ok((Target::Nowhere, None));
+        };
+        let mount = Some(route.entry.clone());
+        let Some(engine) = route.engine.clone() else {
+            return Ok((Target::Sys(rel.to_string()), mount));
+        };
+        let mut ereq = EngineRequest {
+            operation: req.operation,
+            path: rel.to_string(),
+            data: std::mem::take(&mut req.data),
+            view: route.view.clone(),
+            mount: route.entry.clone(),
+        };
+        if req.operation.is_write() {
+            let exists = engine.exists(&ereq).await;
+            let exists = match exists {
+                Ok(e) => e,
+                Err(e) => {
+                    // Keep the data with the request, for its audit entry.
+                    req.data = ereq.data;
+                    return Err(e);
+                }
+            };
+            ereq.operation = match exists {
+                Some(false) => Operation::Create,
+                Some(true) | None => Operation::Update,
+            };
+            req.operation = ereq.operation;
+        }
+        Ok((Target::Engine(ereq, engine), mount))
+    }
+
+    /// Runs a request through the pipeline. Every request that reaches it gets a request
+    /// entry (a refusal records its error) and, once dispatched, a response entry; a response
+    /// whose entry cannot be written is not sent.
     pub(crate) async fn handle(&self, mut req: Request) -> Result<Option<Response>> {
         let caller = match self.authenticate(&req).await {
             Ok(c) => c,
@@ -182,44 +232,15 @@ impl Unsealed {
             }
         };
         let router = self.router.load_full();
-        let mut op = req.operation;
-
-        let mut mount = None;
-        let target = if let Some(rel) = req
-            .path
-            .strip_prefix("auth/token/")
-            .or((req.path == "auth/token").then_some(""))
-        {
-            Target::Token(rel.to_string())
-        } else {
-            match router.route(&req.path) {
-                None => Target::Nowhere,
-                Some((route, rel)) => {
-                    mount = Some(route.entry.clone());
-                    match route.engine.clone() {
-                        None => Target::Sys(rel.to_string()),
-                        Some(engine) => {
-                            let mut ereq = EngineRequest {
-                                operation: op,
-                                path: rel.to_string(),
-                                data: std::mem::take(&mut req.data),
-                                view: route.view.clone(),
-                                mount: route.entry.clone(),
-                            };
-                            if op.is_write() {
-                                op = match engine.exists(&ereq).await? {
-                                    Some(false) => Operation::Create,
-                                    Some(true) | None => Operation::Update,
-                                };
-                                ereq.operation = op;
-                            }
-                            Target::Engine(ereq, engine)
-                        }
-                    }
-                }
+        let (target, mount) = match self.resolve(&mut req, &router).await {
+            Ok(t) => t,
+            Err(e) => {
+                let who = Some((caller.0.as_str(), &*caller.2));
+                self.audit_refused(&req, &req.data, who, None, &e).await;
+                return Err(e);
             }
         };
-        req.operation = op;
+        let op = req.operation;
 
         // sys/internal/ui/mounts/* is open to any token with some capability on the mount;
         // the handler checks that itself against the caller's ACL.
@@ -229,56 +250,45 @@ impl Unsealed {
             Target::Engine(ereq, _) => &ereq.data,
             _ => &req.data,
         };
-        let auth = if ui_mounts {
-            let acl = self.policies.acl_for(&caller.2.policies).await?;
-            Authorized {
-                _private: (),
-                sudo: caller.2.is_root(),
-                token: caller.2,
-                token_hash: caller.1,
-                raw_token: caller.0,
-                acl,
-            }
+        let (raw, entry) = (caller.0.clone(), caller.2.clone());
+        let authorized = if ui_mounts {
+            self.policies
+                .acl_for(&caller.2.policies)
+                .await
+                .map(|acl| Authorized {
+                    _private: (),
+                    sudo: caller.2.is_root(),
+                    token: caller.2,
+                    token_hash: caller.1,
+                    raw_token: caller.0,
+                    acl,
+                })
         } else {
-            let (raw, entry) = (caller.0.clone(), caller.2.clone());
-            match self.authorize(caller, op, &req.path, data).await {
-                Ok(a) => a,
-                Err(e) => {
-                    self.audit_refused(&req, data, Some((&raw, &entry)), mount.as_deref(), &e)
-                        .await;
-                    return Err(e);
-                }
+            self.authorize(caller, op, &req.path, data).await
+        };
+        let auth = match authorized {
+            Ok(a) => a,
+            Err(e) => {
+                self.audit_refused(&req, data, Some((&raw, &entry)), mount.as_deref(), &e)
+                    .await;
+                return Err(e);
             }
         };
 
+        let rec = AuditRecord {
+            request_id: &req.id,
+            operation: op,
+            path: &req.path,
+            data: Some(data),
+            remote_addr: req.remote_addr.as_deref(),
+            token: Some(auth.raw_token()),
+            token_hash: Some(&auth.token_hash),
+            auth: Some(&auth.token),
+            mount: mount.as_deref(),
+            background: None,
+        };
         // Fail closed: nothing runs unless the request entry was written.
-        let audited = {
-            let rec = AuditRecord {
-                request_id: &req.id,
-                operation: op,
-                path: &req.path,
-                data: Some(data),
-                remote_addr: req.remote_addr.as_deref(),
-                token: Some(auth.raw_token()),
-                token_hash: Some(&auth.token_hash),
-                auth: Some(&auth.token),
-                mount: mount.as_deref(),
-            };
-            self.audit.log_request(&rec, None).await?
-        };
-
-        // A limited-use token spends one use per authorized request; the last use revokes it
-        // once the request is done.
-        let mut revoke_after = false;
-        if auth.token.num_uses > 0 {
-            match self.tokens.use_once(&auth.token_hash).await? {
-                None => return Err(Error::PermissionDenied),
-                Some(left) => revoke_after = left == 0,
-            }
-        }
-
-        let result = self.dispatch(target, &req, &auth, audited).await;
-
+        let audited = self.audit.log_request(&rec, None).await?;
         let rec = AuditRecord {
             request_id: &req.id,
             operation: op,
@@ -289,12 +299,38 @@ impl Unsealed {
             token_hash: Some(&auth.token_hash),
             auth: Some(&auth.token),
             mount: mount.as_deref(),
+            background: None,
         };
-        self.audit.queue_response(&rec, &result);
+
+        // A limited-use token spends one use per authorized request; the last use revokes it
+        // once the request is done.
+        let mut revoke_after = false;
+        let result = match self.spend_use(&auth).await {
+            Ok(last) => {
+                revoke_after = last;
+                self.dispatch(target, &req, &auth, audited).await
+            }
+            Err(e) => Err(e),
+        };
+
+        let logged = self.audit.log_response(&rec, &result).await;
         if revoke_after && let Err(e) = self.tokens.revoke_tree(&auth.token_hash).await {
             tracing::warn!(error = %e, "could not revoke a used-up token");
         }
+        logged?;
         result
+    }
+
+    /// Counts one use of a limited-use token; `true` when it was the last one. A token used
+    /// up concurrently is refused.
+    async fn spend_use(&self, auth: &Authorized) -> Result<bool> {
+        if auth.token.num_uses <= 0 {
+            return Ok(false);
+        }
+        match self.tokens.use_once(&auth.token_hash).await? {
+            None => Err(Error::PermissionDenied),
+            Some(left) => Ok(left == 0),
+        }
     }
 
     /// Sends an authorized, audited request to its handler.

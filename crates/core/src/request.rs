@@ -72,7 +72,7 @@ impl std::fmt::Debug for Request {
 /// A random (v4) UUID. Ids come from a per-thread pool of aws-lc random bytes refilled 256 ids
 /// at a time: one generator call per id (`Uuid::new_v4`'s `getrandom` system call, or aws-lc's
 /// DRBG with its key schedule and RDRAND) cost about 2% of a request in profiles.
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     const IDS_PER_FILL: usize = 256;
     thread_local! {
         static POOL: std::cell::RefCell<(usize, Vec<u8>)> =

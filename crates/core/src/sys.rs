@@ -41,7 +41,13 @@ pub(crate) async fn handle(
             _ => Err(Error::UnsupportedOperation),
         },
         "audit" | "audit/" => match op {
-            Operation::Read => Ok(Some(Response::with_data(core.audit.list()).injected())),
+            Operation::Read => {
+                let mut resp = Response::with_data(core.audit.list()).injected();
+                if core.audit.is_empty() {
+                    resp.warnings.push(NO_AUDIT_WARNING.into());
+                }
+                Ok(Some(resp))
+            }
             _ => Err(Error::UnsupportedOperation),
         },
         "internal/ui/mounts" | "internal/ui/mounts/" => match op {
@@ -316,6 +322,10 @@ async fn tune(
     }
 }
 
+/// Said on `sys/audit` while no device is enabled.
+const NO_AUDIT_WARNING: &str = "no audit device is enabled: requests are not audited (declare one with [[audit]] in the \
+     server configuration)";
+
 /// Persists a new mount table, then publishes a router built from it.
 async fn commit_table(
     core: &Unsealed,
@@ -332,7 +342,7 @@ async fn commit_table_with(
     next: crate::mount::MountTable,
     mut also: Vec<(String, Option<Vec<u8>>)>,
 ) -> Result<()> {
-    let router = Router::build(&next, &core.barrier)?;
+    let router = Router::build(&next, &core.barrier, &core.audit.background())?;
     let bytes =
         serde_json::to_vec(&next).map_err(|e| Error::Internal(format!("encode mounts: {e}")))?;
     also.push((MOUNTS_PATH.into(), Some(bytes)));

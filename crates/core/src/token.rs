@@ -499,10 +499,17 @@ impl TokenStore {
         self.barrier.list(ACCESSOR_PREFIX).await
     }
 
-    /// Revokes every expired token (and its descendants). Returns how many were removed.
+    /// Revokes every expired or used-up token (and its descendants). Returns how many were
+    /// removed.
     pub async fn tidy(&self) -> Result<usize> {
+        let due = self.tidy_candidates().await?;
+        self.revoke_all(&due).await
+    }
+
+    /// The hashes of expired and used-up tokens.
+    pub(crate) async fn tidy_candidates(&self) -> Result<Vec<[u8; 32]>> {
         let now = now_unix_secs();
-        let mut removed = 0;
+        let mut due = Vec::new();
         for key in self.barrier.list(ID_PREFIX).await? {
             let Some(hash) = hex_to_hash(&key) else {
                 continue;
@@ -511,14 +518,21 @@ impl TokenStore {
                 continue;
             };
             if entry.is_expired(now) || entry.num_uses < 0 {
-                self.revoke_tree(&hash).await?;
-                removed += 1;
+                due.push(hash);
             }
         }
-        if removed > 0 {
-            tracing::info!(removed, "tidied expired tokens");
+        Ok(due)
+    }
+
+    /// Revokes each token of `hashes` with its descendants; returns how many were revoked.
+    pub(crate) async fn revoke_all(&self, hashes: &[[u8; 32]]) -> Result<usize> {
+        for hash in hashes {
+            self.revoke_tree(hash).await?;
         }
-        Ok(removed)
+        if !hashes.is_empty() {
+            tracing::info!(removed = hashes.len(), "tidied expired tokens");
+        }
+        Ok(hashes.len())
     }
 
     /// Reads a role.

@@ -69,8 +69,15 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
             max_encryptions_per_term: config.max_encryptions_per_term,
             audit_devices: config.audit.clone(),
             allow_api_audit_creation: config.allow_api_audit_creation,
+            quiet_without_audit: false,
         },
     ));
+    if config.audit.is_empty() {
+        println!(
+            "warning: no audit device is configured: requests will not be audited (add an \
+             [[audit]] section to the configuration)"
+        );
+    }
     let listener = bind(config.listen)?;
     let scheme = match config.transport {
         Transport::Plain => "http",
@@ -103,7 +110,10 @@ pub async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
     prepare_process();
     let core = Arc::new(Core::new(
         Arc::new(InMemoryBackend::new()),
-        CoreConfig::default(),
+        CoreConfig {
+            quiet_without_audit: true,
+            ..CoreConfig::default()
+        },
     ));
     let (unseal_key, root_token) = core.dev_init(opts.root_token.as_deref()).await?;
     mount_dev_secret_engine(&core, &root_token).await?;

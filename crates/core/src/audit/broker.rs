@@ -1,7 +1,11 @@
 //! The audit broker: renders each request and response into entries, HMACs the sensitive
 //! values with each device's salt, and fans them out. Fail-closed: [`AuditBroker::log_request`]
 //! returns an [`Audited`] proof only when at least one device accepted the entry, and dispatch
-//! requires that proof.
+//! requires that proof; [`AuditBroker::log_response`] fails when no device wrote the response
+//! entry, and then the response is not sent. Once the broker is closed (sealing) it refuses
+//! every entry, so nothing runs unaudited while the core winds down. Background changes (key
+//! auto-rotation, token tidy) go through [`BackgroundAudit`] and are logged the same way, with
+//! `request.background` naming the job instead of an `auth` block.
 
 use std::sync::Arc;
 
@@ -29,6 +33,61 @@ pub(crate) struct Audited {
     _private: (),
 }
 
+/// What a background job tells the audit log about the change it is about to make.
+pub(crate) struct BackgroundChange<'a> {
+    /// The job, e.g. `transit-auto-rotate`.
+    pub(crate) job: &'static str,
+    pub(crate) operation: Operation,
+    /// The logical path the change corresponds to, e.g. `transit/keys/k/rotate`.
+    pub(crate) path: &'a str,
+    pub(crate) mount: Option<&'a MountEntry>,
+    pub(crate) data: Option<&'a Map<String, Value>>,
+}
+
+/// The audit log as background jobs see it. Holds the broker weakly: a job outliving its
+/// unsealed core finds it gone and makes no change.
+#[derive(Clone)]
+pub(crate) struct BackgroundAudit {
+    broker: std::sync::Weak<AuditBroker>,
+}
+
+impl BackgroundAudit {
+    /// Audits `change`, runs it, audits its outcome. Fail-closed like a request: if the
+    /// request entry cannot be written (or the core sealed), `run` is not started.
+    pub(crate) async fn record<T, F>(&self, change: &BackgroundChange<'_>, run: F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let Some(broker) = self.broker.upgrade() else {
+            return Err(Error::Sealed);
+        };
+        let id = crate::request::new_request_id();
+        let rec = AuditRecord {
+            request_id: &id,
+            operation: change.operation,
+            path: change.path,
+            data: change.data,
+            remote_addr: None,
+            token: None,
+            token_hash: None,
+            auth: None,
+            mount: change.mount,
+            background: Some(change.job),
+        };
+        broker.log_request(&rec, None).await?;
+        let result = run.await;
+        let outcome: Result<Option<Response>> = match &result {
+            Ok(_) => Ok(None),
+            Err(e) => Err(Error::invalid(e.public_message())),
+        };
+        // The change happened (or failed) already: a lost outcome entry is logged, not undone.
+        if let Err(e) = broker.log_response(&rec, &outcome).await {
+            tracing::error!(error = %e, job = change.job, "could not audit a background change's outcome");
+        }
+        result
+    }
+}
+
 /// What the pipeline knows about a request, for its audit entries.
 pub(crate) struct AuditRecord<'a> {
     pub(crate) request_id: &'a str,
@@ -41,6 +100,8 @@ pub(crate) struct AuditRecord<'a> {
     pub(crate) token_hash: Option<&'a [u8; 32]>,
     pub(crate) auth: Option<&'a TokenEntry>,
     pub(crate) mount: Option<&'a MountEntry>,
+    /// Set for the entries of a background job (no caller): the job's name.
+    pub(crate) background: Option<&'static str>,
 }
 
 struct Live {
@@ -106,6 +167,8 @@ pub(crate) struct AuditBroker {
     devices: ArcSwap<Vec<Arc<Live>>>,
     allow_api: bool,
     changes: tokio::sync::Mutex<()>,
+    /// Set when sealing: from then on every entry is refused.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 fn salt_path(name: &str) -> String {
@@ -128,6 +191,7 @@ impl AuditBroker {
             devices: ArcSwap::from_pointee(Vec::new()),
             allow_api,
             changes: tokio::sync::Mutex::new(()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         };
         let mut all: Vec<DeviceConfig> = configured.to_vec();
         for d in broker.api_devices().await? {
@@ -179,35 +243,55 @@ impl AuditBroker {
         rec: &AuditRecord<'_>,
         error: Option<&Error>,
     ) -> Result<Audited> {
+        self.write(|d| render_request(rec, error, d)).await?;
+        Ok(Audited { _private: () })
+    }
+
+    /// Writes the response entry of a dispatched request. An error means no device wrote it:
+    /// the caller must not send the response (Vault's rule: no secret leaves unrecorded).
+    pub(crate) async fn log_response(
+        &self,
+        rec: &AuditRecord<'_>,
+        result: &Result<Option<Response>>,
+    ) -> Result<()> {
+        self.write(|d| render_response(rec, result, d)).await
+    }
+
+    /// Renders an entry for each device and waits until at least one wrote it. With no device
+    /// enabled (auditing off) there is nothing to wait for; a closed broker refuses.
+    async fn write(&self, render: impl Fn(&Live) -> String) -> Result<()> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::AuditFailed);
+        }
         let devices = self.devices.load_full();
         if devices.is_empty() {
-            return Ok(Audited { _private: () });
+            return Ok(());
         }
-        let waits: Vec<_> = devices
-            .iter()
-            .map(|d| d.device.submit(render_request(rec, error, d)))
-            .collect();
+        let waits: Vec<_> = devices.iter().map(|d| d.device.submit(render(d))).collect();
         if any_ok(waits).await {
-            Ok(Audited { _private: () })
+            Ok(())
         } else {
             Err(Error::AuditFailed)
         }
     }
 
-    /// Queues the response entry of a dispatched request. It is not awaited: fail-closed is
-    /// about the request entry (nothing runs unless it was written), while the response entry
-    /// cannot undo what already happened. It is written in order right behind what is queued,
-    /// and a device that fails to write it logs the failure itself. Not waiting saves each
-    /// request a second round trip to the writer thread.
-    pub(crate) fn queue_response(&self, rec: &AuditRecord<'_>, result: &Result<Option<Response>>) {
-        for d in self.devices.load().iter() {
-            drop(d.device.submit(render_response(rec, result, d)));
+    /// The handle background jobs audit their changes through.
+    pub(crate) fn background(self: &Arc<Self>) -> BackgroundAudit {
+        BackgroundAudit {
+            broker: Arc::downgrade(self),
         }
     }
 
-    /// Stops every device (final checkpoint, fsync). Called when sealing.
+    /// Whether no audit device is enabled (requests then run unaudited).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.devices.load().is_empty()
+    }
+
+    /// Refuses every entry from now on, then stops every device (final checkpoint, fsync).
+    /// Called when sealing. A request still in flight then fails instead of going unrecorded.
     pub(crate) async fn close(&self) {
-        let devices = self.devices.swap(Arc::new(Vec::new()));
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let devices = self.devices.load_full();
         let _ = tokio::task::spawn_blocking(move || {
             for d in devices.iter() {
                 d.device.close();
@@ -400,8 +484,10 @@ async fn any_ok(
     ok
 }
 
-/// Serializes a JSON value with every string leaf replaced by its salted HMAC, without
-/// cloning the value first.
+/// Serializes a JSON value with every scalar leaf (string, number, boolean) replaced by its
+/// salted HMAC, without cloning the value first. Numbers are hashed in their JSON text form
+/// (`5` as `"5"`, as Vault hashes a `json.Number`) and booleans as `"true"`/`"false"`: a PIN or
+/// a flag in secret data is as secret as a string. `null` and the structure stay visible.
 struct Hashed<'a> {
     value: &'a Value,
     salt: &'a Salt,
@@ -412,6 +498,8 @@ impl Serialize for Hashed<'_> {
         use serde::ser::{SerializeMap, SerializeSeq};
         match self.value {
             Value::String(s) => ser.serialize_str(&self.salt.hash(s)),
+            Value::Number(n) => ser.serialize_str(&self.salt.hash(&n.to_string())),
+            Value::Bool(b) => ser.serialize_str(&self.salt.hash(if *b { "true" } else { "false" })),
             Value::Array(items) => {
                 let mut seq = ser.serialize_seq(Some(items.len()))?;
                 for v in items {
@@ -435,7 +523,7 @@ impl Serialize for Hashed<'_> {
                 }
                 m.end()
             }
-            other => other.serialize(ser),
+            Value::Null => ser.serialize_unit(),
         }
     }
 }
@@ -497,6 +585,8 @@ struct RequestOut<'a> {
     data: Option<HashedMap<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     remote_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    background: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -564,6 +654,7 @@ fn request_out<'a>(rec: &AuditRecord<'a>, live: &'a Live, full: bool) -> Request
                 salt: &live.salt,
             }),
         remote_address: rec.remote_addr.filter(|_| full),
+        background: rec.background,
     }
 }
 
@@ -645,19 +736,22 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn string_leaves_are_hashed_structure_kept() {
+    fn scalar_leaves_are_hashed_structure_kept() {
         let salt = Salt::new(Key256::from_slice(&[7u8; 32]).expect("key"));
-        let v = json!({"a": "secret", "n": 5, "l": ["x", true], "m": {"k": "v"}});
+        let v = json!({"a": "secret", "n": 5, "l": ["x", true], "m": {"k": "v"}, "z": null});
         let map = v.as_object().expect("object");
         let out: Value = serde_json::from_str(
             &serde_json::to_string(&HashedMap { map, salt: &salt }).expect("ser"),
         )
         .expect("json");
         assert_eq!(out["a"], json!(salt.hash("secret")));
-        assert_eq!(out["n"], json!(5));
+        assert_eq!(out["n"], json!(salt.hash("5")), "numbers are hashed");
         assert_eq!(out["l"][0], json!(salt.hash("x")));
-        assert_eq!(out["l"][1], json!(true));
+        assert_eq!(out["l"][1], json!(salt.hash("true")), "booleans are hashed");
         assert_eq!(out["m"]["k"], json!(salt.hash("v")));
         assert!(!out.to_string().contains("secret\""));
+        let text = out.to_string();
+        assert!(!text.contains("true"), "{text}");
+        assert_eq!(out["z"], Value::Null, "null has nothing to hide");
     }
 }

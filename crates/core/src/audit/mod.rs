@@ -11,5 +11,5 @@ mod device;
 mod hmac;
 pub mod search;
 
-pub(crate) use broker::{AuditBroker, AuditRecord, Audited};
+pub(crate) use broker::{AuditBroker, AuditRecord, Audited, BackgroundAudit, BackgroundChange};
 pub use device::{DeviceConfig, Sink};

@@ -104,13 +104,17 @@ pub(crate) fn transit_hash(rest: &str, data: &Map<String, Value>) -> Result<Resp
 }
 
 /// Creates the engine for a mount entry.
-pub(crate) fn instantiate(entry: &MountEntry, view: &View) -> Result<Arc<dyn Engine>> {
+pub(crate) fn instantiate(
+    entry: &MountEntry,
+    view: &View,
+    background: &crate::audit::BackgroundAudit,
+) -> Result<Arc<dyn Engine>> {
     match entry.kind.as_str() {
         "kv" if entry.options.get("version").map(String::as_str) == Some("2") => {
             Ok(Arc::new(kv_v2::KvV2::new(&entry.uuid)))
         }
         "kv" => Ok(Arc::new(kv_v1::KvV1)),
-        "transit" => Ok(Arc::new(transit::Transit::new(entry, view))),
+        "transit" => Ok(Arc::new(transit::Transit::new(entry, view, background))),
         other => Err(Error::Internal(format!(
             "mount {} has unknown engine type {other}",
             entry.path

@@ -33,7 +33,7 @@ struct Armed {
 }
 
 struct HeldGet {
-    key: String,
+    prefix: String,
     hold: Hold,
 }
 
@@ -88,6 +88,7 @@ impl Hold {
 pub struct FaultyBackend {
     inner: Arc<dyn Backend>,
     armed: Mutex<Vec<Armed>>,
+    failing_reads: Mutex<Vec<(String, usize)>>,
     held: Mutex<Vec<HeldGet>>,
     crashed: AtomicBool,
     write_delay: Mutex<Option<Duration>>,
@@ -112,6 +113,7 @@ impl FaultyBackend {
         FaultyBackend {
             inner,
             armed: Mutex::new(Vec::new()),
+            failing_reads: Mutex::new(Vec::new()),
             held: Mutex::new(Vec::new()),
             crashed: AtomicBool::new(false),
             write_delay: Mutex::new(None),
@@ -157,15 +159,35 @@ impl FaultyBackend {
         *self.write_delay.lock() = delay;
     }
 
-    /// The next read of exactly `key` reads its value, then waits for [`Hold::release`] before
-    /// returning it.
-    pub fn hold_next_get(&self, key: &str) -> Hold {
+    /// The next read of a key starting with `prefix` reads its value, then waits for
+    /// [`Hold::release`] before returning it.
+    pub fn hold_next_get(&self, prefix: &str) -> Hold {
         let hold = Hold::default();
         self.held.lock().push(HeldGet {
-            key: key.to_owned(),
+            prefix: prefix.to_owned(),
             hold: hold.clone(),
         });
         hold
+    }
+
+    /// The next `times` reads (get, list, scan) of keys starting with `prefix` fail.
+    pub fn fail_reads(&self, prefix: &str, times: usize) {
+        self.failing_reads.lock().push((prefix.to_owned(), times));
+    }
+
+    fn read_fault(&self, key: &str) -> Result<()> {
+        let mut failing = self.failing_reads.lock();
+        let Some(i) = failing
+            .iter()
+            .position(|(p, n)| *n > 0 && key.starts_with(p.as_str()))
+        else {
+            return Ok(());
+        };
+        failing[i].1 -= 1;
+        if failing[i].1 == 0 {
+            failing.remove(i);
+        }
+        Err(injected("read refused"))
     }
 
     /// The fault armed for a write touching `keys`, consuming one firing.
@@ -214,11 +236,12 @@ impl FaultyBackend {
 #[async_trait::async_trait]
 impl Backend for FaultyBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.read_fault(key)?;
         let value = self.inner.get(key).await?;
         let hold = {
             let mut held = self.held.lock();
             held.iter()
-                .position(|h| h.key == key)
+                .position(|h| key.starts_with(h.prefix.as_str()))
                 .map(|i| held.remove(i).hold)
         };
         if let Some(hold) = hold {
@@ -238,10 +261,12 @@ impl Backend for FaultyBackend {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.read_fault(prefix)?;
         self.inner.list(prefix).await
     }
 
     async fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        self.read_fault(prefix)?;
         self.inner.scan(prefix).await
     }
 
@@ -316,6 +341,15 @@ mod tests {
         let disk = b.inner();
         assert_eq!(disk.get("m").await.expect("get"), Some(b"1".to_vec()));
         assert_eq!(disk.get("other").await.expect("get"), Some(b"1".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn failed_reads_fire_the_given_number_of_times() {
+        let b = faulty();
+        b.put("r/x", b"1".to_vec()).await.expect("put");
+        b.fail_reads("r/", 1);
+        assert!(b.get("r/x").await.is_err());
+        assert_eq!(b.get("r/x").await.expect("get"), Some(b"1".to_vec()));
     }
 
     #[tokio::test]

@@ -401,9 +401,10 @@ pub(super) async fn trim(
 /// created. Returns the names rotated.
 pub(super) async fn rotate_due_keys(
     shared: &Shared,
-    view: &View,
+    ctx: &super::store::RotatorContext,
     now_secs: i64,
 ) -> Result<Vec<String>> {
+    let view = &ctx.view;
     let _guard = shared.write.lock().await;
     let mut rotated = Vec::new();
     for name in shared.due_for_rotation(view, now_secs).await? {
@@ -414,7 +415,17 @@ pub(super) async fn rotate_due_keys(
         if !super::store::RotationEntry::of(&stored).is_some_and(|e| e.due(now_secs)) {
             continue;
         }
-        rotate_locked(shared, view, stored).await?;
+        let path = format!("{}keys/{name}/rotate", ctx.mount.path);
+        let change = crate::audit::BackgroundChange {
+            job: "transit-auto-rotate",
+            operation: crate::request::Operation::Update,
+            path: &path,
+            mount: Some(&ctx.mount),
+            data: None,
+        };
+        ctx.background
+            .record(&change, rotate_locked(shared, view, stored))
+            .await?;
         tracing::info!(key = %name, "transit key rotated automatically");
         rotated.push(name);
     }

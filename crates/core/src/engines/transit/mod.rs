@@ -47,16 +47,26 @@ pub(crate) use tools::{hash_response, random_response};
 /// The transit engine of one mount.
 pub(crate) struct Transit {
     shared: Arc<Shared>,
+    rotator: store::RotatorContext,
 }
 
 impl Transit {
     /// The engine for `entry`; instances of the same mount share their cache and lock. The
     /// auto-rotation task starts here (at unseal or mount time), not on first use, so keys of
     /// an idle mount still rotate on schedule.
-    pub(crate) fn new(entry: &MountEntry, view: &crate::barrier::View) -> Transit {
+    pub(crate) fn new(
+        entry: &MountEntry,
+        view: &crate::barrier::View,
+        background: &crate::audit::BackgroundAudit,
+    ) -> Transit {
         let shared = shared_for(&entry.uuid);
-        shared.ensure_rotator(view);
-        Transit { shared }
+        let rotator = store::RotatorContext {
+            view: view.clone(),
+            mount: Arc::new(entry.clone()),
+            background: background.clone(),
+        };
+        shared.ensure_rotator(&rotator);
+        Transit { shared, rotator }
     }
 }
 
@@ -140,7 +150,7 @@ impl Engine for Transit {
 
     async fn handle(&self, req: EngineRequest) -> Result<Option<Response>> {
         let shared = &self.shared;
-        shared.ensure_rotator(&req.view);
+        shared.ensure_rotator(&self.rotator);
         let view = &req.view;
         let data = &req.data;
         let op = req.operation;

@@ -64,15 +64,23 @@ struct Cache {
     generation: u64,
 }
 
+/// What the background rotator needs: the mount's storage, its entry (for audit entries), and
+/// the audit log, through which every automatic rotation is recorded.
+#[derive(Clone)]
+pub(crate) struct RotatorContext {
+    pub(crate) view: View,
+    pub(crate) mount: Arc<crate::mount::MountEntry>,
+    pub(crate) background: crate::audit::BackgroundAudit,
+}
+
 /// State shared by the engine instances of one mount.
 #[derive(Default)]
 pub(super) struct Shared {
     cache: RwLock<Cache>,
     /// Serializes every change to the mount's keys.
     pub(super) write: tokio::sync::Mutex<()>,
-    /// The mount's view, captured from the first request (the engine is constructed without
-    /// one) so the rotator can reach storage.
-    pub(super) view: OnceLock<View>,
+    /// What the rotator works with, captured from the first engine instance.
+    rotator: OnceLock<RotatorContext>,
     /// Keys with automatic rotation. `None` until the rotator has scanned storage once.
     rotation: Mutex<Option<BTreeMap<String, RotationEntry>>>,
     rotator_started: AtomicBool,
@@ -208,12 +216,12 @@ impl Shared {
 
     /// Starts the background rotator once per mount state (needs a Tokio runtime; a no-op
     /// without one). The task holds a weak reference and ends when the state is dropped.
-    pub(super) fn ensure_rotator(self: &Arc<Self>, view: &View) {
-        // Hot path: two atomic loads once everything is set up.
+    pub(super) fn ensure_rotator(self: &Arc<Self>, ctx: &RotatorContext) {
+        // Hot path: one atomic load once everything is set up.
         if self.rotator_started.load(Ordering::Acquire) {
             return;
         }
-        let _ = self.view.get_or_init(|| view.clone());
+        let _ = self.rotator.get_or_init(|| ctx.clone());
         if self.rotator_started.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -228,12 +236,11 @@ impl Shared {
                 let Some(shared) = weak.upgrade() else {
                     break;
                 };
-                let Some(view) = shared.view.get().cloned() else {
+                let Some(ctx) = shared.rotator.get().cloned() else {
                     continue;
                 };
                 if let Err(e) =
-                    super::keys::rotate_due_keys(&shared, &view, crate::clock::now_unix_secs())
-                        .await
+                    super::keys::rotate_due_keys(&shared, &ctx, crate::clock::now_unix_secs()).await
                 {
                     tracing::warn!(error = %e, "transit auto-rotation failed");
                 }

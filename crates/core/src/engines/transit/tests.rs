@@ -76,6 +76,10 @@ struct Fx {
     mount: Arc<MountEntry>,
     engine: Transit,
     backend: Arc<CountingBackend>,
+    /// The audit log the rotator records through (a file device in `_audit_dir`).
+    audit: Arc<crate::audit::AuditBroker>,
+    audit_file: std::path::PathBuf,
+    _audit_dir: tempfile::TempDir,
 }
 
 impl Fx {
@@ -104,13 +108,36 @@ impl Fx {
             local: false,
             seal_wrap: false,
         };
+        let audit_dir = tempfile::tempdir().expect("tempdir");
+        let audit_file = audit_dir.path().join("audit.log");
+        let device = crate::audit::DeviceConfig {
+            name: "file".into(),
+            sink: crate::audit::Sink::File(audit_file.clone()),
+            description: String::new(),
+            rotate_bytes: None,
+            rotate_secs: None,
+            retain_files: None,
+            retain_secs: None,
+            checkpoint_every: 1000,
+            checkpoint_secs: 60,
+            hmac_accessor: true,
+            from_config: true,
+        };
+        let audit = Arc::new(
+            crate::audit::AuditBroker::open(barrier.clone(), &[device], false)
+                .await
+                .expect("audit"),
+        );
         let view = View::new(barrier, format!("logical/{uuid}/"));
-        let engine = Transit::new(&mount, &view);
+        let engine = Transit::new(&mount, &view, &audit.background());
         Fx {
             view,
             mount: Arc::new(mount),
             engine,
             backend,
+            audit,
+            audit_file,
+            _audit_dir: audit_dir,
         }
     }
 
@@ -1507,7 +1534,7 @@ async fn hot_path_is_served_from_the_cache() {
         "no storage reads on the hot path"
     );
     // Another engine instance of the same mount shares the cache and sees rotations at once.
-    let other = Transit::new(&fx.mount, &fx.view);
+    let other = Transit::new(&fx.mount, &fx.view, &fx.audit.background());
     fx.rotate("k").await;
     let resp = other
         .handle(fx.req(
@@ -1533,15 +1560,28 @@ async fn auto_rotation() {
     let ct = fx.encrypt("auto", b"before", json!({})).await;
     let shared = &fx.engine.shared;
     let now = now_unix_secs();
-    let rotated = super::keys::rotate_due_keys(shared, &fx.view, now)
+    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now)
         .await
         .expect("pass");
     assert!(rotated.is_empty(), "nothing due yet");
-    let rotated = super::keys::rotate_due_keys(shared, &fx.view, now + 3601)
+    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now + 3601)
         .await
         .expect("pass");
     assert_eq!(rotated, vec!["auto".to_string()]);
     assert_eq!(fx.read("keys/auto").await.expect("k")["latest_version"], 2);
+    // The automatic rotation is in the audit log, as a background change of the job.
+    let log = std::fs::read_to_string(&fx.audit_file).expect("audit log");
+    let entries: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .filter(|e: &Value| e["request"]["background"] == "transit-auto-rotate")
+        .collect();
+    assert_eq!(entries.len(), 2, "request and response entries: {log}");
+    assert_eq!(entries[0]["type"], "request");
+    assert_eq!(entries[0]["request"]["path"], "transit/keys/auto/rotate");
+    assert_eq!(entries[0]["request"]["mount_type"], "transit");
+    assert_eq!(entries[1]["type"], "response");
+    assert!(entries[1].get("error").is_none());
     assert_eq!(
         fx.read("keys/manual").await.expect("k")["latest_version"],
         1
@@ -1551,20 +1591,20 @@ async fn auto_rotation() {
         b"before"
     );
     // The new version (created at the real "now") resets the clock.
-    let rotated = super::keys::rotate_due_keys(shared, &fx.view, now + 60)
+    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now + 60)
         .await
         .expect("pass");
     assert!(rotated.is_empty());
     // Turning it on later through config is picked up, and off again too.
     fx.data("keys/manual/config", json!({"auto_rotate_period": 7200}))
         .await;
-    let rotated = super::keys::rotate_due_keys(shared, &fx.view, now + 7300)
+    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now + 7300)
         .await
         .expect("pass");
     assert_eq!(rotated, vec!["auto".to_string(), "manual".to_string()]);
     fx.data("keys/manual/config", json!({"auto_rotate_period": 0}))
         .await;
-    let rotated = super::keys::rotate_due_keys(shared, &fx.view, now + 100_000)
+    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now + 100_000)
         .await
         .expect("pass");
     assert_eq!(rotated, vec!["auto".to_string()]);
@@ -1664,4 +1704,16 @@ async fn stored_keys_are_not_in_the_clear() {
             "{name}"
         );
     }
+}
+
+/// A background rotation that cannot be audited does not happen (fail-closed, like requests).
+#[tokio::test]
+async fn auto_rotation_is_refused_when_it_cannot_be_audited() {
+    let fx = Fx::new().await;
+    fx.create("auto", json!({"auto_rotate_period": "1h"})).await;
+    fx.audit.close().await;
+    let due = now_unix_secs() + 3601;
+    let result = super::keys::rotate_due_keys(&fx.engine.shared, &fx.engine.rotator, due).await;
+    assert!(result.is_err(), "rotation ran unaudited");
+    assert_eq!(fx.read("keys/auto").await.expect("k")["latest_version"], 1);
 }
