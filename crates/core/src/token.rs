@@ -234,9 +234,30 @@ impl TokenStore {
         self.lookup_hash(&self.hash(token)).await
     }
 
-    /// Resolves a token hash to its entry (cache first).
+    /// Resolves a token hash to its entry: `None` unless the token and every ancestor are
+    /// valid (present, unexpired, not used up). A child is refused the moment its parent
+    /// expires, without waiting for tidy to revoke the tree.
     pub async fn lookup_hash(&self, hash: &[u8; 32]) -> Result<Option<Arc<TokenEntry>>> {
         let now = now_unix_secs();
+        let Some(entry) = self.entry(hash, now).await? else {
+            return Ok(None);
+        };
+        let mut parent = entry.parent.clone();
+        while let Some(p) = parent {
+            let ancestor = match hex_to_hash(&p) {
+                Some(h) => self.entry(&h, now).await?,
+                None => None,
+            };
+            let Some(ancestor) = ancestor.filter(|a| a.num_uses >= 0) else {
+                return Ok(None);
+            };
+            parent = ancestor.parent.clone();
+        }
+        Ok(Some(entry))
+    }
+
+    /// One unexpired entry (cache first), ancestors not checked.
+    async fn entry(&self, hash: &[u8; 32], now: i64) -> Result<Option<Arc<TokenEntry>>> {
         if let Some(entry) = self.cache.get(hash) {
             return Ok((!entry.is_expired(now)).then_some(entry));
         }
@@ -244,10 +265,11 @@ impl TokenStore {
         let Some(entry) = self.load(hash).await? else {
             return Ok(None);
         };
-        if !entry.is_expired(now) {
-            self.cache.fill(ticket, hash, entry.clone());
+        if entry.is_expired(now) {
+            return Ok(None);
         }
-        Ok((!entry.is_expired(now)).then_some(entry))
+        self.cache.fill(ticket, hash, entry.clone());
+        Ok(Some(entry))
     }
 
     /// Resolves an accessor to (hash, entry).
@@ -271,12 +293,30 @@ impl TokenStore {
         Ok(self.lookup_hash(&hash).await?.map(|e| (hash, e)))
     }
 
-    /// Stores a new token.
+    /// Stores a new token. A child is stored only while its parent is valid, checked under
+    /// the same lock as revocation: a child created while its parent is being revoked is
+    /// either found by that revocation or refused here.
+    ///
+    /// # Errors
+    /// 403 when the parent is gone, expired or used up.
     pub(crate) async fn create(
         &self,
         token: &str,
         mut entry: TokenEntry,
     ) -> Result<Arc<TokenEntry>> {
+        let _guard = self.write_lock.lock().await;
+        if let Some(parent) = &entry.parent {
+            let parent_valid = match hex_to_hash(parent) {
+                Some(h) => self
+                    .load(&h)
+                    .await?
+                    .is_some_and(|p| !p.is_expired(now_unix_secs()) && p.num_uses >= 0),
+                None => false,
+            };
+            if !parent_valid {
+                return Err(Error::PermissionDenied);
+            }
+        }
         let hash = self.hash(token);
         let hash_hex = hex::encode(hash);
         entry.id_hash = hash_hex.clone();
@@ -562,5 +602,143 @@ impl TokenStore {
     /// Role names.
     pub async fn roles(&self) -> Result<Vec<String>> {
         self.barrier.list(ROLE_PREFIX).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::barrier::{DEFAULT_MAX_ENCRYPTIONS_PER_TERM, test_barrier};
+    use coffre_storage::InMemoryBackend;
+
+    async fn store() -> TokenStore {
+        let barrier = Arc::new(
+            test_barrier(
+                Arc::new(InMemoryBackend::new()),
+                DEFAULT_MAX_ENCRYPTIONS_PER_TERM,
+            )
+            .await,
+        );
+        let key = coffre_crypto::Key256::generate().expect("rng");
+        barrier
+            .put(TOKEN_KEY_PATH, key.expose())
+            .await
+            .expect("put");
+        TokenStore::open(barrier).await.expect("open")
+    }
+
+    fn entry(parent: Option<&str>, expire_time: Option<i64>) -> TokenEntry {
+        TokenEntry {
+            id_hash: String::new(),
+            accessor: TokenStore::new_accessor().expect("rng"),
+            policies: vec!["default".into()],
+            path: "auth/token/create".into(),
+            display_name: "token".into(),
+            creation_time: now_unix_secs(),
+            creation_ttl: 0,
+            expire_time,
+            explicit_max_ttl: 0,
+            period: 0,
+            num_uses: 0,
+            renewable: true,
+            meta: BTreeMap::new(),
+            parent: parent.map(str::to_string),
+            token_type: "service".into(),
+            role: None,
+            last_renewal_time: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_child_is_refused_once_its_parent_has_expired() {
+        let s = store().await;
+        let soon = now_unix_secs() + 3600;
+        let parent = s
+            .create("hvs.parent", entry(None, Some(soon)))
+            .await
+            .expect("parent");
+        let child = s
+            .create("hvs.child", entry(Some(&parent.id_hash), None))
+            .await
+            .expect("child");
+        s.create("hvs.grandchild", entry(Some(&child.id_hash), None))
+            .await
+            .expect("grandchild");
+        assert!(s.lookup("hvs.grandchild").await.expect("lookup").is_some());
+        // The parent expires (rewritten with a past expiry instead of sleeping).
+        let mut expired = (*parent).clone();
+        expired.expire_time = Some(now_unix_secs() - 1);
+        s.rewrite(&s.hash("hvs.parent"), expired)
+            .await
+            .expect("rewrite");
+        assert!(
+            s.lookup("hvs.child").await.expect("lookup").is_none(),
+            "child of an expired parent"
+        );
+        assert!(
+            s.lookup("hvs.grandchild").await.expect("lookup").is_none(),
+            "grandchild too"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_child_of_a_used_up_parent_is_refused() {
+        let s = store().await;
+        let mut limited = entry(None, None);
+        limited.num_uses = 1;
+        let parent = s.create("hvs.limited", limited).await.expect("parent");
+        s.create("hvs.kid", entry(Some(&parent.id_hash), None))
+            .await
+            .expect("child");
+        assert_eq!(
+            s.use_once(&s.hash("hvs.limited")).await.expect("use"),
+            Some(0)
+        );
+        assert!(s.lookup("hvs.kid").await.expect("lookup").is_none());
+    }
+
+    /// A child whose creation lands after its parent's revocation listed the tree must not
+    /// survive: it is refused.
+    #[tokio::test]
+    async fn a_child_created_after_its_parent_was_revoked_is_refused() {
+        let s = store().await;
+        let parent = s.create("hvs.p", entry(None, None)).await.expect("parent");
+        s.revoke_tree(&s.hash("hvs.p")).await.expect("revoke");
+        let created = s
+            .create("hvs.late", entry(Some(&parent.id_hash), None))
+            .await;
+        assert!(
+            matches!(created, Err(Error::PermissionDenied)),
+            "{created:?}"
+        );
+        assert!(s.lookup("hvs.late").await.expect("lookup").is_none());
+    }
+
+    /// Children created concurrently with the revocation of their parent: none survives.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_child_survives_a_concurrent_revocation_of_its_parent() {
+        let s = Arc::new(store().await);
+        for round in 0..20 {
+            let ptoken = format!("hvs.parent{round}");
+            let parent = s.create(&ptoken, entry(None, None)).await.expect("parent");
+            let creators: Vec<_> = (0..8)
+                .map(|i| {
+                    let (s, parent_hash) = (s.clone(), parent.id_hash.clone());
+                    tokio::spawn(async move {
+                        let t = format!("hvs.c{round}-{i}");
+                        let _ = s.create(&t, entry(Some(&parent_hash), None)).await;
+                        t
+                    })
+                })
+                .collect();
+            s.revoke_tree(&s.hash(&ptoken)).await.expect("revoke");
+            for c in creators {
+                let t = c.await.expect("join");
+                assert!(
+                    s.lookup(&t).await.expect("lookup").is_none(),
+                    "{t} survived its parent's revocation"
+                );
+            }
+        }
     }
 }
