@@ -465,10 +465,14 @@ impl Core {
 
     /// Handles a logical request (`/v1/...` except the raw sys handlers).
     /// `Ok(None)` means "nothing at this path" (404 with an empty error list).
-    pub async fn handle(&self, req: Request) -> Result<Option<Response>> {
+    pub async fn handle(&self, mut req: Request) -> Result<Option<Response>> {
         let Some(unsealed) = self.unsealed.load_full() else {
             return Err(Error::Sealed);
         };
+        // One spelling of the path for routing, the ACL, the sudo check and the audit log.
+        if let std::borrow::Cow::Owned(p) = crate::request::normalize_path(&req.path)? {
+            req.path = p;
+        }
         unsealed.handle(req).await
     }
 

@@ -83,7 +83,9 @@ pub(crate) fn requires_sudo(path: &str) -> bool {
         "sys/leases/revoke-force/",
         "auth/token/revoke-orphan",
     ];
-    EXACT.contains(&path) || PREFIX.iter().any(|p| path.starts_with(p))
+    // A trailing slash does not escape an exact root path (`sys/seal/` is `sys/seal`).
+    let folder = path.strip_suffix('/').unwrap_or(path);
+    EXACT.contains(&path) || EXACT.contains(&folder) || PREFIX.iter().any(|p| path.starts_with(p))
 }
 
 fn acl_op(op: Operation) -> Op {

@@ -102,6 +102,35 @@ pub(crate) fn new_request_id() -> String {
     }
 }
 
+/// The one spelling of a logical path that every check sees: no leading slash, no empty
+/// segments (`a//b` is `a/b`), a trailing slash kept (it means a folder). Segments `.` and `..`
+/// are refused rather than resolved: no Vault path has them, and resolving them would let a
+/// request name one path to the ACL and another to a handler.
+///
+/// # Errors
+/// 400 for a `.` or `..` segment.
+pub fn normalize_path(path: &str) -> crate::Result<std::borrow::Cow<'_, str>> {
+    let trailing = path.ends_with('/');
+    let mut segments = path.split('/').filter(|s| !s.is_empty()).peekable();
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return Err(crate::Error::invalid(
+            "invalid path: '.' and '..' segments are not allowed",
+        ));
+    }
+    let already = !path.starts_with('/') && !path.contains("//");
+    if already {
+        return Ok(std::borrow::Cow::Borrowed(path));
+    }
+    let mut out = String::with_capacity(path.len());
+    while let Some(seg) = segments.next() {
+        out.push_str(seg);
+        if segments.peek().is_some() || trailing {
+            out.push('/');
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
 impl Request {
     /// A request with a fresh id and no data.
     pub fn new(operation: Operation, path: impl Into<String>) -> Self {
@@ -190,6 +219,25 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_have_one_spelling() {
+        let n = |p: &str| normalize_path(p).map(std::borrow::Cow::into_owned);
+        assert_eq!(n("sys/audit").expect("ok"), "sys/audit");
+        assert_eq!(n("/sys/audit").expect("ok"), "sys/audit");
+        assert_eq!(n("//sys//audit").expect("ok"), "sys/audit");
+        assert_eq!(n("secret/a/").expect("ok"), "secret/a/");
+        assert_eq!(n("secret//a//").expect("ok"), "secret/a/");
+        assert_eq!(n("").expect("ok"), "");
+        assert!(n("secret/../sys/audit").is_err());
+        assert!(n("./sys/audit").is_err());
+        assert!(n("sys/audit/.").is_err());
+        assert_eq!(
+            n("secret/..x").expect("ok"),
+            "secret/..x",
+            "only whole segments"
+        );
+    }
 
     #[test]
     fn request_ids_are_distinct_v4_uuids_across_pool_refills() {

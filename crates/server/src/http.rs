@@ -54,6 +54,12 @@ async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) ->
         Some(p) => p,
         None => return reply::errors(StatusCode::BAD_REQUEST, &["invalid path encoding".into()]),
     };
+    // Normalized once here, after decoding (so `%2F%2F` and `%2e%2e` are caught too): the raw
+    // handlers and the core see the same path.
+    let path = match coffre_core::normalize_path(&path) {
+        Ok(p) => p.into_owned(),
+        Err(e) => return reply::error(&e),
+    };
     // Checked after decoding, so `%0a` or `%00` cannot smuggle control characters into keys
     // or audit entries.
     if path.chars().any(|c| c.is_control()) {
