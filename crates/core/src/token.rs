@@ -5,7 +5,11 @@
 //!
 //! Storage below the barrier:
 //! - `sys/token/id/<hash>`: the [`TokenEntry`]
-//! - `sys/token/accessor/<accessor>`: the hash, for accessor operations
+//! - `sys/token/accessor-index/<keyed hash of the accessor>`: `{accessor, hash}`, for accessor
+//!   operations. The accessor is keyed-hashed in the storage key (as Vault salts it), so
+//!   whoever reads the disk or a backup does not get every accessor; the value is encrypted
+//!   by the barrier like everything else. (Before: `sys/token/accessor/<accessor>`, migrated
+//!   at unseal.)
 //! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for cascading revocation
 //! - `sys/token/roles/<name>`: token roles
 
@@ -24,7 +28,17 @@ use crate::error::{Error, Result};
 /// Storage key of the token HMAC key (behind the barrier).
 pub(crate) const TOKEN_KEY_PATH: &str = "sys/token/salt";
 const ID_PREFIX: &str = "sys/token/id/";
-const ACCESSOR_PREFIX: &str = "sys/token/accessor/";
+const ACCESSOR_PREFIX: &str = "sys/token/accessor-index/";
+/// Where accessors were indexed in clear before; moved at unseal by [`TokenStore::open`].
+const LEGACY_ACCESSOR_PREFIX: &str = "sys/token/accessor/";
+
+/// What the accessor index stores.
+#[derive(Serialize, Deserialize)]
+struct AccessorEntry {
+    accessor: String,
+    /// Hex of the token's keyed hash.
+    hash: String,
+}
 const PARENT_PREFIX: &str = "sys/token/parent/";
 const ROLE_PREFIX: &str = "sys/token/roles/";
 
@@ -200,12 +214,61 @@ impl TokenStore {
             .get(TOKEN_KEY_PATH)
             .await?
             .ok_or_else(|| Error::Internal("token key missing".into()))?;
-        Ok(TokenStore {
+        let store = TokenStore {
             barrier,
             hmac_key: HmacKey::new(key.expose()),
             cache: CoherentCache::with_items(TOKEN_CACHE_ITEMS),
             write_lock: tokio::sync::Mutex::new(()),
+        };
+        store.migrate_legacy_accessors().await?;
+        Ok(store)
+    }
+
+    /// Storage key of an accessor's index entry.
+    fn accessor_key(&self, accessor: &str) -> String {
+        let mut input = Vec::with_capacity(9 + accessor.len());
+        input.extend_from_slice(b"accessor:");
+        input.extend_from_slice(accessor.as_bytes());
+        format!(
+            "{ACCESSOR_PREFIX}{}",
+            hex::encode(self.hmac_key.sign(&input))
+        )
+    }
+
+    fn accessor_index(&self, accessor: &str, hash_hex: &str) -> Result<(String, Option<Vec<u8>>)> {
+        let value = serde_json::to_vec(&AccessorEntry {
+            accessor: accessor.to_string(),
+            hash: hash_hex.to_string(),
         })
+        .map_err(|e| Error::Internal(format!("encode accessor: {e}")))?;
+        Ok((self.accessor_key(accessor), Some(value)))
+    }
+
+    /// Moves accessors indexed in clear (before 0.2) under their keyed hash, a batch at a
+    /// time; each batch writes the new entries and deletes the old ones atomically, so a
+    /// crash part-way resumes at the next unseal. With nothing to move this is one listing.
+    async fn migrate_legacy_accessors(&self) -> Result<()> {
+        let legacy = self.barrier.list(LEGACY_ACCESSOR_PREFIX).await?;
+        for chunk in legacy.chunks(500) {
+            let mut ops = Vec::with_capacity(chunk.len() * 2);
+            for accessor in chunk {
+                let old = format!("{LEGACY_ACCESSOR_PREFIX}{accessor}");
+                if let Some(raw) = self.barrier.get(&old).await?
+                    && let Ok(hash) = std::str::from_utf8(raw.expose())
+                {
+                    ops.push(self.accessor_index(accessor, hash)?);
+                }
+                ops.push((old, None));
+            }
+            self.barrier.batch(ops).await?;
+        }
+        if !legacy.is_empty() {
+            tracing::info!(
+                count = legacy.len(),
+                "token accessors moved under keyed hashes"
+            );
+        }
+        Ok(())
     }
 
     /// The keyed hash of a token string.
@@ -280,14 +343,13 @@ impl TokenStore {
         if accessor.is_empty() || accessor.contains('/') {
             return Ok(None);
         }
-        let Some(raw) = self
-            .barrier
-            .get(&format!("{ACCESSOR_PREFIX}{accessor}"))
-            .await?
-        else {
+        let Some(raw) = self.barrier.get(&self.accessor_key(accessor)).await? else {
             return Ok(None);
         };
-        let Some(hash) = std::str::from_utf8(raw.expose()).ok().and_then(hex_to_hash) else {
+        let Some(hash) = serde_json::from_slice::<AccessorEntry>(raw.expose())
+            .ok()
+            .and_then(|e| hex_to_hash(&e.hash))
+        else {
             return Ok(None);
         };
         Ok(self.lookup_hash(&hash).await?.map(|e| (hash, e)))
@@ -325,10 +387,7 @@ impl TokenStore {
             Some(encode_entry(&entry)?),
         )];
         if !entry.accessor.is_empty() {
-            writes.push((
-                format!("{ACCESSOR_PREFIX}{}", entry.accessor),
-                Some(hash_hex.clone().into_bytes()),
-            ));
+            writes.push(self.accessor_index(&entry.accessor, &hash_hex)?);
         }
         if let Some(parent) = &entry.parent {
             writes.push((
@@ -480,7 +539,7 @@ impl TokenStore {
         let mut deletes = vec![(format!("{ID_PREFIX}{hash_hex}"), None)];
         if let Some(entry) = &entry {
             if !entry.accessor.is_empty() {
-                deletes.push((format!("{ACCESSOR_PREFIX}{}", entry.accessor), None));
+                deletes.push((self.accessor_key(&entry.accessor), None));
             }
             if let Some(parent) = &entry.parent {
                 deletes.push((format!("{PARENT_PREFIX}{parent}/{hash_hex}"), None));
@@ -536,7 +595,16 @@ impl TokenStore {
 
     /// All accessors (for `auth/token/accessors`).
     pub async fn accessors(&self) -> Result<Vec<String>> {
-        self.barrier.list(ACCESSOR_PREFIX).await
+        let mut accessors = Vec::new();
+        for key in self.barrier.list(ACCESSOR_PREFIX).await? {
+            if let Some(raw) = self.barrier.get(&format!("{ACCESSOR_PREFIX}{key}")).await?
+                && let Ok(entry) = serde_json::from_slice::<AccessorEntry>(raw.expose())
+            {
+                accessors.push(entry.accessor);
+            }
+        }
+        accessors.sort();
+        Ok(accessors)
     }
 
     /// Revokes every expired or used-up token (and its descendants). Returns how many were
@@ -679,6 +747,70 @@ mod tests {
             s.lookup("hvs.grandchild").await.expect("lookup").is_none(),
             "grandchild too"
         );
+    }
+
+    /// Storage keys never carry an accessor in clear; lookups and listing still work, and
+    /// accessors indexed the old way are moved at the next open.
+    #[tokio::test]
+    async fn accessors_are_stored_under_keyed_hashes_and_migrated() {
+        let backend: Arc<dyn coffre_storage::Backend> = Arc::new(InMemoryBackend::new());
+        let barrier =
+            Arc::new(test_barrier(backend.clone(), DEFAULT_MAX_ENCRYPTIONS_PER_TERM).await);
+        let key = coffre_crypto::Key256::generate().expect("rng");
+        barrier
+            .put(TOKEN_KEY_PATH, key.expose())
+            .await
+            .expect("put");
+        let s = TokenStore::open(barrier.clone()).await.expect("open");
+        let e = s
+            .create("hvs.one", entry(None, None))
+            .await
+            .expect("create");
+        let keys = backend.scan("").await.expect("scan");
+        assert!(!keys.iter().any(|k| k.contains(&e.accessor)), "{keys:?}");
+        let (hash, found) = s
+            .lookup_accessor(&e.accessor)
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_eq!(hash, s.hash("hvs.one"));
+        assert_eq!(found.accessor, e.accessor);
+        assert_eq!(s.accessors().await.expect("list"), vec![e.accessor.clone()]);
+
+        // A store written by an older version: the accessor index in clear.
+        let legacy = TokenStore::new_accessor().expect("rng");
+        let mut old = entry(None, None);
+        old.accessor = legacy.clone();
+        let old_hash = s.hash("hvs.old");
+        old.id_hash = hex::encode(old_hash);
+        barrier
+            .batch(vec![
+                (
+                    format!("{ID_PREFIX}{}", hex::encode(old_hash)),
+                    Some(encode_entry(&old).expect("enc")),
+                ),
+                (
+                    format!("{LEGACY_ACCESSOR_PREFIX}{legacy}"),
+                    Some(hex::encode(old_hash).into_bytes()),
+                ),
+            ])
+            .await
+            .expect("legacy write");
+        let s = TokenStore::open(barrier).await.expect("reopen");
+        let keys = backend.scan("").await.expect("scan");
+        assert!(
+            !keys.iter().any(|k| k.contains(&legacy)),
+            "migrated: {keys:?}"
+        );
+        let (hash, _) = s
+            .lookup_accessor(&legacy)
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_eq!(hash, old_hash);
+        s.revoke_tree(&old_hash).await.expect("revoke");
+        assert!(s.lookup_accessor(&legacy).await.expect("lookup").is_none());
+        assert_eq!(s.accessors().await.expect("list"), vec![e.accessor.clone()]);
     }
 
     #[tokio::test]
