@@ -27,6 +27,9 @@ pub struct Config {
     /// Barrier settings.
     #[serde(default)]
     pub barrier: BarrierConfig,
+    /// Connection timeouts.
+    #[serde(default)]
+    pub http: HttpConfig,
     /// Audit devices (`[[audit]]` tables).
     #[serde(default)]
     pub audit: Vec<AuditConfig>,
@@ -95,6 +98,19 @@ pub struct TlsConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// `[http]`: connection timeouts (durations such as `"10s"`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The request head must arrive within this (default 10s); an HTTP/1 connection idle
+    /// between requests for longer is closed too.
+    pub header_read_timeout: Option<String>,
+    /// The request body must arrive within this (default 30s), or 408.
+    pub body_read_timeout: Option<String>,
+    /// A connection on which nothing moves for this long is closed (default 5m).
+    pub idle_timeout: Option<String>,
+}
+
 /// `[barrier]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,6 +125,38 @@ impl Default for BarrierConfig {
         BarrierConfig {
             max_encryptions_per_term: default_max_encryptions(),
         }
+    }
+}
+
+impl HttpConfig {
+    fn timeouts(&self) -> anyhow::Result<crate::timeouts::HttpTimeouts> {
+        let parse =
+            |v: &Option<String>, what: &str, default: std::time::Duration| match v.as_deref() {
+                None => Ok(default),
+                Some(s) => coffre_core::fields::parse_duration_secs(s)
+                    .filter(|d| *d > 0)
+                    .map(std::time::Duration::from_secs)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("[http] {what}: invalid duration {s:?} (at least 1s)")
+                    }),
+            };
+        Ok(crate::timeouts::HttpTimeouts {
+            header_read: parse(
+                &self.header_read_timeout,
+                "header_read_timeout",
+                crate::timeouts::DEFAULT_HEADER_READ,
+            )?,
+            body_read: parse(
+                &self.body_read_timeout,
+                "body_read_timeout",
+                crate::timeouts::DEFAULT_BODY_READ,
+            )?,
+            idle: parse(
+                &self.idle_timeout,
+                "idle_timeout",
+                crate::timeouts::DEFAULT_IDLE,
+            )?,
+        })
     }
 }
 
@@ -165,6 +213,8 @@ pub struct Validated {
     pub audit: Vec<coffre_core::AuditDeviceConfig>,
     /// `allow_api_audit_creation`.
     pub allow_api_audit_creation: bool,
+    /// `[http]`.
+    pub timeouts: crate::timeouts::HttpTimeouts,
 }
 
 impl Config {
@@ -235,6 +285,7 @@ impl Config {
             max_encryptions_per_term: self.barrier.max_encryptions_per_term,
             audit: self.audit_devices()?,
             allow_api_audit_creation: self.allow_api_audit_creation,
+            timeouts: self.http.timeouts()?,
         })
     }
 

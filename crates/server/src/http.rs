@@ -24,6 +24,8 @@ pub struct AppState {
     pub core: Arc<Core>,
     /// Body limit in bytes.
     pub max_request_size: usize,
+    /// The whole body must arrive within this.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// The whole HTTP application (testable without a socket).
@@ -68,12 +70,19 @@ async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) ->
             &["invalid characters in path".into()],
         );
     }
-    let body = match axum::body::to_bytes(body, state.max_request_size).await {
-        Ok(b) => b,
-        Err(_) => {
+    let read = axum::body::to_bytes(body, state.max_request_size);
+    let body = match tokio::time::timeout(state.body_read_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
             return reply::errors(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &["http: request body too large".into()],
+            );
+        }
+        Err(_) => {
+            return reply::errors(
+                StatusCode::REQUEST_TIMEOUT,
+                &["http: request body not received in time".into()],
             );
         }
     };

@@ -12,6 +12,7 @@ mod http;
 mod input;
 mod raw;
 mod reply;
+pub mod timeouts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -135,6 +136,7 @@ pub async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
         max_encryptions_per_term: coffre_core::DEFAULT_MAX_ENCRYPTIONS_PER_TERM,
         audit: Vec::new(),
         allow_api_audit_creation: false,
+        timeouts: timeouts::HttpTimeouts::default(),
     };
     serve(core, listener, &config).await
 }
@@ -168,16 +170,25 @@ async fn serve(
     let app = router(AppState {
         core: core.clone(),
         max_request_size: config.max_request_size,
+        body_read_timeout: config.timeouts.body_read,
     })
     .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
+    let idle = timeouts::IdleAcceptor::new(config.timeouts.idle);
+    let header_read = config.timeouts.header_read;
+    let http = |builder: &mut hyper_util::server::conn::auto::Builder<_>| {
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_read);
+        builder.http2().timer(hyper_util::rt::TokioTimer::new());
+    };
     match &config.transport {
         Transport::Plain => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
-                .serve(app)
-                .await?;
+            let mut server = axum_server::from_tcp(listener)?.acceptor(idle);
+            http(server.http_builder());
+            server.handle(handle).serve(app).await?;
         }
         Transport::Tls {
             cert_file,
@@ -186,10 +197,10 @@ async fn serve(
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_file, key_file)
                 .await
                 .context("loading TLS certificate and key")?;
-            axum_server::from_tcp_rustls(listener, tls)?
-                .handle(handle)
-                .serve(app)
-                .await?;
+            let mut server =
+                axum_server::from_tcp_rustls(listener, tls)?.map(|tls| tls.acceptor(idle));
+            http(server.http_builder());
+            server.handle(handle).serve(app).await?;
         }
     }
     core.shutdown().await;
