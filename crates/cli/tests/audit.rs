@@ -114,6 +114,25 @@ async fn the_log_hides_secrets_records_denials_and_verifies() {
         .await;
     let hash = r.json["data"]["hash"].as_str().expect("hash").to_string();
     assert!(hash.starts_with("hmac-sha256:"), "{r}");
+    // The CLI takes the value on stdin, never on argv.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffre"))
+        .args(["audit", "hash", "file"])
+        .env("COFFRE_ADDR", &server.base)
+        .env("COFFRE_TOKEN", &ir.root_token)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run coffre audit hash");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{canary}").expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "coffre audit hash failed");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), hash);
+    let (ok, _, _) = coffre(&["audit", "hash", "file", "on-the-command-line"]);
+    assert!(!ok, "a value on argv must be refused");
     let chain = root.get("sys/audit-chain/file").await;
     let pk = chain.json["data"]["public_key"]
         .as_str()

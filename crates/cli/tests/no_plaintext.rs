@@ -181,9 +181,20 @@ async fn no_plaintext_at_rest() {
         }
     );
     let log = server.log();
-    if log.contains(&canary) {
-        eprintln!("info: the canary value appears in the server log");
+    assert!(
+        !log.contains(&canary),
+        "the canary secret value appears in the server log"
+    );
+    for (i, share) in ir.keys.iter().enumerate() {
+        assert!(
+            !log.contains(share.as_str()),
+            "unseal share {i} appears in the server log"
+        );
     }
+    assert!(
+        !log.contains(&ir.root_token),
+        "the root token appears in the server log"
+    );
     assert!(
         nfiles > 0 && total > 0,
         "data dir is empty: nothing was persisted?"

@@ -28,6 +28,6 @@ pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VER
 pub use crate::engines::{Engine, EngineRequest, MOUNTABLE_TYPES};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::mount::{DEFAULT_LEASE_TTL, MountConfig, MountEntry};
-pub use crate::request::{Operation, Request, Response, normalize_path};
+pub use crate::request::{ClientToken, Operation, Request, Response, normalize_path};
 pub use crate::seal::SealConfig;
 pub use crate::token::{SYSTEM_MAX_TTL, TokenEntry, TokenRole};

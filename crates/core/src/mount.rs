@@ -179,7 +179,12 @@ impl MountTable {
                 kind: "system".into(),
                 description: "system endpoints used for control, policy and debugging".into(),
                 uuid: uuid::Uuid::new_v4().to_string(),
-                accessor: accessor_for("system")?,
+                accessor: accessor_for(
+                    "system",
+                    &MountTable {
+                        entries: Vec::new(),
+                    },
+                )?,
                 config: MountConfig::default(),
                 options: BTreeMap::new(),
                 local: false,
@@ -215,9 +220,16 @@ impl MountTable {
 }
 
 /// A fresh public accessor, e.g. `kv_1b2c3d4e`.
-pub(crate) fn accessor_for(kind: &str) -> Result<String> {
-    let raw: [u8; 4] = coffre_crypto::random_array()?;
-    Ok(format!("{}_{}", kind.replace('-', "_"), hex::encode(raw)))
+/// A new mount accessor: the type and 128 random bits, distinct from every accessor in
+/// `table` (a collision is astronomically unlikely; checked anyway, since accessors are ids).
+pub(crate) fn accessor_for(kind: &str, table: &MountTable) -> Result<String> {
+    loop {
+        let raw: [u8; 16] = coffre_crypto::random_array()?;
+        let accessor = format!("{}_{}", kind.replace('-', "_"), hex::encode(raw));
+        if !table.entries.iter().any(|e| e.accessor == accessor) {
+            return Ok(accessor);
+        }
+    }
 }
 
 /// One routable mount: its entry, its engine and its storage view.

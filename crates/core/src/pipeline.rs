@@ -26,7 +26,7 @@ pub(crate) struct Authorized {
     pub(crate) token: Arc<TokenEntry>,
     /// The caller's token hash (its storage id).
     pub(crate) token_hash: [u8; 32],
-    raw_token: String,
+    raw_token: crate::request::ClientToken,
     /// The matched rule grants `sudo` (or the token is root).
     pub(crate) sudo: bool,
     /// The caller's compiled ACL.
@@ -51,7 +51,7 @@ impl Authorized {
 
     /// The caller's token string (for `lookup-self`).
     pub(crate) fn raw_token(&self) -> &str {
-        &self.raw_token
+        self.raw_token.expose()
     }
 }
 
@@ -107,13 +107,21 @@ enum Target {
     Nowhere,
 }
 
+/// An authenticated caller, not yet authorized.
+struct Caller {
+    token: crate::request::ClientToken,
+    hash: [u8; 32],
+    entry: Arc<TokenEntry>,
+}
+
 impl Unsealed {
-    /// Resolves the caller's token; a missing, unknown, expired or used-up token is a 403.
-    async fn authenticate(&self, req: &Request) -> Result<(String, [u8; 32], Arc<TokenEntry>)> {
-        let Some(token) = req.token.as_deref().filter(|t| !t.is_empty()) else {
+    /// Resolves the caller's token; a missing, unknown, expired or used-up token is a 403. On
+    /// success the token moves out of the request into the [`Caller`].
+    async fn authenticate(&self, req: &mut Request) -> Result<Caller> {
+        let Some(token) = req.token.as_ref().filter(|t| !t.expose().is_empty()) else {
             return Err(Error::PermissionDenied);
         };
-        let hash = self.tokens.hash(token);
+        let hash = self.tokens.hash(token.expose());
         let entry = self
             .tokens
             .lookup_hash(&hash)
@@ -122,28 +130,40 @@ impl Unsealed {
         if entry.num_uses < 0 {
             return Err(Error::PermissionDenied);
         }
-        Ok((token.to_string(), hash, entry))
+        let token = req.token.take().ok_or(Error::PermissionDenied)?;
+        Ok(Caller { token, hash, entry })
     }
 
     /// Checks the token's policies for `op` on `path`, and `sudo` where the path needs it.
+    /// `ui_mounts` skips the rule check (the handler checks against the ACL itself). A refusal
+    /// hands the caller back, for its audit entry.
     async fn authorize(
         &self,
-        (raw_token, token_hash, token): (String, [u8; 32], Arc<TokenEntry>),
+        caller: Caller,
         op: Operation,
         path: &str,
         data: &Map<String, Value>,
-    ) -> Result<Authorized> {
-        let acl = self.policies.acl_for(&token.policies).await?;
-        let decision = acl.check(acl_op(op), path, data);
-        if !decision.allowed || (requires_sudo(path) && !decision.sudo) {
-            return Err(Error::PermissionDenied);
-        }
+        ui_mounts: bool,
+    ) -> std::result::Result<Authorized, (Error, Caller)> {
+        let acl = match self.policies.acl_for(&caller.entry.policies).await {
+            Ok(acl) => acl,
+            Err(e) => return Err((e, caller)),
+        };
+        let sudo = if ui_mounts {
+            caller.entry.is_root()
+        } else {
+            let decision = acl.check(acl_op(op), path, data);
+            if !decision.allowed || (requires_sudo(path) && !decision.sudo) {
+                return Err((Error::PermissionDenied, caller));
+            }
+            decision.sudo || decision.root
+        };
         Ok(Authorized {
             _private: (),
-            token,
-            token_hash,
-            raw_token,
-            sudo: decision.sudo || decision.root,
+            token: caller.entry,
+            token_hash: caller.hash,
+            raw_token: caller.token,
+            sudo,
             acl,
         })
     }
@@ -165,7 +185,9 @@ impl Unsealed {
             path: &req.path,
             data: Some(data),
             remote_addr: req.remote_addr.as_deref(),
-            token: caller.map(|c| c.0).or(req.token.as_deref()),
+            token: caller
+                .map(|c| c.0)
+                .or(req.token.as_ref().map(|t| t.expose())),
             token_hash: None,
             auth: caller.map(|c| c.1),
             mount,
@@ -226,7 +248,7 @@ impl Unsealed {
     /// entry (a refusal records its error) and, once dispatched, a response entry; a response
     /// whose entry cannot be written is not sent.
     pub(crate) async fn handle(&self, mut req: Request) -> Result<Option<Response>> {
-        let caller = match self.authenticate(&req).await {
+        let caller = match self.authenticate(&mut req).await {
             Ok(c) => c,
             Err(e) => {
                 self.audit_refused(&req, &req.data, None, None, &e).await;
@@ -237,7 +259,7 @@ impl Unsealed {
         let (target, mount) = match self.resolve(&mut req, &router).await {
             Ok(t) => t,
             Err(e) => {
-                let who = Some((caller.0.as_str(), &*caller.2));
+                let who = Some((caller.token.expose(), &*caller.entry));
                 self.audit_refused(&req, &req.data, who, None, &e).await;
                 return Err(e);
             }
@@ -252,26 +274,11 @@ impl Unsealed {
             Target::Engine(ereq, _) => &ereq.data,
             _ => &req.data,
         };
-        let (raw, entry) = (caller.0.clone(), caller.2.clone());
-        let authorized = if ui_mounts {
-            self.policies
-                .acl_for(&caller.2.policies)
-                .await
-                .map(|acl| Authorized {
-                    _private: (),
-                    sudo: caller.2.is_root(),
-                    token: caller.2,
-                    token_hash: caller.1,
-                    raw_token: caller.0,
-                    acl,
-                })
-        } else {
-            self.authorize(caller, op, &req.path, data).await
-        };
-        let auth = match authorized {
+        let auth = match self.authorize(caller, op, &req.path, data, ui_mounts).await {
             Ok(a) => a,
-            Err(e) => {
-                self.audit_refused(&req, data, Some((&raw, &entry)), mount.as_deref(), &e)
+            Err((e, caller)) => {
+                let who = Some((caller.token.expose(), &*caller.entry));
+                self.audit_refused(&req, data, who, mount.as_deref(), &e)
                     .await;
                 return Err(e);
             }

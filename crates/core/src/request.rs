@@ -38,8 +38,30 @@ impl Operation {
     }
 }
 
+/// A client token as it travels through the pipeline: zeroized when dropped, not `Clone`
+/// (there is one copy, moved from the request into the authorization proof), and `Debug`
+/// prints `[redacted]`. Only its keyed hash is ever stored.
+pub struct ClientToken(zeroize::Zeroizing<String>);
+
+impl ClientToken {
+    /// Takes ownership of the token text.
+    pub fn new(token: String) -> Self {
+        ClientToken(zeroize::Zeroizing::new(token))
+    }
+
+    /// The token text (for hashing, and for `lookup-self`'s answer).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// A client request, already stripped of HTTP.
-#[derive(Clone)]
 pub struct Request {
     /// Unique id, echoed in the response envelope.
     pub id: String,
@@ -51,7 +73,7 @@ pub struct Request {
     /// Body (or query string for reads), JSON `null` values already removed.
     pub data: Map<String, Value>,
     /// Client token, if one was sent.
-    pub token: Option<String>,
+    pub token: Option<ClientToken>,
     /// Remote address, for audit.
     pub remote_addr: Option<String>,
 }
@@ -146,7 +168,7 @@ impl Request {
 
     /// Builder: attach a token.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.token = Some(ClientToken::new(token.into()));
         self
     }
 

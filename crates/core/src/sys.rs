@@ -241,7 +241,7 @@ async fn enable_mount(
     let mut table = core.mounts.lock().await;
     table.check_new_path(&path)?;
     let entry = MountEntry {
-        accessor: accessor_for(&kind)?,
+        accessor: accessor_for(&kind, &table)?,
         path,
         kind,
         description: fields::opt_str(data, "description")?
@@ -280,6 +280,14 @@ async fn disable_mount(core: &Unsealed, path: &str) -> Result<Response> {
     Ok(Response::empty())
 }
 
+/// What `sys/mounts/:path/tune` applies (`options` only to restate the current kv version).
+const TUNABLE: &[&str] = &[
+    "default_lease_ttl",
+    "max_lease_ttl",
+    "description",
+    "options",
+];
+
 async fn tune(
     core: &Unsealed,
     raw_path: &str,
@@ -295,6 +303,13 @@ async fn tune(
     match op {
         Operation::Read => Ok(Response::with_data(entry.tune_api()).injected()),
         Operation::Create | Operation::Update => {
+            // Refuse what is not applied rather than answer 204 and ignore it.
+            if let Some(key) = data.keys().find(|k| !TUNABLE.contains(&k.as_str())) {
+                return Err(Error::invalid(format!(
+                    "tuning \"{key}\" is not supported; tunable: {}",
+                    TUNABLE.join(", ")
+                )));
+            }
             let mut updated = entry;
             apply_config(&mut updated.config, data)?;
             if let Some(d) = fields::opt_str(data, "description")? {

@@ -34,7 +34,7 @@ impl AuditSigningKey {
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| CryptoError::InvalidKeyLength)?;
         Ok(AuditSigningKey {
             pair,
-            pkcs8: SecretBytes::new(pkcs8.to_vec()),
+            pkcs8: SecretBytes::new_locked(pkcs8.to_vec()),
         })
     }
 

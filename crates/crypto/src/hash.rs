@@ -32,7 +32,11 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// An HMAC-SHA-256 key with its inner and outer pads precomputed, for keys used on every
 /// request (token hashing, audit HMACs): signing skips the two key-schedule hashes.
-pub struct HmacKey(hmac::Key);
+///
+/// The key schedule is key material: it lives on the heap, `mlock`ed best effort (see
+/// [`mlock_supported`](crate::mlock_supported)), and aws-lc cleanses it on drop
+/// (`HMAC_CTX_cleanup`).
+pub struct HmacKey(Box<hmac::Key>);
 
 impl std::fmt::Debug for HmacKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,7 +47,9 @@ impl std::fmt::Debug for HmacKey {
 impl HmacKey {
     /// Prepares `key` (any length).
     pub fn new(key: &[u8]) -> HmacKey {
-        HmacKey(hmac::Key::new(hmac::HMAC_SHA256, key))
+        let schedule = Box::new(hmac::Key::new(hmac::HMAC_SHA256, key));
+        crate::memlock::lock_best_effort(&*schedule as *const hmac::Key, size_of::<hmac::Key>());
+        HmacKey(schedule)
     }
 
     /// HMAC-SHA-256 of `data`.

@@ -26,11 +26,35 @@ pub(crate) fn lock_best_effort<T>(ptr: *const T, len: usize) {
 
 #[cfg(test)]
 mod tests {
+    /// The kernel's count of this process's locked memory (`VmLck` in `/proc/self/status`).
+    fn locked_kib() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmLck:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Where the OS allows locking (a non-zero `RLIMIT_MEMLOCK`, or root), key material is
+    /// locked: `mlock_supported` stays true and the kernel counts locked pages.
     #[test]
-    fn locking_key_memory_does_not_fail_loudly() {
-        // Only a smoke test: whether mlock succeeds depends on RLIMIT_MEMLOCK.
+    fn key_material_is_locked_where_the_os_allows_it() {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Memlock);
+        let can_lock =
+            limit.current.is_none_or(|n| n >= 64 * 1024) || rustix::process::geteuid().is_root();
         let key = crate::Key256::generate().expect("key");
-        let _ = super::mlock_supported();
-        drop(key);
+        let hmac = crate::HmacKey::new(key.expose());
+        let secret = crate::SecretBytes::new_locked(vec![7u8; 4096]);
+        if !can_lock {
+            println!("SKIPPED: RLIMIT_MEMLOCK is below 64 KiB here, mlock cannot be checked");
+            return;
+        }
+        assert!(
+            super::mlock_supported(),
+            "an mlock failed although the limit allows it"
+        );
+        match locked_kib() {
+            Some(kib) => assert!(kib >= 4, "VmLck is {kib} kB with keys alive"),
+            None => println!("SKIPPED: /proc/self/status has no VmLck on this OS"),
+        }
+        drop((key, hmac, secret));
     }
 }

@@ -31,6 +31,17 @@ impl SecretBytes {
         Self::new(b.to_vec())
     }
 
+    /// Like [`SecretBytes::new`], for long-lived key material (a private key kept for the
+    /// whole unsealed lifetime): the buffer is also `mlock`ed, best effort. Transient secrets
+    /// (plaintexts read per request, shares) use `new`: locking costs a system call and pins
+    /// pages that are never unlocked, which the per-request path must not pay.
+    pub fn new_locked(v: Vec<u8>) -> Self {
+        if v.capacity() > 0 {
+            memlock::lock_best_effort(v.as_ptr(), v.capacity());
+        }
+        Self::new(v)
+    }
+
     /// Borrows the secret bytes.
     pub fn expose(&self) -> &[u8] {
         &self.0

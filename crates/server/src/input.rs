@@ -12,7 +12,11 @@ pub enum InputError {
 }
 
 /// The client token: `X-Vault-Token`, else `Authorization: Bearer`.
-pub fn token(headers: &HeaderMap) -> Option<String> {
+pub fn token(headers: &HeaderMap) -> Option<coffre_core::ClientToken> {
+    token_text(headers).map(coffre_core::ClientToken::new)
+}
+
+fn token_text(headers: &HeaderMap) -> Option<String> {
     if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok())
         && !t.is_empty()
     {
@@ -99,17 +103,17 @@ mod tests {
     #[test]
     fn token_headers() {
         let mut h = HeaderMap::new();
-        assert_eq!(token(&h), None);
+        assert!(token(&h).is_none());
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer abc"),
         );
-        assert_eq!(token(&h).as_deref(), Some("abc"));
+        assert_eq!(token_text(&h).as_deref(), Some("abc"));
         h.insert("x-vault-token", HeaderValue::from_static("xyz"));
-        assert_eq!(token(&h).as_deref(), Some("xyz"));
+        assert_eq!(token_text(&h).as_deref(), Some("xyz"));
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(token(&h), None);
+        assert!(token(&h).is_none());
     }
 
     #[test]

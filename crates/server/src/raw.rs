@@ -144,11 +144,8 @@ async fn seal(state: &AppState, input: &HttpInput) -> HttpResponse {
     if !is_write(input) {
         return reply::errors(StatusCode::METHOD_NOT_ALLOWED, &[]);
     }
-    match state
-        .core
-        .seal(input::token(&input.headers).as_deref())
-        .await
-    {
+    let token = input::token(&input.headers);
+    match state.core.seal(token.as_ref().map(|t| t.expose())).await {
         Ok(()) => reply::no_content(),
         Err(e) => reply::error(&e),
     }

@@ -39,12 +39,12 @@ pub enum AuditCommand {
     },
     /// List the enabled audit devices
     List,
-    /// HMAC a value with a device's salt, as it would appear in the log (sys/audit-hash)
+    /// HMAC a value with a device's salt, as it would appear in the log (sys/audit-hash).
+    /// The value is read from stdin (one line; prompted without echo on a terminal), never
+    /// from the command line, where the shell history and `ps` would keep it.
     Hash {
         /// Device name
         device: String,
-        /// The value to hash
-        input: String,
     },
 }
 
@@ -139,12 +139,13 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Hash { device, input } => {
+        AuditCommand::Hash { device } => {
+            let input = zeroize::Zeroizing::new(crate::input::read_secret_line("Value to hash: ")?);
             let resp = ctx
                 .client()?
                 .write(
                     &format!("sys/audit-hash/{device}"),
-                    json!({ "input": input }),
+                    json!({ "input": input.as_str() }),
                 )
                 .await?
                 .unwrap_or(Value::Null);

@@ -81,9 +81,16 @@ pub fn normalize_type(
             }
         }
         "transit" => Ok("transit".into()),
-        "kv-v2" => Err(Error::invalid(
-            "kv version 2 is not available yet in this build",
-        )),
+        // Vault's alias: a kv mount of version 2 (listed as type "kv").
+        "kv-v2" => match options.get("version").map(String::as_str) {
+            None | Some("" | "2") => {
+                options.insert("version".into(), "2".into());
+                Ok("kv".into())
+            }
+            Some(other) => Err(Error::invalid(format!(
+                "kv-v2 mounts are version 2, not \"{other}\""
+            ))),
+        },
         "system" | "token" | "cubbyhole" | "identity" => Err(Error::invalid(format!(
             "cannot mount \"{kind}\" of type \"{kind}\""
         ))),
