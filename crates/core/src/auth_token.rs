@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::clock::{now_unix_secs, rfc3339_nanos};
+use crate::clock::rfc3339_nanos;
 use crate::core::Unsealed;
 use crate::error::{Error, Result};
 use crate::fields;
@@ -29,9 +29,11 @@ pub(crate) async fn handle(
     match rel {
         "create" if write => create(core, data, auth, CreateKind::Normal).await.map(Some),
         "create-orphan" if write => create(core, data, auth, CreateKind::Orphan).await.map(Some),
-        "lookup-self" if op == Operation::Read || write => {
-            Ok(Some(lookup_response(&auth.token, Some(auth.raw_token()))))
-        }
+        "lookup-self" if op == Operation::Read || write => Ok(Some(lookup_response(
+            core.barrier.clock().now_unix_secs(),
+            &auth.token,
+            Some(auth.raw_token()),
+        ))),
         "lookup" if op == Operation::Read || write => lookup(core, data, auth).await.map(Some),
         "lookup-accessor" if write => lookup_accessor(core, data).await.map(Some),
         "renew-self" if write => {
@@ -56,7 +58,11 @@ pub(crate) async fn handle(
                 .await?
                 .ok_or_else(|| Error::invalid("invalid accessor"))?;
             let entry = core.tokens.renew(&hash, inc).await?;
-            Ok(Some(auth_response(&entry, "")))
+            Ok(Some(auth_response(
+                core.barrier.clock().now_unix_secs(),
+                &entry,
+                "",
+            )))
         }
         "revoke-self" if write => {
             core.tokens.revoke_tree(&auth.token_hash).await?;
@@ -347,7 +353,7 @@ async fn create(
         }
     };
 
-    let now = now_unix_secs();
+    let now = core.barrier.clock().now_unix_secs();
     let token = match id {
         Some(i) => i.to_string(),
         None => generate_token(token_type == "batch")?,
@@ -379,14 +385,13 @@ async fn create(
         last_renewal_time: None,
     };
     let entry = core.tokens.create(&token, entry).await?;
-    let mut resp = auth_response(&entry, &token);
+    let mut resp = auth_response(now, &entry, &token);
     resp.warnings = warnings;
     Ok(resp)
 }
 
 /// The `auth` block for a token.
-pub(crate) fn auth_response(entry: &TokenEntry, token: &str) -> Response {
-    let now = now_unix_secs();
+pub(crate) fn auth_response(now: i64, entry: &TokenEntry, token: &str) -> Response {
     let token_policies: Vec<&String> = entry.policies.iter().collect();
     let mut auth = Map::new();
     auth.insert("client_token".into(), json!(token));
@@ -416,8 +421,7 @@ pub(crate) fn auth_response(entry: &TokenEntry, token: &str) -> Response {
 }
 
 /// Token information as `lookup*` returns it. `id` is `None` for accessor lookups.
-pub(crate) fn lookup_response(entry: &TokenEntry, id: Option<&str>) -> Response {
-    let now = now_unix_secs();
+pub(crate) fn lookup_response(now: i64, entry: &TokenEntry, id: Option<&str>) -> Response {
     let mut d = Map::new();
     d.insert("id".into(), json!(id.unwrap_or("")));
     d.insert("accessor".into(), json!(entry.accessor));
@@ -471,10 +475,18 @@ pub(crate) fn lookup_response(entry: &TokenEntry, id: Option<&str>) -> Response 
 
 async fn lookup(core: &Unsealed, data: &Map<String, Value>, auth: &Authorized) -> Result<Response> {
     let Some(token) = fields::opt_str(data, "token")?.filter(|t| !t.is_empty()) else {
-        return Ok(lookup_response(&auth.token, Some(auth.raw_token())));
+        return Ok(lookup_response(
+            core.barrier.clock().now_unix_secs(),
+            &auth.token,
+            Some(auth.raw_token()),
+        ));
     };
     match core.tokens.lookup(token).await? {
-        Some(entry) => Ok(lookup_response(&entry, Some(token))),
+        Some(entry) => Ok(lookup_response(
+            core.barrier.clock().now_unix_secs(),
+            &entry,
+            Some(token),
+        )),
         None => Err(Error::PermissionDeniedMsg("bad token".into())),
     }
 }
@@ -482,7 +494,11 @@ async fn lookup(core: &Unsealed, data: &Map<String, Value>, auth: &Authorized) -
 async fn lookup_accessor(core: &Unsealed, data: &Map<String, Value>) -> Result<Response> {
     let accessor = required_str(data, "accessor")?;
     match core.tokens.lookup_accessor(&accessor).await? {
-        Some((_, entry)) => Ok(lookup_response(&entry, None)),
+        Some((_, entry)) => Ok(lookup_response(
+            core.barrier.clock().now_unix_secs(),
+            &entry,
+            None,
+        )),
         None => Err(Error::invalid("invalid accessor")),
     }
 }
@@ -494,7 +510,7 @@ async fn renew(
     increment: Option<u64>,
 ) -> Result<Response> {
     let entry = tokens.renew(hash, increment).await?;
-    Ok(auth_response(&entry, token))
+    Ok(auth_response(tokens.now(), &entry, token))
 }
 
 async fn role_op(

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use coffre_crypto::{Key256, Keyring, SecretBytes, TermInfo, decrypt_with_key, encrypt_with_key};
 use coffre_storage::{Backend, Op};
 
-use crate::clock::now_unix_nanos;
+use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 
 /// Storage key of the keyring blob (encrypted with the root key, not with the keyring).
@@ -39,6 +39,8 @@ pub struct Barrier {
     /// Set when the core seals: from then on nothing is read or written through this barrier,
     /// even by a background task that still holds it.
     sealed: AtomicBool,
+    /// The core's clock, handed to everything that has storage.
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Barrier {
@@ -65,6 +67,7 @@ impl Barrier {
         backend: Arc<dyn Backend>,
         root_key: Key256,
         max_encryptions: u64,
+        clock: SharedClock,
     ) -> Result<Barrier> {
         let blob = backend
             .get(KEYRING_PATH)
@@ -81,7 +84,13 @@ impl Barrier {
             max_encryptions: max_encryptions.max(1),
             persisted_count: AtomicU64::new(count),
             sealed: AtomicBool::new(false),
+            clock,
         })
+    }
+
+    /// The core's clock (see [`crate::clock`]).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Decrypts the value at `key`, if any.
@@ -180,7 +189,7 @@ impl Barrier {
 
     async fn rotate_locked(&self) -> Result<TermInfo> {
         self.check_open()?;
-        let next = self.keyring.load().rotate(now_unix_nanos())?;
+        let next = self.keyring.load().rotate(self.clock.now_unix_nanos())?;
         let blob = seal_keyring(&self.root_key, &next)?;
         self.backend.put(KEYRING_PATH, blob).await?;
         let info = next.active_term();
@@ -258,6 +267,11 @@ impl View {
         self.barrier.get(&self.full(key)).await
     }
 
+    /// The core's clock.
+    pub fn clock(&self) -> &SharedClock {
+        self.barrier.clock()
+    }
+
     /// Stores `value` at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.barrier.put(&self.full(key), value).await
@@ -307,12 +321,15 @@ impl View {
 #[cfg(test)]
 pub(crate) async fn test_barrier(backend: Arc<dyn Backend>, max: u64) -> Barrier {
     let root = Key256::generate().expect("rng");
-    let keyring = Keyring::generate(now_unix_nanos()).expect("keyring");
+    let clock = crate::clock::system();
+    let keyring = Keyring::generate(clock.now_unix_nanos()).expect("keyring");
     backend
         .put(KEYRING_PATH, seal_keyring(&root, &keyring).expect("seal"))
         .await
         .expect("put");
-    Barrier::open(backend, root, max).await.expect("open")
+    Barrier::open(backend, root, max, clock)
+        .await
+        .expect("open")
 }
 
 #[cfg(test)]
@@ -413,7 +430,7 @@ mod tests {
             assert!(b.get(&format!("k{i}")).await.expect("get").is_some());
         }
         // The stored keyring knows the new terms: a fresh barrier reads everything.
-        let reopened = Barrier::open(backend, b.root_key.clone(), 5)
+        let reopened = Barrier::open(backend, b.root_key.clone(), 5, b.clock.clone())
             .await
             .expect("open");
         assert_eq!(reopened.key_status().term, b.key_status().term);

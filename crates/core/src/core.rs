@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditBroker, AuditRecord, DeviceConfig as AuditDeviceConfig};
 use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, seal_keyring};
-use crate::clock::now_unix_nanos;
+use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::mount::{MOUNTS_PATH, MountTable, Router};
 use crate::policy_store::{PolicyStore, default_policy_entry};
@@ -41,6 +41,8 @@ pub struct CoreConfig {
     pub allow_api_audit_creation: bool,
     /// Do not warn at unseal when no audit device is enabled (dev mode).
     pub quiet_without_audit: bool,
+    /// Where the core reads the time (the system clock unless a test injects one).
+    pub clock: SharedClock,
 }
 
 impl Default for CoreConfig {
@@ -50,6 +52,7 @@ impl Default for CoreConfig {
             audit_devices: Vec::new(),
             allow_api_audit_creation: false,
             quiet_without_audit: false,
+            clock: crate::clock::system(),
         }
     }
 }
@@ -164,6 +167,11 @@ impl Core {
         }
     }
 
+    /// The core's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.config.clock
+    }
+
     /// Whether the barrier is sealed.
     pub fn is_sealed(&self) -> bool {
         self.unsealed.load().is_none()
@@ -210,7 +218,7 @@ impl Core {
         let config = SealConfig::shamir(shares, threshold)?;
         let unseal_key = Key256::generate()?;
         let root_key = Key256::generate()?;
-        let keyring = Keyring::generate(now_unix_nanos())?;
+        let keyring = Keyring::generate(self.config.clock.now_unix_nanos())?;
         let key_shares = split_secret(
             unseal_key.expose(),
             config.secret_shares,
@@ -230,6 +238,7 @@ impl Core {
                 self.backend.clone(),
                 root_key,
                 self.config.max_encryptions_per_term,
+                self.config.clock.clone(),
             )
             .await?,
         );
@@ -349,6 +358,7 @@ impl Core {
                 self.backend.clone(),
                 root_key,
                 self.config.max_encryptions_per_term,
+                self.config.clock.clone(),
             )
             .await?,
         );

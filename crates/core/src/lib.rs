@@ -7,7 +7,7 @@
 pub mod audit;
 mod auth_token;
 mod barrier;
-mod clock;
+pub mod clock;
 mod core;
 mod engines;
 mod error;
@@ -23,7 +23,7 @@ mod token;
 
 pub use crate::audit::{DeviceConfig as AuditDeviceConfig, Sink as AuditSink};
 pub use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, View};
-pub use crate::clock::{now_unix_secs, rfc3339_nanos};
+pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock, rfc3339_nanos};
 pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VERSION};
 pub use crate::engines::{Engine, EngineRequest, MOUNTABLE_TYPES};
 pub use crate::error::{Error, ErrorKind, Result};

@@ -155,7 +155,7 @@ impl PolicyStore {
         if policies.iter().any(|p| p == "root") {
             return Ok(self.root.clone());
         }
-        let now = crate::clock::now_unix_secs();
+        let now = crate::clock::Clock::now_unix_secs(&**self.barrier.clock());
         if let Some(acl) = self.acls.get(policies) {
             // A rule with an `expiration` stops granting at that time: rebuild then.
             if acl.valid_until().is_none_or(|t| t > now) {
@@ -172,7 +172,7 @@ impl PolicyStore {
                 loaded.push(p);
             }
         }
-        let acl = Arc::new(Acl::new(&loaded));
+        let acl = Arc::new(Acl::new_at(&loaded, now));
         self.acls.fill(ticket, policies, acl.clone());
         Ok(acl)
     }

@@ -22,7 +22,6 @@ use coffre_storage::CoherentCache;
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;
-use crate::clock::now_unix_secs;
 use crate::error::{Error, Result};
 
 /// Storage key of the token HMAC key (behind the barrier).
@@ -271,6 +270,11 @@ impl TokenStore {
         Ok(())
     }
 
+    /// The current time, Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        self.barrier.clock().now_unix_secs()
+    }
+
     /// The keyed hash of a token string.
     pub fn hash(&self, token: &str) -> [u8; 32] {
         self.hmac_key.sign(token.as_bytes())
@@ -301,7 +305,7 @@ impl TokenStore {
     /// valid (present, unexpired, not used up). A child is refused the moment its parent
     /// expires, without waiting for tidy to revoke the tree.
     pub async fn lookup_hash(&self, hash: &[u8; 32]) -> Result<Option<Arc<TokenEntry>>> {
-        let now = now_unix_secs();
+        let now = self.now();
         let Some(entry) = self.entry(hash, now).await? else {
             return Ok(None);
         };
@@ -372,7 +376,7 @@ impl TokenStore {
                 Some(h) => self
                     .load(&h)
                     .await?
-                    .is_some_and(|p| !p.is_expired(now_unix_secs()) && p.num_uses >= 0),
+                    .is_some_and(|p| !p.is_expired(self.now()) && p.num_uses >= 0),
                 None => false,
             };
             if !parent_valid {
@@ -413,7 +417,7 @@ impl TokenStore {
             policies: vec!["root".to_string()],
             path: "auth/token/root".into(),
             display_name: "root".to_string(),
-            creation_time: now_unix_secs(),
+            creation_time: self.now(),
             creation_ttl: 0,
             expire_time: None,
             explicit_max_ttl: 0,
@@ -482,7 +486,7 @@ impl TokenStore {
         let Some(current) = self.load(hash).await? else {
             return Err(Error::invalid("token not found"));
         };
-        let now = now_unix_secs();
+        let now = self.now();
         if current.is_expired(now) {
             return Err(Error::invalid("token not found"));
         }
@@ -616,7 +620,7 @@ impl TokenStore {
 
     /// The hashes of expired and used-up tokens.
     pub(crate) async fn tidy_candidates(&self) -> Result<Vec<[u8; 32]>> {
-        let now = now_unix_secs();
+        let now = self.now();
         let mut due = Vec::new();
         for key in self.barrier.list(ID_PREFIX).await? {
             let Some(hash) = hex_to_hash(&key) else {
@@ -677,6 +681,7 @@ impl TokenStore {
 mod tests {
     use super::*;
     use crate::barrier::{DEFAULT_MAX_ENCRYPTIONS_PER_TERM, test_barrier};
+    use crate::clock::Clock as _;
     use coffre_storage::InMemoryBackend;
 
     async fn store() -> TokenStore {
@@ -702,7 +707,7 @@ mod tests {
             policies: vec!["default".into()],
             path: "auth/token/create".into(),
             display_name: "token".into(),
-            creation_time: now_unix_secs(),
+            creation_time: crate::clock::SystemClock.now_unix_secs(),
             creation_ttl: 0,
             expire_time,
             explicit_max_ttl: 0,
@@ -720,7 +725,7 @@ mod tests {
     #[tokio::test]
     async fn a_child_is_refused_once_its_parent_has_expired() {
         let s = store().await;
-        let soon = now_unix_secs() + 3600;
+        let soon = crate::clock::SystemClock.now_unix_secs() + 3600;
         let parent = s
             .create("hvs.parent", entry(None, Some(soon)))
             .await
@@ -735,7 +740,7 @@ mod tests {
         assert!(s.lookup("hvs.grandchild").await.expect("lookup").is_some());
         // The parent expires (rewritten with a past expiry instead of sleeping).
         let mut expired = (*parent).clone();
-        expired.expire_time = Some(now_unix_secs() - 1);
+        expired.expire_time = Some(crate::clock::SystemClock.now_unix_secs() - 1);
         s.rewrite(&s.hash("hvs.parent"), expired)
             .await
             .expect("rewrite");

@@ -71,6 +71,7 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
             audit_devices: config.audit.clone(),
             allow_api_audit_creation: config.allow_api_audit_creation,
             quiet_without_audit: false,
+            clock: coffre_core::clock::system(),
         },
     ));
     if config.audit.is_empty() {

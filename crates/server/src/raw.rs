@@ -4,8 +4,8 @@
 use axum::http::{Method, StatusCode};
 use axum::response::Response as HttpResponse;
 use base64::Engine as _;
+use coffre_core::Error;
 use coffre_core::fields::{self, parse_bool_str};
-use coffre_core::{Error, now_unix_secs};
 use serde_json::{Map, Value, json};
 
 use crate::http::{AppState, HttpInput};
@@ -201,7 +201,7 @@ async fn health(state: &AppState, input: &HttpInput) -> HttpResponse {
         "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
-        "server_time_utc": now_unix_secs(),
+        "server_time_utc": state.core.clock().now_unix_secs(),
         "version": status.version,
         "enterprise": false,
     });

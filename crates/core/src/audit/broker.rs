@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use super::device::{Device, DeviceConfig, Sink};
 use super::hmac::Salt;
 use crate::barrier::Barrier;
-use crate::clock::{now_unix_nanos, rfc3339_nanos};
+use crate::clock::rfc3339_nanos;
 use crate::error::{Error, Result};
 use crate::mount::MountEntry;
 use crate::request::{Operation, Response};
@@ -229,7 +229,8 @@ impl AuditBroker {
             }
         };
         let name = config.name.clone();
-        let device = tokio::task::spawn_blocking(move || Device::start(config, key))
+        let clock = self.barrier.clock().clone();
+        let device = tokio::task::spawn_blocking(move || Device::start(config, key, clock))
             .await
             .map_err(|e| Error::Internal(format!("audit device start: {e}")))?
             .map_err(|e| Error::invalid(format!("cannot open audit device {name}: {e}")))?;
@@ -243,7 +244,8 @@ impl AuditBroker {
         rec: &AuditRecord<'_>,
         error: Option<&Error>,
     ) -> Result<Audited> {
-        self.write(|d| render_request(rec, error, d)).await?;
+        let now = self.barrier.clock().now_unix_nanos();
+        self.write(|d| render_request(rec, error, d, now)).await?;
         Ok(Audited { _private: () })
     }
 
@@ -254,7 +256,8 @@ impl AuditBroker {
         rec: &AuditRecord<'_>,
         result: &Result<Option<Response>>,
     ) -> Result<()> {
-        self.write(|d| render_response(rec, result, d)).await
+        let now = self.barrier.clock().now_unix_nanos();
+        self.write(|d| render_response(rec, result, d, now)).await
     }
 
     /// Renders an entry for each device and waits until at least one wrote it. With no device
@@ -669,10 +672,15 @@ fn to_line(entry: &EntryOut<'_>) -> String {
 }
 
 /// The request entry: who (auth), what (request with HMAC'd data), and a refusal's error.
-fn render_request(rec: &AuditRecord<'_>, error: Option<&Error>, live: &Live) -> String {
+fn render_request(
+    rec: &AuditRecord<'_>,
+    error: Option<&Error>,
+    live: &Live,
+    now_nanos: i64,
+) -> String {
     to_line(&EntryOut {
         kind: "request",
-        time: rfc3339_nanos(now_unix_nanos()),
+        time: rfc3339_nanos(now_nanos),
         auth: auth_out(rec, live),
         request: request_out(rec, live, true),
         response: None,
@@ -686,6 +694,7 @@ fn render_response(
     rec: &AuditRecord<'_>,
     result: &Result<Option<Response>>,
     live: &Live,
+    now_nanos: i64,
 ) -> String {
     let (response, error) = match result {
         Ok(Some(resp)) => {
@@ -722,7 +731,7 @@ fn render_response(
     };
     to_line(&EntryOut {
         kind: "response",
-        time: rfc3339_nanos(now_unix_nanos()),
+        time: rfc3339_nanos(now_nanos),
         auth: None,
         request: request_out(rec, live, false),
         response,

@@ -7,7 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use coffre_crypto::AuditSigningKey;
 use coffre_storage::handoff::{Handoff, Take, spawn_consumer};
@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use super::chain::{ChainHead, checkpoint_message, parse_line};
-use crate::clock::{now_unix_nanos, rfc3339_nanos};
+use crate::clock::{SharedClock, rfc3339_nanos, system_time_nanos};
 
 /// Where a device writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +98,15 @@ impl std::fmt::Debug for Device {
 
 impl Device {
     /// Opens the sink, recovers the chain head from the existing file, and starts the writer.
-    pub fn start(config: DeviceConfig, key: AuditSigningKey) -> std::io::Result<Device> {
+    pub fn start(
+        config: DeviceConfig,
+        key: AuditSigningKey,
+        clock: SharedClock,
+    ) -> std::io::Result<Device> {
         let (out, head) = match &config.sink {
             Sink::File(path) => {
                 let (file, head) = open_file(path)?;
-                (file_output(file, path.clone())?, head)
+                (file_output(file, path.clone(), &clock)?, head)
             }
             Sink::Stdout => (Output::Stdout, ChainHead::genesis()),
         };
@@ -118,6 +122,7 @@ impl Device {
             last_checkpoint: Instant::now(),
             last_sync: Instant::now(),
             dirty: false,
+            clock,
         };
         let handle = spawn_consumer(format!("audit-{}", config.name), {
             let queue = queue.clone();
@@ -177,7 +182,8 @@ enum Output {
     File {
         file: File,
         path: PathBuf,
-        opened: SystemTime,
+        /// Unix nanoseconds (the core's clock) when this file was opened.
+        opened: i64,
         /// Current length of a regular file, kept in memory (no `stat` per write); `None` for
         /// a device such as /dev/full, which has no length to roll back to.
         size: Option<u64>,
@@ -187,13 +193,13 @@ enum Output {
     Stdout,
 }
 
-fn file_output(file: File, path: PathBuf) -> std::io::Result<Output> {
+fn file_output(file: File, path: PathBuf, clock: &SharedClock) -> std::io::Result<Output> {
     let meta = file.metadata()?;
     let size = meta.is_file().then_some(meta.len());
     Ok(Output::File {
         file,
         path,
-        opened: SystemTime::now(),
+        opened: clock.now_unix_nanos(),
         size,
         uncached: 0,
     })
@@ -350,6 +356,7 @@ struct Writer {
     last_checkpoint: Instant,
     last_sync: Instant,
     dirty: bool,
+    clock: SharedClock,
 }
 
 impl Writer {
@@ -416,7 +423,10 @@ impl Writer {
         let sig = self.key.sign(&checkpoint_message(head.seq, &head.hash));
         let mut cp = Map::new();
         cp.insert("type".into(), json!("checkpoint"));
-        cp.insert("time".into(), json!(rfc3339_nanos(now_unix_nanos())));
+        cp.insert(
+            "time".into(),
+            json!(rfc3339_nanos(self.clock.now_unix_nanos())),
+        );
         cp.insert(
             "checkpoint".into(),
             json!({
@@ -508,10 +518,11 @@ impl Writer {
             return Ok(());
         };
         let too_big = self.config.rotate_bytes.is_some_and(|max| len >= max);
+        let age_secs = (self.clock.now_unix_nanos() - *opened) / 1_000_000_000;
         let too_old = self
             .config
             .rotate_secs
-            .is_some_and(|max| opened.elapsed().unwrap_or_default() >= Duration::from_secs(max));
+            .is_some_and(|max| age_secs >= i64::try_from(max).unwrap_or(i64::MAX));
         if !(too_big || too_old) {
             return Ok(());
         }
@@ -525,7 +536,7 @@ impl Writer {
         let rotated = PathBuf::from(format!("{}.{seq:020}", path.display()));
         std::fs::rename(&path, &rotated)?;
         let (file, _) = open_file(&path)?;
-        self.out = file_output(file, path.clone())?;
+        self.out = file_output(file, path.clone(), &self.clock)?;
         tracing::info!(device = %self.config.name, rotated = %rotated.display(), "audit file rotated");
         self.retire(&path);
         Ok(())
@@ -534,12 +545,14 @@ impl Writer {
     fn retire(&self, path: &Path) {
         let mut files = rotated_files(path);
         if let Some(max_age) = self.config.retain_secs {
+            let now = self.clock.now_unix_nanos();
+            let max_age = i64::try_from(max_age).unwrap_or(i64::MAX / 1_000_000_000);
             files.retain(|f| {
                 let old = std::fs::metadata(f)
                     .and_then(|m| m.modified())
                     .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age >= Duration::from_secs(max_age));
+                    .map(system_time_nanos)
+                    .is_some_and(|t| (now - t) / 1_000_000_000 >= max_age);
                 if old {
                     let _ = std::fs::remove_file(f);
                 }
@@ -588,7 +601,7 @@ mod tests {
         let path = dir.path().join("audit.log");
         let key = AuditSigningKey::generate().expect("key");
         let pkcs8 = key.to_pkcs8();
-        let device = Device::start(config(&path), key).expect("start");
+        let device = Device::start(config(&path), key, crate::clock::system()).expect("start");
         for i in 0..20 {
             device
                 .submit(entry(i))
@@ -635,7 +648,7 @@ mod tests {
 
         // A new device on the same file continues the chain where it stopped.
         let key = AuditSigningKey::from_pkcs8(pkcs8.expose()).expect("key");
-        let device = Device::start(config(&path), key).expect("restart");
+        let device = Device::start(config(&path), key, crate::clock::system()).expect("restart");
         assert_eq!(device.head(), head);
         device
             .submit(entry(99))
@@ -701,7 +714,7 @@ mod tests {
         let key = AuditSigningKey::generate().expect("key");
         let mut cfg = config(Path::new("/dev/full"));
         cfg.rotate_bytes = None;
-        let device = Device::start(cfg, key).expect("start");
+        let device = Device::start(cfg, key, crate::clock::system()).expect("start");
         let before = device.head();
         assert!(device.submit(entry(1)).await.expect("reply").is_err());
         assert_eq!(device.head(), before);

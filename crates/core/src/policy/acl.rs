@@ -245,11 +245,14 @@ impl Acl {
     /// wipes the rest, parameter constraints merged); different patterns stay separate.
     /// Identity-templated rules and rules whose `expiration` has passed are skipped.
     /// A policy named `root` makes the whole ACL the root ACL.
+    /// Compiles at the system clock's time; the core uses [`Acl::new_at`] with its own clock.
     pub fn new(policies: &[Arc<Policy>]) -> Acl {
-        Self::new_at(policies, crate::clock::now_unix_secs())
+        use crate::clock::Clock as _;
+        Self::new_at(policies, crate::clock::SystemClock.now_unix_secs())
     }
 
-    pub(crate) fn new_at(policies: &[Arc<Policy>], now: i64) -> Acl {
+    /// Compiles as of `now` (Unix seconds): rules whose `expiration` is past are skipped.
+    pub fn new_at(policies: &[Arc<Policy>], now: i64) -> Acl {
         if policies.iter().any(|p| p.name == "root") {
             return Acl::root();
         }

@@ -21,7 +21,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Engine, EngineRequest};
 use crate::barrier::View;
-use crate::clock::now_unix_nanos;
 use crate::error::{Error, Result};
 use crate::fields::{opt_bool, opt_i64};
 use crate::request::{Operation, Response};
@@ -324,7 +323,7 @@ async fn read_version(
     };
     let mut out = Map::new();
     out.insert("metadata".into(), Value::Object(meta.version_json(n, vm)));
-    if !vm.is_live(now_unix_nanos()) {
+    if !vm.is_live(view.clock().now_unix_nanos()) {
         out.insert(field.into(), Value::Null);
         let mut resp = Response::with_data(out);
         resp.status = Some(404);
@@ -361,7 +360,7 @@ async fn append_version(
     mut meta: KeyMeta,
     secret: &Map<String, Value>,
 ) -> Result<Option<Response>> {
-    let now = now_unix_nanos();
+    let now = view.clock().now_unix_nanos();
     let deletion = store::deletion_time(now, config, &meta);
     let (n, pruned) = meta.add_version(now, deletion, config.max_versions);
     store::save_version_and_meta(view, locks, key, n, secret, &meta).await?;
@@ -408,7 +407,7 @@ async fn data_patch(
     let Some(vm) = meta.versions.get(&n) else {
         return Ok(None);
     };
-    if !vm.is_live(now_unix_nanos()) {
+    if !vm.is_live(view.clock().now_unix_nanos()) {
         let mut resp = Response::with_data(meta.version_json(n, vm));
         resp.status = Some(404);
         return Ok(Some(resp));
@@ -426,7 +425,7 @@ async fn data_delete(view: &View, key: &str, locks: &MountLocks) -> Result<Optio
     let Some(mut meta) = store::load_meta(view, locks, key).await? else {
         return empty();
     };
-    let now = now_unix_nanos();
+    let now = view.clock().now_unix_nanos();
     let n = meta.current_version;
     match meta.versions.get_mut(&n) {
         Some(vm) if vm.is_live(now) => vm.deletion_time = Some(now),
@@ -460,7 +459,7 @@ async fn versions_op(
     let Some(mut meta) = store::load_meta(view, locks, key).await? else {
         return empty();
     };
-    let now = now_unix_nanos();
+    let now = view.clock().now_unix_nanos();
     let numbers: Vec<u64> = versions
         .iter()
         .filter_map(|v| u64::try_from(*v).ok())
@@ -606,7 +605,7 @@ async fn metadata_write(
     let mut meta = match store::load_meta(view, locks, key).await? {
         Some(m) => m,
         None => {
-            let now = now_unix_nanos();
+            let now = view.clock().now_unix_nanos();
             KeyMeta {
                 created_time: Some(now),
                 updated_time: Some(now),

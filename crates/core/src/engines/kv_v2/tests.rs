@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::KvV2;
 use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, View, seal_keyring};
-use crate::clock::now_unix_nanos;
+use crate::clock::{Clock as _, SystemClock};
 use crate::engines::{Engine, EngineRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::mount::{MountConfig, MountEntry};
@@ -58,15 +58,20 @@ impl Backend for SlowBackend {
 
 async fn barrier(backend: Arc<dyn Backend>) -> Arc<Barrier> {
     let root = Key256::generate().expect("rng");
-    let keyring = Keyring::generate(now_unix_nanos()).expect("keyring");
+    let keyring = Keyring::generate(SystemClock.now_unix_nanos()).expect("keyring");
     backend
         .put(KEYRING_PATH, seal_keyring(&root, &keyring).expect("seal"))
         .await
         .expect("put");
     Arc::new(
-        Barrier::open(backend, root, DEFAULT_MAX_ENCRYPTIONS_PER_TERM)
-            .await
-            .expect("open"),
+        Barrier::open(
+            backend,
+            root,
+            DEFAULT_MAX_ENCRYPTIONS_PER_TERM,
+            crate::clock::system(),
+        )
+        .await
+        .expect("open"),
     )
 }
 

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::policy::{EventInfo, Key, Material, StoredKey, crypto_err, valid_name};
 use super::store::{Shared, read_stored};
 use crate::barrier::View;
-use crate::clock::{now_unix_nanos, rfc3339_nanos};
+use crate::clock::rfc3339_nanos;
 use crate::error::{Error, Result};
 use crate::fields::{opt_bool, opt_str};
 use crate::request::Response;
@@ -132,7 +132,7 @@ pub(super) async fn backup(shared: &Shared, view: &View, name: &str) -> Result<O
         ));
     }
     stored.config.backup_info = Some(EventInfo {
-        time: rfc3339_nanos(now_unix_nanos()),
+        time: rfc3339_nanos(view.clock().now_unix_nanos()),
         version: stored.config.latest_version,
     });
     let previous = shared.cached(name);
@@ -187,7 +187,7 @@ pub(super) async fn restore(
         return Err(Error::invalid(format!("key {name:?} already exists")));
     }
     stored.config.restore_info = Some(EventInfo {
-        time: rfc3339_nanos(now_unix_nanos()),
+        time: rfc3339_nanos(view.clock().now_unix_nanos()),
         version: stored.config.latest_version,
     });
     shared.persist(view, &stored, None).await?;

@@ -13,7 +13,6 @@ use super::policy::{
 };
 use super::store::{Shared, read_stored};
 use crate::barrier::View;
-use crate::clock::now_unix_nanos;
 use crate::error::{Error, Result};
 use crate::fields::{opt_bool, opt_duration_secs, opt_i64, opt_str};
 use crate::request::Response;
@@ -34,8 +33,8 @@ pub(super) fn check_auto_rotate(period: u64) -> Result<()> {
 pub(super) async fn new_version(
     kind: KeyType,
     key_size: usize,
+    now: i64,
 ) -> Result<super::policy::StoredVersion> {
-    let now = now_unix_nanos();
     if kind.slow_to_generate() {
         tokio::task::spawn_blocking(move || generate_version(kind, key_size, now))
             .await
@@ -91,7 +90,7 @@ pub(super) async fn create_key(
     if let Some(existing) = shared.load(view, name).await? {
         return Ok((existing, false));
     }
-    let version = new_version(params.kind, params.key_size).await?;
+    let version = new_version(params.kind, params.key_size, view.clock().now_unix_nanos()).await?;
     let stored = StoredKey {
         config: KeyConfig {
             name: name.to_string(),
@@ -330,7 +329,7 @@ async fn rotate_locked(shared: &Shared, view: &View, mut stored: StoredKey) -> R
         .latest_version
         .checked_add(1)
         .ok_or_else(|| Error::invalid("key version space exhausted"))?;
-    let version = new_version(kind, stored.config.key_size).await?;
+    let version = new_version(kind, stored.config.key_size, view.clock().now_unix_nanos()).await?;
     stored.versions.insert(next, version);
     stored.config.latest_version = next;
     if stored.config.min_decryption_version == 0 {

@@ -239,8 +239,12 @@ impl Shared {
                 let Some(ctx) = shared.rotator.get().cloned() else {
                     continue;
                 };
-                if let Err(e) =
-                    super::keys::rotate_due_keys(&shared, &ctx, crate::clock::now_unix_secs()).await
+                if let Err(e) = super::keys::rotate_due_keys(
+                    &shared,
+                    &ctx,
+                    crate::clock::Clock::now_unix_secs(&**ctx.view.clock()),
+                )
+                .await
                 {
                     tracing::warn!(error = %e, "transit auto-rotation failed");
                 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::Transit;
 use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, View, seal_keyring};
-use crate::clock::{now_unix_nanos, now_unix_secs};
+use crate::clock::{Clock as _, SystemClock};
 use crate::engines::{Engine, EngineRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::mount::{MountConfig, MountEntry};
@@ -87,14 +87,19 @@ impl Fx {
         let backend = Arc::new(CountingBackend::default());
         let dynb: Arc<dyn Backend> = backend.clone();
         let root = Key256::generate().expect("rng");
-        let keyring = Keyring::generate(now_unix_nanos()).expect("keyring");
+        let keyring = Keyring::generate(SystemClock.now_unix_nanos()).expect("keyring");
         dynb.put(KEYRING_PATH, seal_keyring(&root, &keyring).expect("seal"))
             .await
             .expect("put");
         let barrier = Arc::new(
-            Barrier::open(dynb, root, DEFAULT_MAX_ENCRYPTIONS_PER_TERM)
-                .await
-                .expect("open"),
+            Barrier::open(
+                dynb,
+                root,
+                DEFAULT_MAX_ENCRYPTIONS_PER_TERM,
+                crate::clock::system(),
+            )
+            .await
+            .expect("open"),
         );
         let uuid = uuid::Uuid::new_v4().to_string();
         let mount = MountEntry {
@@ -1559,7 +1564,7 @@ async fn auto_rotation() {
     fx.create("manual", json!({})).await;
     let ct = fx.encrypt("auto", b"before", json!({})).await;
     let shared = &fx.engine.shared;
-    let now = now_unix_secs();
+    let now = SystemClock.now_unix_secs();
     let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now)
         .await
         .expect("pass");
@@ -1712,7 +1717,7 @@ async fn auto_rotation_is_refused_when_it_cannot_be_audited() {
     let fx = Fx::new().await;
     fx.create("auto", json!({"auto_rotate_period": "1h"})).await;
     fx.audit.close().await;
-    let due = now_unix_secs() + 3601;
+    let due = SystemClock.now_unix_secs() + 3601;
     let result = super::keys::rotate_due_keys(&fx.engine.shared, &fx.engine.rotator, due).await;
     assert!(result.is_err(), "rotation ran unaudited");
     assert_eq!(fx.read("keys/auto").await.expect("k")["latest_version"], 1);
