@@ -132,6 +132,8 @@ pub(crate) struct Unsealed {
     /// The stored table; the mutex serializes mount changes.
     pub(crate) mounts: tokio::sync::Mutex<MountTable>,
     pub(crate) router: ArcSwap<Router>,
+    /// State shared by the engine instances of each mount.
+    pub(crate) mount_states: crate::engines::mount_state::MountStates,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -376,7 +378,8 @@ impl Core {
         if audit.is_empty() && !self.config.quiet_without_audit {
             warn_no_audit();
         }
-        let router = Router::build(&mounts, &barrier, &audit.background())?;
+        let mount_states = crate::engines::mount_state::MountStates::default();
+        let router = Router::build(&mounts, &barrier, &audit.background(), &mount_states)?;
         Ok(Unsealed {
             audit,
             policies: PolicyStore::new(barrier.clone()),
@@ -384,6 +387,7 @@ impl Core {
             tokens,
             mounts: tokio::sync::Mutex::new(mounts),
             router: ArcSwap::from_pointee(router),
+            mount_states,
             cluster,
         })
     }

@@ -251,6 +251,7 @@ impl Router {
         table: &MountTable,
         barrier: &Arc<Barrier>,
         background: &crate::audit::BackgroundAudit,
+        states: &engines::mount_state::MountStates,
     ) -> Result<Router> {
         let mut routes = Vec::with_capacity(table.entries.len());
         for entry in &table.entries {
@@ -258,7 +259,14 @@ impl Router {
             let engine = if entry.kind == "system" {
                 None
             } else {
-                Some(engines::instantiate(entry, &view, background)?)
+                Some(engines::instantiate(
+                    entry,
+                    &engines::EngineContext {
+                        view: &view,
+                        background,
+                        states,
+                    },
+                )?)
             };
             routes.push(Route {
                 view,

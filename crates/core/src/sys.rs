@@ -357,7 +357,12 @@ async fn commit_table_with(
     next: crate::mount::MountTable,
     mut also: Vec<(String, Option<Vec<u8>>)>,
 ) -> Result<()> {
-    let router = Router::build(&next, &core.barrier, &core.audit.background())?;
+    let router = Router::build(
+        &next,
+        &core.barrier,
+        &core.audit.background(),
+        &core.mount_states,
+    )?;
     let bytes =
         serde_json::to_vec(&next).map_err(|e| Error::Internal(format!("encode mounts: {e}")))?;
     also.push((MOUNTS_PATH.into(), Some(bytes)));

@@ -4,6 +4,7 @@
 
 mod kv_v1;
 mod kv_v2;
+pub(crate) mod mount_state;
 pub(crate) mod transit;
 
 use std::sync::Arc;
@@ -110,18 +111,24 @@ pub(crate) fn transit_hash(rest: &str, data: &Map<String, Value>) -> Result<Resp
     transit::hash_response(Some(rest), data)
 }
 
+/// What an engine instance is built with, besides its mount entry.
+pub(crate) struct EngineContext<'a> {
+    /// The mount's storage (and through it the clock).
+    pub(crate) view: &'a View,
+    /// Where background changes (auto-rotation) are audited.
+    pub(crate) background: &'a crate::audit::BackgroundAudit,
+    /// The per-mount state shared by the mount's instances.
+    pub(crate) states: &'a mount_state::MountStates,
+}
+
 /// Creates the engine for a mount entry.
-pub(crate) fn instantiate(
-    entry: &MountEntry,
-    view: &View,
-    background: &crate::audit::BackgroundAudit,
-) -> Result<Arc<dyn Engine>> {
+pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result<Arc<dyn Engine>> {
     match entry.kind.as_str() {
         "kv" if entry.options.get("version").map(String::as_str) == Some("2") => {
-            Ok(Arc::new(kv_v2::KvV2::new(&entry.uuid)))
+            Ok(Arc::new(kv_v2::KvV2::new(&entry.uuid, ctx.states)))
         }
         "kv" => Ok(Arc::new(kv_v1::KvV1)),
-        "transit" => Ok(Arc::new(transit::Transit::new(entry, view, background))),
+        "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
         other => Err(Error::Internal(format!(
             "mount {} has unknown engine type {other}",
             entry.path

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Engine, EngineRequest};
 use crate::barrier::View;
+use crate::engines::mount_state::MountStates;
 use crate::error::{Error, Result};
 use crate::fields::{opt_bool, opt_i64};
 use crate::request::{Operation, Response};
@@ -43,9 +44,9 @@ pub(crate) struct KvV2 {
 
 impl KvV2 {
     /// A new engine instance for the mount with this uuid.
-    pub(crate) fn new(mount_uuid: &str) -> KvV2 {
+    pub(crate) fn new(mount_uuid: &str, states: &MountStates) -> KvV2 {
         KvV2 {
-            locks: store::mount_locks(mount_uuid),
+            locks: states.get(mount_uuid),
         }
     }
 }

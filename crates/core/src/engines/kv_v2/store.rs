@@ -21,7 +21,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, OnceLock, Weak};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -525,8 +524,8 @@ pub(super) struct MountLocks {
 /// no bookkeeping on the read path).
 const META_CACHE_MAX: usize = 10_000;
 
-impl MountLocks {
-    fn new() -> Self {
+impl Default for MountLocks {
+    fn default() -> Self {
         MountLocks {
             shards: (0..LOCK_SHARDS)
                 .map(|_| tokio::sync::RwLock::new(()))
@@ -537,7 +536,9 @@ impl MountLocks {
             meta: parking_lot::RwLock::new(HashMap::new()),
         }
     }
+}
 
+impl MountLocks {
     /// What is known of `key`: `Some(None)` means it does not exist.
     fn cached(&self, key: &str) -> Option<Option<KeyMeta>> {
         self.meta.read().get(key).cloned()
@@ -570,27 +571,6 @@ impl MountLocks {
         let i = usize::try_from(h.finish() % LOCK_SHARDS as u64).unwrap_or(0);
         &self.shards[i]
     }
-}
-
-/// Lock tables by mount uuid. The storage view has no compare-and-swap, so CAS writes rely on
-/// these in-memory locks. They live in a process-wide table rather than in the engine instance
-/// because the router may build a new `KvV2` for the same mount at any time (mount-table
-/// rebuilds); every instance serving a given mount uuid gets the same locks as long as any
-/// request holds them. Entries are weak, so unmounted mounts leave nothing behind. (A single
-/// process owns the storage; several servers sharing one backend are not supported.)
-static LOCK_TABLE: OnceLock<parking_lot::Mutex<HashMap<String, Weak<MountLocks>>>> =
-    OnceLock::new();
-
-/// The lock table of the mount with this uuid.
-pub(super) fn mount_locks(uuid: &str) -> Arc<MountLocks> {
-    let mut table = LOCK_TABLE.get_or_init(Default::default).lock();
-    if let Some(locks) = table.get(uuid).and_then(Weak::upgrade) {
-        return locks;
-    }
-    table.retain(|_, w| w.strong_count() > 0);
-    let locks = Arc::new(MountLocks::new());
-    table.insert(uuid.to_string(), Arc::downgrade(&locks));
-    locks
 }
 
 #[cfg(test)]
@@ -640,13 +620,5 @@ mod tests {
         assert_eq!(m.add_version(12, None, 0), (12, Some(9)));
         assert_eq!(m.versions.keys().copied().collect::<Vec<_>>(), [10, 11, 12]);
         assert_eq!(m.oldest_version, 10);
-    }
-
-    #[test]
-    fn shared_locks_per_mount() {
-        let a = mount_locks("m-1");
-        let b = mount_locks("m-1");
-        assert!(Arc::ptr_eq(&a, &b));
-        assert!(!Arc::ptr_eq(&a, &mount_locks("m-2")));
     }
 }

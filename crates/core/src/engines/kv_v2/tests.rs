@@ -79,6 +79,7 @@ async fn barrier(backend: Arc<dyn Backend>) -> Arc<Barrier> {
 struct Fx {
     view: View,
     mount: Arc<MountEntry>,
+    states: Arc<crate::engines::mount_state::MountStates>,
 }
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -110,6 +111,7 @@ impl Fx {
         Fx {
             view: View::new(barrier(backend).await, format!("logical/{uuid}/")),
             mount: Arc::new(mount),
+            states: Arc::default(),
         }
     }
 
@@ -125,7 +127,7 @@ impl Fx {
 
     /// Like the pipeline: a fresh engine instance each time, writes settled by `exists`.
     async fn call(&self, op: Operation, path: &str, data: Value) -> Result<Option<Response>> {
-        let engine = KvV2::new(&self.mount.uuid);
+        let engine = KvV2::new(&self.mount.uuid, &self.states);
         let mut req = self.req(op, path, data);
         if op.is_write() {
             req.operation = match engine.exists(&req).await? {
@@ -726,7 +728,7 @@ async fn routing_and_existence() {
     assert!(matches!(e, Error::UnsupportedOperation));
 
     async fn exists_at(fx: &Fx, path: &str) -> Result<Option<bool>> {
-        KvV2::new(&fx.mount.uuid)
+        KvV2::new(&fx.mount.uuid, &fx.states)
             .exists(&fx.req(Operation::Update, path, json!({})))
             .await
     }
@@ -778,7 +780,7 @@ async fn concurrent_cas_has_one_winner() {
 #[tokio::test]
 async fn metadata_cache_follows_every_change() {
     let fx = Fx::new().await;
-    let _keep_alive = KvV2::new(&fx.mount.uuid);
+    let _keep_alive = KvV2::new(&fx.mount.uuid, &fx.states);
     fx.write("c/k", json!({"v": "1"})).await;
     let read = fx.data(Operation::Read, "data/c/k", json!({})).await;
     assert_eq!(read["metadata"]["version"], json!(1));

@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::mount::MountEntry;
 use crate::request::{Operation, Response};
 use policy::valid_name;
-use store::{Shared, shared_for};
+use store::Shared;
 
 pub(crate) use tools::{hash_response, random_response};
 
@@ -54,12 +54,9 @@ impl Transit {
     /// The engine for `entry`; instances of the same mount share their cache and lock. The
     /// auto-rotation task starts here (at unseal or mount time), not on first use, so keys of
     /// an idle mount still rotate on schedule.
-    pub(crate) fn new(
-        entry: &MountEntry,
-        view: &crate::barrier::View,
-        background: &crate::audit::BackgroundAudit,
-    ) -> Transit {
-        let shared = shared_for(&entry.uuid);
+    pub(crate) fn new(entry: &MountEntry, ctx: &crate::engines::EngineContext<'_>) -> Transit {
+        let (view, background) = (ctx.view, ctx.background);
+        let shared: Arc<Shared> = ctx.states.get(&entry.uuid);
         let rotator = store::RotatorContext {
             view: view.clone(),
             mount: Arc::new(entry.clone()),

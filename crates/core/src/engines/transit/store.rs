@@ -1,12 +1,11 @@
 //! Per-mount state shared by every engine instance of a mount: the parsed-key cache, the
 //! write lock, and the background auto-rotator.
 //!
-//! The router rebuilds engine instances whenever the mount table changes, and an old instance
-//! can still be serving a request while a new one starts. Both find the same [`Shared`] through
-//! a process-wide table keyed by mount uuid (holding only weak references), so there is one
-//! cache and one writer per mount. When the last engine instance of a mount is dropped (mount
-//! disabled, server sealed), the state — and every cached key — is dropped and zeroized, and
-//! the rotator, which only holds a weak reference, stops at its next tick.
+//! Every engine instance of a mount gets the same [`Shared`] from the core's
+//! [`MountStates`](crate::engines::mount_state::MountStates), so there is one cache and one
+//! writer per mount. When the last engine instance of a mount is dropped (mount disabled,
+//! server sealed), the state — and every cached key — is dropped and zeroized, and the
+//! rotator, which only holds a weak reference, stops at its next tick.
 //!
 //! Cache coherence: every change to a key is made under [`Shared::write`], persisted, then
 //! installed in the cache together with a generation bump. A reader that missed the cache only
@@ -15,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -84,20 +83,6 @@ pub(super) struct Shared {
     /// Keys with automatic rotation. `None` until the rotator has scanned storage once.
     rotation: Mutex<Option<BTreeMap<String, RotationEntry>>>,
     rotator_started: AtomicBool,
-}
-
-static TABLE: OnceLock<Mutex<HashMap<String, Weak<Shared>>>> = OnceLock::new();
-
-/// The shared state of the mount with this uuid.
-pub(super) fn shared_for(uuid: &str) -> Arc<Shared> {
-    let mut table = TABLE.get_or_init(Default::default).lock();
-    if let Some(s) = table.get(uuid).and_then(Weak::upgrade) {
-        return s;
-    }
-    table.retain(|_, w| w.strong_count() > 0);
-    let s = Arc::new(Shared::default());
-    table.insert(uuid.to_string(), Arc::downgrade(&s));
-    s
 }
 
 fn storage_key(name: &str) -> String {

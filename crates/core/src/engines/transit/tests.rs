@@ -78,6 +78,7 @@ struct Fx {
     backend: Arc<CountingBackend>,
     /// The audit log the rotator records through (a file device in `_audit_dir`).
     audit: Arc<crate::audit::AuditBroker>,
+    states: Arc<crate::engines::mount_state::MountStates>,
     audit_file: std::path::PathBuf,
     _audit_dir: tempfile::TempDir,
 }
@@ -134,13 +135,22 @@ impl Fx {
                 .expect("audit"),
         );
         let view = View::new(barrier, format!("logical/{uuid}/"));
-        let engine = Transit::new(&mount, &view, &audit.background());
+        let states = Arc::new(crate::engines::mount_state::MountStates::default());
+        let engine = Transit::new(
+            &mount,
+            &crate::engines::EngineContext {
+                view: &view,
+                background: &audit.background(),
+                states: &states,
+            },
+        );
         Fx {
             view,
             mount: Arc::new(mount),
             engine,
             backend,
             audit,
+            states,
             audit_file,
             _audit_dir: audit_dir,
         }
@@ -1539,7 +1549,14 @@ async fn hot_path_is_served_from_the_cache() {
         "no storage reads on the hot path"
     );
     // Another engine instance of the same mount shares the cache and sees rotations at once.
-    let other = Transit::new(&fx.mount, &fx.view, &fx.audit.background());
+    let other = Transit::new(
+        &fx.mount,
+        &crate::engines::EngineContext {
+            view: &fx.view,
+            background: &fx.audit.background(),
+            states: &fx.states,
+        },
+    );
     fx.rotate("k").await;
     let resp = other
         .handle(fx.req(
