@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use coffre_core::audit::chain::{self, ChainHead, LogFile, VerifyOptions};
-use coffre_core::audit::search::Filter;
+use coffre_audit_format::chain::{self, ChainHead, LogFile, VerifyOptions};
+use coffre_audit_format::search::Filter;
 use serde_json::{Value, json};
 
 use super::Ctx;

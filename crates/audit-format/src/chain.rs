@@ -91,7 +91,7 @@ impl ChainHead {
 
 /// Lower-case hex of 32 bytes (the `hex` crate's `encode` goes through a char iterator,
 /// which showed up in profiles of the audit path).
-pub(crate) fn push_hex32(out: &mut String, bytes: &[u8; 32]) {
+pub fn push_hex32(out: &mut String, bytes: &[u8; 32]) {
     let mut buf = [0u8; 64];
     // Cannot fail: the buffer is exactly twice the input length, and hex is ASCII.
     if hex::encode_to_slice(bytes, &mut buf).is_ok()
