@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use coffre_storage::CoherentCache;
+use coffre_sync::CoherentCache;
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use coffre_crypto::{HmacKey, random_array};
-use coffre_storage::CoherentCache;
+use coffre_sync::CoherentCache;
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::Barrier;

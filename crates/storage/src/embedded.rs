@@ -23,9 +23,9 @@ use std::thread::JoinHandle;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::handoff::{self, Handoff, Take};
 use crate::value_cache::ValueCache;
 use crate::{Backend, Op, Result, StorageError, list_one_level};
+use coffre_sync::handoff::{self, Handoff, Take};
 
 /// The single table: `&str` key -> `&[u8]` value.
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");

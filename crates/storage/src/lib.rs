@@ -12,15 +12,12 @@
 
 use std::ops::Bound;
 
-mod coherent_cache;
 mod embedded;
-pub mod handoff;
 mod memory;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod value_cache;
 
-pub use coherent_cache::{CoherentCache, Ticket};
 pub use embedded::{
     DEFAULT_CACHE_BYTES, DEFAULT_VALUE_CACHE_BYTES, GroupCommitConfig, RedbBackend,
 };

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use quick_cache::Weighter;
 
-use crate::coherent_cache::{CoherentCache, Ticket};
+use coffre_sync::{CoherentCache, Ticket};
 
 /// Bytes charged per entry beyond key and value: the map slot, the `Arc` header, the key's
 /// `String` header. A rough figure; it only has to keep many tiny entries from looking free.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use coffre_crypto::AuditSigningKey;
-use coffre_storage::handoff::{Handoff, Take, spawn_consumer};
+use coffre_sync::handoff::{Handoff, Take, spawn_consumer};
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
