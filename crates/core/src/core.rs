@@ -14,16 +14,16 @@ use coffre_storage::{Backend, Op};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditBroker, AuditRecord, DeviceConfig as AuditDeviceConfig};
-use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, seal_keyring};
+use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, View, seal_keyring};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::mount::{MOUNTS_PATH, MountTable, Router};
-use crate::policy_store::{PolicyStore, default_policy_entry};
+use crate::policy_store::{POLICY_PREFIX, PolicyStore, default_policy_entry};
 use crate::request::{Request, Response};
 use crate::seal::{
     ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig, decode_share, unwrap_root_key, wrap_root_key,
 };
-use crate::token::{TOKEN_KEY_PATH, TokenStore};
+use crate::token::{TOKEN_KEY_PATH, TOKEN_PREFIX, TokenStore};
 
 const CLUSTER_PATH: &str = "core/cluster";
 
@@ -261,7 +261,7 @@ impl Core {
                 (CLUSTER_PATH.into(), Some(encode(&cluster)?)),
             ])
             .await?;
-        let tokens = TokenStore::open(barrier).await?;
+        let tokens = TokenStore::open(View::new(barrier, TOKEN_PREFIX)).await?;
         let root_token = tokens.create_root(root_token).await?;
 
         let config_bytes = serde_json::to_vec(&config)
@@ -366,7 +366,7 @@ impl Core {
         );
         let mounts: MountTable = decode(&barrier, MOUNTS_PATH).await?;
         let cluster: ClusterInfo = decode(&barrier, CLUSTER_PATH).await?;
-        let tokens = TokenStore::open(barrier.clone()).await?;
+        let tokens = TokenStore::open(View::new(barrier.clone(), TOKEN_PREFIX)).await?;
         let audit = Arc::new(
             AuditBroker::open(
                 barrier.clone(),
@@ -382,7 +382,7 @@ impl Core {
         let router = Router::build(&mounts, &barrier, &audit.background(), &mount_states)?;
         Ok(Unsealed {
             audit,
-            policies: PolicyStore::new(barrier.clone()),
+            policies: PolicyStore::new(View::new(barrier.clone(), POLICY_PREFIX)),
             barrier,
             tokens,
             mounts: tokio::sync::Mutex::new(mounts),

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use coffre_sync::CoherentCache;
 use serde::{Deserialize, Serialize};
 
-use crate::barrier::Barrier;
+use crate::barrier::View;
 use crate::error::{Error, Result};
 use crate::policy::{Acl, DEFAULT_POLICY, Policy, parse_policy};
 
-const POLICY_PREFIX: &str = "sys/policy/";
+/// Where the policy store's view begins: a policy is stored under its name below it.
+pub(crate) const POLICY_PREFIX: &str = "sys/policy/";
 
 #[derive(Serialize, Deserialize)]
 struct StoredPolicy {
@@ -46,7 +47,8 @@ const ACL_CACHE_ITEMS: usize = 10_000;
 
 /// Policies of an unsealed core.
 pub(crate) struct PolicyStore {
-    barrier: Arc<Barrier>,
+    /// Everything below `sys/policy/`.
+    view: View,
     parsed: CoherentCache<String, Arc<Policy>>,
     acls: CoherentCache<Vec<String>, Arc<Acl>>,
     root: Arc<Acl>,
@@ -67,9 +69,9 @@ pub(crate) fn normalize_name(name: &str) -> Result<String> {
 }
 
 impl PolicyStore {
-    pub(crate) fn new(barrier: Arc<Barrier>) -> PolicyStore {
+    pub(crate) fn new(view: View) -> PolicyStore {
         PolicyStore {
-            barrier,
+            view,
             parsed: CoherentCache::with_items(POLICY_CACHE_ITEMS),
             acls: CoherentCache::with_items(ACL_CACHE_ITEMS),
             root: Arc::new(Acl::root()),
@@ -88,7 +90,7 @@ impl PolicyStore {
             return Ok(Some(p));
         }
         let ticket = self.parsed.ticket();
-        let Some(raw) = self.barrier.get(&format!("{POLICY_PREFIX}{name}")).await? else {
+        let Some(raw) = self.view.get(name).await? else {
             return Ok(None);
         };
         let stored: StoredPolicy = serde_json::from_slice(raw.expose())
@@ -115,8 +117,8 @@ impl PolicyStore {
             return Err(Error::invalid("'policy' parameter not supplied or empty"));
         }
         parse_policy(name, text).map_err(|e| Error::invalid(e.to_string()))?;
-        let (key, bytes) = encode_policy(name, text)?;
-        self.barrier.put(&key, &bytes).await?;
+        let (_, bytes) = encode_policy(name, text)?;
+        self.view.put(name, &bytes).await?;
         self.invalidate(name);
         Ok(())
     }
@@ -126,9 +128,7 @@ impl PolicyStore {
         if name == "root" || name == "default" {
             return Err(Error::invalid(format!("cannot delete {name} policy")));
         }
-        self.barrier
-            .delete(&format!("{POLICY_PREFIX}{name}"))
-            .await?;
+        self.view.delete(name).await?;
         self.invalidate(name);
         Ok(())
     }
@@ -140,10 +140,7 @@ impl PolicyStore {
 
     /// All policy names, sorted, including `root`.
     pub(crate) async fn list(&self) -> Result<Vec<String>> {
-        let mut names = self.barrier.scan(POLICY_PREFIX).await?;
-        for n in &mut names {
-            *n = n.trim_start_matches(POLICY_PREFIX).to_string();
-        }
+        let mut names = self.view.scan("").await?;
         names.push("root".into());
         names.sort();
         names.dedup();
@@ -155,7 +152,7 @@ impl PolicyStore {
         if policies.iter().any(|p| p == "root") {
             return Ok(self.root.clone());
         }
-        let now = crate::clock::Clock::now_unix_secs(&**self.barrier.clock());
+        let now = crate::clock::Clock::now_unix_secs(&**self.view.clock());
         if let Some(acl) = self.acls.get(policies) {
             // A rule with an `expiration` stops granting at that time: rebuild then.
             if acl.valid_until().is_none_or(|t| t > now) {
@@ -193,7 +190,8 @@ mod tests {
     async fn store() -> (Arc<FaultyBackend>, Arc<PolicyStore>) {
         let faulty = Arc::new(FaultyBackend::new(Arc::new(InMemoryBackend::new())));
         let barrier = test_barrier(faulty.clone(), DEFAULT_MAX_ENCRYPTIONS_PER_TERM).await;
-        (faulty, Arc::new(PolicyStore::new(Arc::new(barrier))))
+        let view = View::new(Arc::new(barrier), POLICY_PREFIX);
+        (faulty, Arc::new(PolicyStore::new(view)))
     }
 
     async fn grants(store: &PolicyStore) -> bool {

@@ -21,15 +21,18 @@ use coffre_crypto::{HmacKey, random_array};
 use coffre_sync::CoherentCache;
 use serde::{Deserialize, Serialize};
 
-use crate::barrier::Barrier;
+use crate::barrier::View;
 use crate::error::{Error, Result};
 
 /// Storage key of the token HMAC key (behind the barrier).
 pub(crate) const TOKEN_KEY_PATH: &str = "sys/token/salt";
-const ID_PREFIX: &str = "sys/token/id/";
-const ACCESSOR_PREFIX: &str = "sys/token/accessor-index/";
+/// Where the token store's view begins; the keys below are relative to it.
+pub(crate) const TOKEN_PREFIX: &str = "sys/token/";
+const SALT_KEY: &str = "salt";
+const ID_PREFIX: &str = "id/";
+const ACCESSOR_PREFIX: &str = "accessor-index/";
 /// Where accessors were indexed in clear before; moved at unseal by [`TokenStore::open`].
-const LEGACY_ACCESSOR_PREFIX: &str = "sys/token/accessor/";
+const LEGACY_ACCESSOR_PREFIX: &str = "accessor/";
 
 /// What the accessor index stores.
 #[derive(Serialize, Deserialize)]
@@ -38,8 +41,8 @@ struct AccessorEntry {
     /// Hex of the token's keyed hash.
     hash: String,
 }
-const PARENT_PREFIX: &str = "sys/token/parent/";
-const ROLE_PREFIX: &str = "sys/token/roles/";
+const PARENT_PREFIX: &str = "parent/";
+const ROLE_PREFIX: &str = "roles/";
 
 /// The system's maximum token TTL (Vault's default, 768h).
 pub const SYSTEM_MAX_TTL: u64 = 768 * 3600;
@@ -180,7 +183,8 @@ const TOKEN_CACHE_ITEMS: usize = 100_000;
 
 /// The token store of an unsealed core.
 pub struct TokenStore {
-    barrier: Arc<Barrier>,
+    /// The store's storage: everything below `sys/token/`.
+    view: View,
     hmac_key: HmacKey,
     /// Entries by token hash. Bounded, and coherent with writers: a lookup that read an entry
     /// just before it was revoked or rewritten cannot put the old entry back.
@@ -208,13 +212,13 @@ fn hex_to_hash(hex_hash: &str) -> Option<[u8; 32]> {
 
 impl TokenStore {
     /// Loads the token HMAC key from behind the barrier.
-    pub(crate) async fn open(barrier: Arc<Barrier>) -> Result<TokenStore> {
-        let key = barrier
-            .get(TOKEN_KEY_PATH)
+    pub(crate) async fn open(view: View) -> Result<TokenStore> {
+        let key = view
+            .get(SALT_KEY)
             .await?
             .ok_or_else(|| Error::Internal("token key missing".into()))?;
         let store = TokenStore {
-            barrier,
+            view,
             hmac_key: HmacKey::new(key.expose()),
             cache: CoherentCache::with_items(TOKEN_CACHE_ITEMS),
             write_lock: tokio::sync::Mutex::new(()),
@@ -247,19 +251,19 @@ impl TokenStore {
     /// time; each batch writes the new entries and deletes the old ones atomically, so a
     /// crash part-way resumes at the next unseal. With nothing to move this is one listing.
     async fn migrate_legacy_accessors(&self) -> Result<()> {
-        let legacy = self.barrier.list(LEGACY_ACCESSOR_PREFIX).await?;
+        let legacy = self.view.list(LEGACY_ACCESSOR_PREFIX).await?;
         for chunk in legacy.chunks(500) {
             let mut ops = Vec::with_capacity(chunk.len() * 2);
             for accessor in chunk {
                 let old = format!("{LEGACY_ACCESSOR_PREFIX}{accessor}");
-                if let Some(raw) = self.barrier.get(&old).await?
+                if let Some(raw) = self.view.get(&old).await?
                     && let Ok(hash) = std::str::from_utf8(raw.expose())
                 {
                     ops.push(self.accessor_index(accessor, hash)?);
                 }
                 ops.push((old, None));
             }
-            self.barrier.batch(ops).await?;
+            self.view.batch(ops).await?;
         }
         if !legacy.is_empty() {
             tracing::info!(
@@ -272,7 +276,7 @@ impl TokenStore {
 
     /// The current time, Unix seconds.
     pub(crate) fn now(&self) -> i64 {
-        self.barrier.clock().now_unix_secs()
+        self.view.clock().now_unix_secs()
     }
 
     /// The keyed hash of a token string.
@@ -282,7 +286,7 @@ impl TokenStore {
 
     async fn load(&self, hash: &[u8; 32]) -> Result<Option<Arc<TokenEntry>>> {
         let Some(raw) = self
-            .barrier
+            .view
             .get(&format!("{ID_PREFIX}{}", hex::encode(hash)))
             .await?
         else {
@@ -347,7 +351,7 @@ impl TokenStore {
         if accessor.is_empty() || accessor.contains('/') {
             return Ok(None);
         }
-        let Some(raw) = self.barrier.get(&self.accessor_key(accessor)).await? else {
+        let Some(raw) = self.view.get(&self.accessor_key(accessor)).await? else {
             return Ok(None);
         };
         let Some(hash) = serde_json::from_slice::<AccessorEntry>(raw.expose())
@@ -399,7 +403,7 @@ impl TokenStore {
                 Some(Vec::new()),
             ));
         }
-        self.barrier.batch(writes).await?;
+        self.view.batch(writes).await?;
         let entry = Arc::new(entry);
         self.cache.replace(hash, entry.clone());
         Ok(entry)
@@ -440,7 +444,7 @@ impl TokenStore {
     }
 
     async fn rewrite(&self, hash: &[u8; 32], entry: TokenEntry) -> Result<Arc<TokenEntry>> {
-        self.barrier
+        self.view
             .put(
                 &format!("{ID_PREFIX}{}", hex::encode(hash)),
                 &encode_entry(&entry)?,
@@ -526,7 +530,7 @@ impl TokenStore {
         let mut found = Vec::new();
         let mut stack = vec![hash_hex.to_string()];
         while let Some(h) = stack.pop() {
-            for child in self.barrier.list(&format!("{PARENT_PREFIX}{h}/")).await? {
+            for child in self.view.list(&format!("{PARENT_PREFIX}{h}/")).await? {
                 let child = child.trim_end_matches('/').to_string();
                 found.push(child.clone());
                 stack.push(child);
@@ -550,13 +554,13 @@ impl TokenStore {
             }
         }
         for child in self
-            .barrier
+            .view
             .list(&format!("{PARENT_PREFIX}{hash_hex}/"))
             .await?
         {
             deletes.push((format!("{PARENT_PREFIX}{hash_hex}/{child}"), None));
         }
-        self.barrier.batch(deletes).await?;
+        self.view.batch(deletes).await?;
         self.cache.invalidate([&hash]);
         Ok(())
     }
@@ -581,7 +585,7 @@ impl TokenStore {
         let _guard = self.write_lock.lock().await;
         let hash_hex = hex::encode(hash);
         for child in self
-            .barrier
+            .view
             .list(&format!("{PARENT_PREFIX}{hash_hex}/"))
             .await?
         {
@@ -600,8 +604,8 @@ impl TokenStore {
     /// All accessors (for `auth/token/accessors`).
     pub async fn accessors(&self) -> Result<Vec<String>> {
         let mut accessors = Vec::new();
-        for key in self.barrier.list(ACCESSOR_PREFIX).await? {
-            if let Some(raw) = self.barrier.get(&format!("{ACCESSOR_PREFIX}{key}")).await?
+        for key in self.view.list(ACCESSOR_PREFIX).await? {
+            if let Some(raw) = self.view.get(&format!("{ACCESSOR_PREFIX}{key}")).await?
                 && let Ok(entry) = serde_json::from_slice::<AccessorEntry>(raw.expose())
             {
                 accessors.push(entry.accessor);
@@ -622,7 +626,7 @@ impl TokenStore {
     pub(crate) async fn tidy_candidates(&self) -> Result<Vec<[u8; 32]>> {
         let now = self.now();
         let mut due = Vec::new();
-        for key in self.barrier.list(ID_PREFIX).await? {
+        for key in self.view.list(ID_PREFIX).await? {
             let Some(hash) = hex_to_hash(&key) else {
                 continue;
             };
@@ -649,7 +653,7 @@ impl TokenStore {
 
     /// Reads a role.
     pub async fn role(&self, name: &str) -> Result<Option<TokenRole>> {
-        match self.barrier.get(&format!("{ROLE_PREFIX}{name}")).await? {
+        match self.view.get(&format!("{ROLE_PREFIX}{name}")).await? {
             None => Ok(None),
             Some(raw) => serde_json::from_slice(raw.expose())
                 .map(Some)
@@ -661,19 +665,19 @@ impl TokenStore {
     pub async fn put_role(&self, role: &TokenRole) -> Result<()> {
         let bytes =
             serde_json::to_vec(role).map_err(|e| Error::Internal(format!("encode role: {e}")))?;
-        self.barrier
+        self.view
             .put(&format!("{ROLE_PREFIX}{}", role.name), &bytes)
             .await
     }
 
     /// Deletes a role.
     pub async fn delete_role(&self, name: &str) -> Result<()> {
-        self.barrier.delete(&format!("{ROLE_PREFIX}{name}")).await
+        self.view.delete(&format!("{ROLE_PREFIX}{name}")).await
     }
 
     /// Role names.
     pub async fn roles(&self) -> Result<Vec<String>> {
-        self.barrier.list(ROLE_PREFIX).await
+        self.view.list(ROLE_PREFIX).await
     }
 }
 
@@ -697,7 +701,9 @@ mod tests {
             .put(TOKEN_KEY_PATH, key.expose())
             .await
             .expect("put");
-        TokenStore::open(barrier).await.expect("open")
+        TokenStore::open(View::new(barrier, TOKEN_PREFIX))
+            .await
+            .expect("open")
     }
 
     fn entry(parent: Option<&str>, expire_time: Option<i64>) -> TokenEntry {
@@ -766,7 +772,9 @@ mod tests {
             .put(TOKEN_KEY_PATH, key.expose())
             .await
             .expect("put");
-        let s = TokenStore::open(barrier.clone()).await.expect("open");
+        let s = TokenStore::open(View::new(barrier.clone(), TOKEN_PREFIX))
+            .await
+            .expect("open");
         let e = s
             .create("hvs.one", entry(None, None))
             .await
@@ -801,7 +809,9 @@ mod tests {
             ])
             .await
             .expect("legacy write");
-        let s = TokenStore::open(barrier).await.expect("reopen");
+        let s = TokenStore::open(View::new(barrier, TOKEN_PREFIX))
+            .await
+            .expect("reopen");
         let keys = backend.scan("").await.expect("scan");
         assert!(
             !keys.iter().any(|k| k.contains(&legacy)),
