@@ -799,11 +799,11 @@ mod tests {
         barrier
             .batch(vec![
                 (
-                    format!("{ID_PREFIX}{}", hex::encode(old_hash)),
+                    format!("{TOKEN_PREFIX}{ID_PREFIX}{}", hex::encode(old_hash)),
                     Some(encode_entry(&old).expect("enc")),
                 ),
                 (
-                    format!("{LEGACY_ACCESSOR_PREFIX}{legacy}"),
+                    format!("{TOKEN_PREFIX}{LEGACY_ACCESSOR_PREFIX}{legacy}"),
                     Some(hex::encode(old_hash).into_bytes()),
                 ),
             ])
