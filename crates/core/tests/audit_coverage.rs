@@ -19,19 +19,7 @@ fn obj(v: Value) -> Map<String, Value> {
 }
 
 fn device(path: &Path) -> AuditDeviceConfig {
-    AuditDeviceConfig {
-        name: "file".into(),
-        sink: AuditSink::File(path.to_path_buf()),
-        description: String::new(),
-        rotate_bytes: None,
-        rotate_secs: None,
-        retain_files: None,
-        retain_secs: None,
-        checkpoint_every: 1000,
-        checkpoint_secs: 60,
-        hmac_accessor: true,
-        from_config: true,
-    }
+    AuditDeviceConfig::new("file", AuditSink::File(path.to_path_buf()))
 }
 
 struct Fx {

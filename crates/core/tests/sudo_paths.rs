@@ -2,8 +2,14 @@
 //! policy grants every other capability everywhere is refused on each of them, however the
 //! path is spelled; a token with `sudo` gets past the check.
 
+mod common;
+
 use coffre_core::{Core, CoreConfig, ErrorKind, Operation, Request};
-use serde_json::{Map, Value, json};
+
+/// A policy granting `caps` on every path.
+fn everywhere(caps: &str) -> String {
+    format!(r#"path "*" {{ capabilities = [{caps}] }}"#)
+}
 
 /// Vault's root paths (OpenBao `PathsSpecial.Root` of the system and token backends), with a
 /// concrete path under each prefix entry.
@@ -33,37 +39,6 @@ const SUDO_PATHS: &[&str] = &[
     "auth/token/revoke-orphan",
 ];
 
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-async fn token_with(core: &Core, root: &str, name: &str, caps: &str) -> String {
-    let policy = format!(r#"path "*" {{ capabilities = [{caps}] }}"#);
-    core.handle(
-        Request::new(Operation::Update, format!("sys/policies/acl/{name}"))
-            .with_token(root)
-            .with_data(obj(json!({ "policy": policy }))),
-    )
-    .await
-    .expect("policy");
-    let resp = core
-        .handle(
-            Request::new(Operation::Update, "auth/token/create")
-                .with_token(root)
-                .with_data(obj(json!({ "policies": [name] }))),
-        )
-        .await
-        .expect("token")
-        .expect("response");
-    resp.auth.expect("auth")["client_token"]
-        .as_str()
-        .expect("token")
-        .to_string()
-}
-
 fn spellings(path: &str) -> Vec<String> {
     vec![
         path.to_string(),
@@ -81,18 +56,18 @@ async fn every_sudo_path_refuses_a_token_without_sudo_however_spelled() {
         CoreConfig::default(),
     );
     let (_share, root) = core.dev_init(None).await.expect("init");
-    let all_but_sudo = token_with(
+    let all_but_sudo = common::token_with(
         &core,
         &root,
         "all-but-sudo",
-        r#""create","read","update","delete","list","patch""#,
+        &everywhere(r#""create","read","update","delete","list","patch""#),
     )
     .await;
-    let with_sudo = token_with(
+    let with_sudo = common::token_with(
         &core,
         &root,
         "with-sudo",
-        r#""create","read","update","delete","list","patch","sudo""#,
+        &everywhere(r#""create","read","update","delete","list","patch","sudo""#),
     )
     .await;
     for path in SUDO_PATHS {

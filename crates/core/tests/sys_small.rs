@@ -3,16 +3,12 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use coffre_core::{Core, CoreConfig, ErrorKind, Operation, Request};
 use coffre_storage::InMemoryBackend;
+use common::{obj, token_with};
 use serde_json::{Map, Value, json};
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
 
 async fn dev() -> (Core, String) {
     let core = Core::new(Arc::new(InMemoryBackend::new()), CoreConfig::default());
@@ -175,32 +171,6 @@ async fn tune_refuses_options_it_does_not_apply() {
         tuned["max_lease_ttl"], 7200,
         "a refused tune changes nothing"
     );
-}
-
-async fn token_with(core: &Core, root: &str, name: &str, policy: &str) -> String {
-    call(
-        core,
-        root,
-        Operation::Update,
-        &format!("sys/policies/acl/{name}"),
-        json!({"policy": policy}),
-    )
-    .await
-    .expect("policy");
-    let resp = call(
-        core,
-        root,
-        Operation::Update,
-        "auth/token/create",
-        json!({"policies": [name]}),
-    )
-    .await
-    .expect("token")
-    .expect("response");
-    resp.auth.expect("auth")["client_token"]
-        .as_str()
-        .expect("token")
-        .to_string()
 }
 
 #[tokio::test]

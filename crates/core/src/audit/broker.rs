@@ -459,17 +459,8 @@ fn api_config(d: &ApiDevice) -> Result<DeviceConfig> {
         }
     };
     Ok(DeviceConfig {
-        name: d.name.clone(),
-        sink,
         description: d.description.clone(),
-        rotate_bytes: None,
-        rotate_secs: None,
-        retain_files: None,
-        retain_secs: None,
-        checkpoint_every: 1000,
-        checkpoint_secs: 60,
-        hmac_accessor: true,
-        from_config: false,
+        ..DeviceConfig::new(d.name.clone(), sink)
     })
 }
 

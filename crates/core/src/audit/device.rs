@@ -55,6 +55,24 @@ pub struct DeviceConfig {
 }
 
 impl DeviceConfig {
+    /// A device named `name` writing to `sink`, with the defaults: no rotation or retention,
+    /// a checkpoint every 1,000 entries or 60 s, accessors HMAC'd, not from the config file.
+    pub fn new(name: impl Into<String>, sink: Sink) -> DeviceConfig {
+        DeviceConfig {
+            name: name.into(),
+            sink,
+            description: String::new(),
+            rotate_bytes: None,
+            rotate_secs: None,
+            retain_files: None,
+            retain_secs: None,
+            checkpoint_every: 1000,
+            checkpoint_secs: 60,
+            hmac_accessor: true,
+            from_config: false,
+        }
+    }
+
     /// The type shown by `sys/audit`.
     pub fn kind(&self) -> &'static str {
         match self.sink {

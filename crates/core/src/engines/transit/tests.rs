@@ -116,19 +116,8 @@ impl Fx {
         };
         let audit_dir = tempfile::tempdir().expect("tempdir");
         let audit_file = audit_dir.path().join("audit.log");
-        let device = crate::audit::DeviceConfig {
-            name: "file".into(),
-            sink: crate::audit::Sink::File(audit_file.clone()),
-            description: String::new(),
-            rotate_bytes: None,
-            rotate_secs: None,
-            retain_files: None,
-            retain_secs: None,
-            checkpoint_every: 1000,
-            checkpoint_secs: 60,
-            hmac_accessor: true,
-            from_config: true,
-        };
+        let device =
+            crate::audit::DeviceConfig::new("file", crate::audit::Sink::File(audit_file.clone()));
         let audit = Arc::new(
             crate::audit::AuditBroker::open(barrier.clone(), &[device], false)
                 .await

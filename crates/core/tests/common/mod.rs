@@ -1,0 +1,38 @@
+//! Helpers shared by the core's integration tests (each test file is its own crate, so not
+//! every file uses every helper).
+#![allow(dead_code)]
+
+use coffre_core::{Core, Operation, Request};
+use serde_json::{Map, Value, json};
+
+/// The object of a `json!` value (empty for anything else).
+pub fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Writes `policy` (HCL) as `name` and returns a new token carrying it (and `default`).
+pub async fn token_with(core: &Core, root: &str, name: &str, policy: &str) -> String {
+    core.handle(
+        Request::new(Operation::Update, format!("sys/policies/acl/{name}"))
+            .with_token(root)
+            .with_data(obj(json!({ "policy": policy }))),
+    )
+    .await
+    .expect("policy");
+    let resp = core
+        .handle(
+            Request::new(Operation::Update, "auth/token/create")
+                .with_token(root)
+                .with_data(obj(json!({ "policies": [name] }))),
+        )
+        .await
+        .expect("token")
+        .expect("response");
+    resp.auth.expect("auth")["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
