@@ -516,7 +516,7 @@ fn spawn_tidy(unsealed: std::sync::Weak<Unsealed>) {
         loop {
             tokio::time::sleep(TIDY_INTERVAL).await;
             let Some(u) = unsealed.upgrade() else { return };
-            if let Err(e) = crate::auth_token::tidy(&u).await {
+            if let Err(e) = crate::system::tidy_tokens(&u).await {
                 tracing::warn!(error = %e, "token tidy failed");
             }
         }

@@ -5,7 +5,6 @@
 #![warn(missing_docs)]
 
 pub mod audit;
-mod auth_token;
 mod barrier;
 pub mod clock;
 mod core;
@@ -17,15 +16,16 @@ mod pipeline;
 pub mod policy;
 mod policy_store;
 mod request;
+mod route;
 mod seal;
-mod sys;
+mod system;
 mod token;
 
 pub use crate::audit::{DeviceConfig as AuditDeviceConfig, Sink as AuditSink};
 pub use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, View};
 pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock, rfc3339_nanos};
 pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VERSION};
-pub use crate::engines::{Engine, EngineRequest, MOUNTABLE_TYPES};
+pub use crate::engines::MOUNTABLE_TYPES;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::mount::{DEFAULT_LEASE_TTL, MountConfig, MountEntry};
 pub use crate::request::{ClientToken, Operation, Request, Response, normalize_path};

@@ -232,11 +232,10 @@ pub(crate) fn accessor_for(kind: &str, table: &MountTable) -> Result<String> {
     }
 }
 
-/// One routable mount: its entry, its engine and its storage view.
+/// One routable mount: its entry, its backend and its storage view.
 pub(crate) struct Route {
     pub(crate) entry: Arc<MountEntry>,
-    /// `None` for the system mount, which the pipeline handles itself.
-    pub(crate) engine: Option<Arc<dyn Engine>>,
+    pub(crate) engine: Arc<dyn Engine>,
     pub(crate) view: View,
 }
 
@@ -246,6 +245,22 @@ pub(crate) struct Router {
     routes: Vec<Route>,
 }
 
+/// The token auth method's entry: always mounted at `auth/token/`, not in the stored table.
+/// Its data is the token store's (`sys/token/`, reached through the core, not this view).
+pub(crate) fn token_auth_entry() -> MountEntry {
+    MountEntry {
+        path: "auth/token/".into(),
+        kind: "token".into(),
+        description: "token based credentials".into(),
+        uuid: "auth-token".into(),
+        accessor: "auth_token_root".into(),
+        config: MountConfig::default(),
+        options: BTreeMap::new(),
+        local: false,
+        seal_wrap: false,
+    }
+}
+
 impl Router {
     pub(crate) fn build(
         table: &MountTable,
@@ -253,21 +268,18 @@ impl Router {
         background: &crate::audit::BackgroundAudit,
         states: &engines::mount_state::MountStates,
     ) -> Result<Router> {
-        let mut routes = Vec::with_capacity(table.entries.len());
-        for entry in &table.entries {
+        let mut routes = Vec::with_capacity(table.entries.len() + 1);
+        let token = token_auth_entry();
+        for entry in table.entries.iter().chain(std::iter::once(&token)) {
             let view = View::new(barrier.clone(), entry.storage_prefix());
-            let engine = if entry.kind == "system" {
-                None
-            } else {
-                Some(engines::instantiate(
-                    entry,
-                    &engines::EngineContext {
-                        view: &view,
-                        background,
-                        states,
-                    },
-                )?)
-            };
+            let engine = engines::instantiate(
+                entry,
+                &engines::EngineContext {
+                    view: &view,
+                    background,
+                    states,
+                },
+            )?;
             routes.push(Route {
                 view,
                 entry: Arc::new(entry.clone()),

@@ -1,5 +1,7 @@
-//! The one request pipeline: authenticate → route → settle create/update → authorize
-//! (ACL + sudo) → count the token use → dispatch. An engine can only be reached through
+//! The one request pipeline: route (mount, then the backend's route table) → authenticate
+//! (unless the path is unauthenticated) → settle create/update → authorize (ACL + sudo, as the
+//! table declares) → audit → count the token use → check the operation and fields → dispatch.
+//! Every backend, `sys/` and `auth/token/` included, is reached the same way, only through
 //! [`Unsealed::handle`], and dispatch requires an [`Authorized`] proof that only
 //! [`Unsealed::authorize`] can mint.
 
@@ -8,13 +10,14 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditRecord, Audited};
-use crate::auth_token;
 use crate::core::Unsealed;
-use crate::engines::EngineRequest;
+use crate::engines::{self, Engine, EngineRequest};
 use crate::error::{Error, Result};
+use crate::mount::{MountEntry, Router};
 use crate::policy::{Acl, Op};
 use crate::request::{Operation, Request, Response};
-use crate::sys;
+use crate::route::{PathClass, help_response};
+use crate::system::Ctx;
 use crate::token::TokenEntry;
 
 /// Proof that the ACL allowed a request, with what handlers need to know about the caller.
@@ -31,19 +34,23 @@ pub(crate) struct Authorized {
     pub(crate) sudo: bool,
     /// The caller's compiled ACL.
     pub(crate) acl: Arc<Acl>,
+    /// The requested path is root-protected.
+    path_needs_sudo: bool,
 }
 
 impl Authorized {
-    /// Checks `op` on another path too. Handlers that canonicalize a name taken from the path
-    /// (lower-casing a policy name, trimming slashes off a mount path) call this with the
-    /// canonical path when it differs from the requested one, so a rule written for the
-    /// canonical path (say a `deny`) cannot be sidestepped by spelling it differently.
+    /// Checks `op` on another spelling of the requested path. Handlers that canonicalize a
+    /// name taken from the path (lower-casing a policy name, trimming slashes off a mount
+    /// path) call this with the canonical path when it differs from the requested one, so a
+    /// rule written for the canonical path (say a `deny`) cannot be sidestepped by spelling it
+    /// differently. The canonical path is the same route, so it needs `sudo` when the
+    /// requested one did.
     pub(crate) fn also_allows(&self, op: Operation, path: &str) -> Result<()> {
         if self.token.is_root() {
             return Ok(());
         }
         let decision = self.acl.check(acl_op(op), path, &Map::new());
-        if !decision.allowed || (requires_sudo(path) && !decision.sudo) {
+        if !decision.allowed || (self.path_needs_sudo && !decision.sudo) {
             return Err(Error::PermissionDenied);
         }
         Ok(())
@@ -55,39 +62,6 @@ impl Authorized {
     }
 }
 
-/// Paths that need `sudo` in addition to the operation's capability (Vault's "root paths").
-pub(crate) fn requires_sudo(path: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "sys/audit",
-        "sys/remount",
-        "sys/rotate",
-        "sys/rotate/keyring",
-        "sys/rotate/root",
-        "sys/config/cors",
-        "sys/leases",
-        "sys/seal",
-        "sys/step-down",
-        "auth/token/accessors",
-        "auth/token/accessors/",
-    ];
-    const PREFIX: &[&str] = &[
-        "sys/auth/",
-        "sys/audit/",
-        "sys/raw",
-        "sys/config/auditing/",
-        "sys/plugins/catalog/",
-        "sys/leases/lookup/",
-        "sys/revoke-prefix/",
-        "sys/leases/revoke-prefix/",
-        "sys/revoke-force/",
-        "sys/leases/revoke-force/",
-        "auth/token/revoke-orphan",
-    ];
-    // A trailing slash does not escape an exact root path (`sys/seal/` is `sys/seal`).
-    let folder = path.strip_suffix('/').unwrap_or(path);
-    EXACT.contains(&path) || EXACT.contains(&folder) || PREFIX.iter().any(|p| path.starts_with(p))
-}
-
 fn acl_op(op: Operation) -> Op {
     match op {
         Operation::Read => Op::Read,
@@ -96,15 +70,60 @@ fn acl_op(op: Operation) -> Op {
         Operation::Update => Op::Update,
         Operation::Delete => Op::Delete,
         Operation::Patch => Op::Patch,
+        // Never checked against rules: help is open to every valid token (Vault's rule).
+        Operation::Help => Op::Read,
     }
 }
 
 /// Where a request goes once authorized.
 enum Target {
-    Sys(String),
-    Token(String),
-    Engine(EngineRequest, Arc<dyn crate::engines::Engine>),
+    /// No mount serves the path.
     Nowhere,
+    /// A mount serves it but declares no such path (`rel` is relative to the mount).
+    Unmatched(Arc<dyn Engine>, String),
+    /// A declared path of a backend.
+    Backend(EngineRequest, Arc<dyn Engine>),
+}
+
+/// A routed request: where it goes and what its path declares.
+struct Resolved {
+    target: Target,
+    mount: Option<Arc<MountEntry>>,
+    class: PathClass,
+    /// The path needs `sudo` (its spec says so, or it is reserved as root-protected).
+    sudo: bool,
+}
+
+impl Resolved {
+    /// The request's fields: moved into the backend's request once routed there.
+    fn data<'a>(&'a self, req: &'a Request) -> &'a Map<String, Value> {
+        match &self.target {
+            Target::Backend(ereq, _) => &ereq.data,
+            _ => &req.data,
+        }
+    }
+}
+
+/// The audit record of an admitted request (`data` for the request entry, `None` for the
+/// response entry).
+fn record<'a>(
+    req: &'a Request,
+    auth: Option<&'a Authorized>,
+    mount: Option<&'a MountEntry>,
+    data: Option<&'a Map<String, Value>>,
+) -> AuditRecord<'a> {
+    AuditRecord {
+        request_id: &req.id,
+        operation: req.operation,
+        path: &req.path,
+        data,
+        remote_addr: req.remote_addr.as_deref(),
+        token: auth.map(Authorized::raw_token),
+        token_hash: auth.map(|a| &a.token_hash),
+        auth: auth.map(|a| &*a.token),
+        mount,
+        background: None,
+    }
 }
 
 /// An authenticated caller, not yet authorized.
@@ -115,6 +134,46 @@ struct Caller {
 }
 
 impl Unsealed {
+    /// Finds the mount and the declared path serving the request. Pure: no storage access,
+    /// so it can run before authentication (which it must, to know whether the path needs a
+    /// token at all).
+    fn route(&self, req: &mut Request, router: &Router) -> Resolved {
+        let Some((route, rel)) = router.route(&req.path) else {
+            return Resolved {
+                target: Target::Nowhere,
+                mount: None,
+                class: PathClass::Authenticated,
+                sudo: false,
+            };
+        };
+        let routes = route.engine.routes();
+        let matched = routes.find(rel);
+        let sudo = routes.needs_sudo(rel, matched.as_ref());
+        let class = matched
+            .as_ref()
+            .map_or(PathClass::Authenticated, |m| routes.meta(m).class);
+        let target = match matched {
+            Some(matched) => Target::Backend(
+                EngineRequest {
+                    operation: req.operation,
+                    path: rel.to_string(),
+                    data: std::mem::take(&mut req.data),
+                    view: route.view.clone(),
+                    mount: route.entry.clone(),
+                    matched,
+                },
+                route.engine.clone(),
+            ),
+            None => Target::Unmatched(route.engine.clone(), rel.to_string()),
+        };
+        Resolved {
+            target,
+            mount: Some(route.entry.clone()),
+            class,
+            sudo,
+        }
+    }
+
     /// Resolves the caller's token; a missing, unknown, expired or used-up token is a 403. On
     /// success the token moves out of the request into the [`Caller`].
     async fn authenticate(&self, req: &mut Request) -> Result<Caller> {
@@ -135,25 +194,25 @@ impl Unsealed {
     }
 
     /// Checks the token's policies for `op` on `path`, and `sudo` where the path needs it.
-    /// `ui_mounts` skips the rule check (the handler checks against the ACL itself). A refusal
-    /// hands the caller back, for its audit entry.
+    /// Help is open to every valid token; an unauthenticated path skips the rules (its
+    /// handler decides, knowing the caller). A refusal hands the caller back, for its audit entry.
     async fn authorize(
         &self,
         caller: Caller,
         op: Operation,
         path: &str,
         data: &Map<String, Value>,
-        ui_mounts: bool,
+        resolved: &Resolved,
     ) -> std::result::Result<Authorized, (Error, Caller)> {
         let acl = match self.policies.acl_for(&caller.entry.policies).await {
             Ok(acl) => acl,
             Err(e) => return Err((e, caller)),
         };
-        let sudo = if ui_mounts {
+        let sudo = if op == Operation::Help || resolved.class == PathClass::Unauthenticated {
             caller.entry.is_root()
         } else {
             let decision = acl.check(acl_op(op), path, data);
-            if !decision.allowed || (requires_sudo(path) && !decision.sudo) {
+            if !decision.allowed || (resolved.sudo && !decision.sudo) {
                 return Err((Error::PermissionDenied, caller));
             }
             decision.sudo || decision.root
@@ -165,18 +224,18 @@ impl Unsealed {
             raw_token: caller.token,
             sudo,
             acl,
+            path_needs_sudo: resolved.sudo,
         })
     }
 
-    /// Logs a request that was refused before dispatch (authentication, routing, the
-    /// existence check or the ACL). The request fails either way, so an audit failure here
-    /// only gets logged.
+    /// Logs a request that was refused before dispatch (authentication, the existence check
+    /// or the ACL). The request fails either way, so an audit failure here only gets logged.
     async fn audit_refused(
         &self,
         req: &Request,
         data: &Map<String, Value>,
-        caller: Option<(&str, &TokenEntry)>,
-        mount: Option<&crate::mount::MountEntry>,
+        caller: Option<&Caller>,
+        mount: Option<&MountEntry>,
         err: &Error,
     ) {
         let rec = AuditRecord {
@@ -186,10 +245,10 @@ impl Unsealed {
             data: Some(data),
             remote_addr: req.remote_addr.as_deref(),
             token: caller
-                .map(|c| c.0)
+                .map(|c| c.token.expose())
                 .or(req.token.as_ref().map(|t| t.expose())),
             token_hash: None,
-            auth: caller.map(|c| c.1),
+            auth: caller.map(|c| &*c.entry),
             mount,
             background: None,
         };
@@ -198,132 +257,80 @@ impl Unsealed {
         }
     }
 
-    /// Routes the request and settles POST/PUT into create or update (the existence check).
-    async fn resolve(
+    /// Authenticates (where the path needs a token), settles POST/PUT into create or update
+    /// with the path's existence check, and authorizes. `Ok(None)`: an unauthenticated path
+    /// called without a token.
+    async fn admit(
         &self,
         req: &mut Request,
-        router: &crate::mount::Router,
-    ) -> Result<(Target, Option<Arc<crate::mount::MountEntry>>)> {
-        if let Some(rel) = req
-            .path
-            .strip_prefix("auth/token/")
-            .or((req.path == "auth/token").then_some(""))
-        {
-            return Ok((Target::Token(rel.to_string()), None));
+        resolved: &mut Resolved,
+    ) -> std::result::Result<Option<Authorized>, (Error, Option<Caller>)> {
+        let anonymous = req.token.as_ref().is_none_or(|t| t.expose().is_empty());
+        if resolved.class == PathClass::Unauthenticated && anonymous {
+            return Ok(None);
         }
-        let Some((route, rel)) = router.route(&req.path) else {
-            return Ok((Target::Nowhere, None));
-        };
-        let mount = Some(route.entry.clone());
-        let Some(engine) = route.engine.clone() else {
-            return Ok((Target::Sys(rel.to_string()), mount));
-        };
-        let mut ereq = EngineRequest {
-            operation: req.operation,
-            path: rel.to_string(),
-            data: std::mem::take(&mut req.data),
-            view: route.view.clone(),
-            mount: route.entry.clone(),
-        };
-        if req.operation.is_write() {
-            let exists = engine.exists(&ereq).await;
-            let exists = match exists {
-                Ok(e) => e,
-                Err(e) => {
-                    // Keep the data with the request, for its audit entry.
-                    req.data = ereq.data;
-                    return Err(e);
-                }
-            };
-            ereq.operation = match exists {
-                Some(false) => Operation::Create,
-                Some(true) | None => Operation::Update,
-            };
-            req.operation = ereq.operation;
+        let caller = self.authenticate(req).await.map_err(|e| (e, None))?;
+        if let Target::Backend(ereq, engine) = &mut resolved.target {
+            match engines::settle(&**engine, ereq).await {
+                Ok(()) => req.operation = ereq.operation,
+                Err(e) => return Err((e, Some(caller))),
+            }
         }
-        Ok((Target::Engine(ereq, engine), mount))
+        let data = resolved.data(req);
+        self.authorize(caller, req.operation, &req.path, data, resolved)
+            .await
+            .map(Some)
+            .map_err(|(e, c)| (e, Some(c)))
     }
 
     /// Runs a request through the pipeline. Every request that reaches it gets a request
     /// entry (a refusal records its error) and, once dispatched, a response entry; a response
     /// whose entry cannot be written is not sent.
     pub(crate) async fn handle(&self, mut req: Request) -> Result<Option<Response>> {
-        let caller = match self.authenticate(&mut req).await {
-            Ok(c) => c,
-            Err(e) => {
-                self.audit_refused(&req, &req.data, None, None, &e).await;
-                return Err(e);
-            }
-        };
         let router = self.router.load_full();
-        let (target, mount) = match self.resolve(&mut req, &router).await {
-            Ok(t) => t,
-            Err(e) => {
-                let who = Some((caller.token.expose(), &*caller.entry));
-                self.audit_refused(&req, &req.data, who, None, &e).await;
-                return Err(e);
-            }
-        };
-        let op = req.operation;
-
-        // sys/internal/ui/mounts/* is open to any token with some capability on the mount;
-        // the handler checks that itself against the caller's ACL.
-        let ui_mounts =
-            matches!(&target, Target::Sys(rel) if rel.starts_with("internal/ui/mounts"));
-        let data = match &target {
-            Target::Engine(ereq, _) => &ereq.data,
-            _ => &req.data,
-        };
-        let auth = match self.authorize(caller, op, &req.path, data, ui_mounts).await {
-            Ok(a) => a,
+        let mut resolved = self.route(&mut req, &router);
+        let auth = match self.admit(&mut req, &mut resolved).await {
+            Ok(auth) => auth,
             Err((e, caller)) => {
-                let who = Some((caller.token.expose(), &*caller.entry));
-                self.audit_refused(&req, data, who, mount.as_deref(), &e)
+                let data = resolved.data(&req);
+                let mount = resolved.mount.as_deref();
+                self.audit_refused(&req, data, caller.as_ref(), mount, &e)
                     .await;
                 return Err(e);
             }
         };
-
-        let rec = AuditRecord {
-            request_id: &req.id,
-            operation: op,
-            path: &req.path,
-            data: Some(data),
-            remote_addr: req.remote_addr.as_deref(),
-            token: Some(auth.raw_token()),
-            token_hash: Some(&auth.token_hash),
-            auth: Some(&auth.token),
-            mount: mount.as_deref(),
-            background: None,
-        };
+        let mount = resolved.mount.clone();
         // Fail closed: nothing runs unless the request entry was written.
-        let audited = self.audit.log_request(&rec, None).await?;
-        let rec = AuditRecord {
-            request_id: &req.id,
-            operation: op,
-            path: &req.path,
-            data: None,
-            remote_addr: req.remote_addr.as_deref(),
-            token: Some(auth.raw_token()),
-            token_hash: Some(&auth.token_hash),
-            auth: Some(&auth.token),
-            mount: mount.as_deref(),
-            background: None,
-        };
+        let data = Some(resolved.data(&req));
+        let audited = self
+            .audit
+            .log_request(&record(&req, auth.as_ref(), mount.as_deref(), data), None)
+            .await?;
 
         // A limited-use token spends one use per authorized request; the last use revokes it
         // once the request is done.
         let mut revoke_after = false;
-        let result = match self.spend_use(&auth).await {
+        let result = match self.spend_use(auth.as_ref()).await {
             Ok(last) => {
                 revoke_after = last;
-                self.dispatch(target, &req, &auth, audited).await
+                self.dispatch(
+                    resolved.target,
+                    &req,
+                    mount.as_deref(),
+                    auth.as_ref(),
+                    audited,
+                )
+                .await
             }
             Err(e) => Err(e),
         };
 
-        let logged = self.audit.log_response(&rec, &result).await;
-        if revoke_after && let Err(e) = self.tokens.revoke_tree(&auth.token_hash).await {
+        let response_record = record(&req, auth.as_ref(), mount.as_deref(), None);
+        let logged = self.audit.log_response(&response_record, &result).await;
+        if revoke_after
+            && let Some(auth) = &auth
+            && let Err(e) = self.tokens.revoke_tree(&auth.token_hash).await
+        {
             tracing::warn!(error = %e, "could not revoke a used-up token");
         }
         logged?;
@@ -332,31 +339,42 @@ impl Unsealed {
 
     /// Counts one use of a limited-use token; `true` when it was the last one. A token used
     /// up concurrently is refused.
-    async fn spend_use(&self, auth: &Authorized) -> Result<bool> {
-        if auth.token.num_uses <= 0 {
+    async fn spend_use(&self, auth: Option<&Authorized>) -> Result<bool> {
+        let Some(auth) = auth.filter(|a| a.token.num_uses > 0) else {
             return Ok(false);
-        }
+        };
         match self.tokens.use_once(&auth.token_hash).await? {
             None => Err(Error::PermissionDenied),
             Some(left) => Ok(left == 0),
         }
     }
 
-    /// Sends an authorized, audited request to its handler.
+    /// Sends an authorized, audited request to its backend (or answers its help).
     async fn dispatch(
         &self,
         target: Target,
         req: &Request,
-        auth: &Authorized,
+        mount: Option<&MountEntry>,
+        auth: Option<&Authorized>,
         _audited: Audited,
     ) -> Result<Option<Response>> {
+        if req.operation == Operation::Help {
+            let (engine, rel, matched) = match &target {
+                Target::Nowhere => return Err(Error::NoHandler(req.path.clone())),
+                Target::Unmatched(engine, rel) => (engine, rel.as_str(), None),
+                Target::Backend(ereq, engine) => (engine, ereq.path.as_str(), Some(&ereq.matched)),
+            };
+            let mount_path = mount.map_or("", |m| m.path.as_str());
+            return help_response(engine.routes(), mount_path, rel, matched)
+                .map(|help| Some(Response::with_data(help)))
+                .ok_or(Error::UnsupportedPath);
+        }
         match target {
             Target::Nowhere => Err(Error::NoHandler(req.path.clone())),
-            Target::Sys(rel) => sys::handle(self, &rel, req.operation, &req.data, auth).await,
-            Target::Token(rel) => {
-                auth_token::handle(self, &rel, req.operation, &req.data, auth).await
+            Target::Unmatched(..) => Err(Error::UnsupportedPath),
+            Target::Backend(ereq, engine) => {
+                engines::serve(&*engine, ereq, &Ctx::new(self, auth)).await
             }
-            Target::Engine(ereq, engine) => engine.handle(ereq).await,
         }
     }
 }

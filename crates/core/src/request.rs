@@ -17,6 +17,9 @@ pub enum Operation {
     Delete,
     /// PATCH (JSON merge patch).
     Patch,
+    /// `?help=1` (or the `HELP` method): the path's help text and OpenAPI document. Open to
+    /// every valid token, never dispatched to a handler.
+    Help,
 }
 
 impl Operation {
@@ -29,6 +32,7 @@ impl Operation {
             Operation::Update => "update",
             Operation::Delete => "delete",
             Operation::Patch => "patch",
+            Operation::Help => "help",
         }
     }
 

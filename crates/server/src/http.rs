@@ -149,6 +149,15 @@ fn operation(
         }
         Some(_) => return Err(reply::errors(StatusCode::BAD_REQUEST, &[])),
     };
+    // `?help=1` (any non-empty value, as OpenBao) or the HELP method asks for the path's help.
+    let help_flag = match query.remove("help") {
+        None => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    };
+    if help_flag || method.as_str() == "HELP" {
+        return Ok(Operation::Help);
+    }
     match method.as_str() {
         "GET" | "HEAD" if list_flag => Ok(Operation::List),
         "GET" | "HEAD" => Ok(Operation::Read),
@@ -184,7 +193,7 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
         Err(resp) => return resp,
     };
     let data = match op {
-        Operation::Read | Operation::List | Operation::Delete => {
+        Operation::Read | Operation::List | Operation::Delete | Operation::Help => {
             // Reads take their parameters from the query string; a body is ignored.
             query
         }
@@ -209,6 +218,11 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
     req.remote_addr = input.remote.map(|a| a.ip().to_string());
     let request_id = req.id.clone();
     match state.core.handle(req).await {
+        // Help is answered with the bare help object, as OpenBao does (`bao path-help`).
+        Ok(Some(resp)) if op == Operation::Help => reply::json(
+            StatusCode::OK,
+            &Value::Object(resp.data.unwrap_or_default()),
+        ),
         Ok(Some(resp)) => reply::envelope(&request_id, resp),
         Ok(None) => reply::errors(StatusCode::NOT_FOUND, &[]),
         Err(e) => reply::error(&e),

@@ -68,6 +68,8 @@ pub fn body(headers: &HeaderMap, bytes: &[u8]) -> Result<Map<String, Value>, Inp
             drop_nulls(&mut map);
             Ok(map)
         }
+        // `bao write -f` sends `null` for "no fields": Vault decodes it into an empty map.
+        Ok(Value::Null) => Ok(Map::new()),
         Ok(_) => Err(InputError::Bad(
             "failed to parse JSON input: request body must be a JSON object".into(),
         )),
@@ -123,6 +125,7 @@ mod tests {
         assert!(body(&h, b"  \n").expect("blank").is_empty());
         let m = body(&h, br#"{"a":1,"b":null}"#).expect("json");
         assert_eq!(m.len(), 1);
+        assert!(body(&h, b"null").expect("bao write -f").is_empty());
         assert!(body(&h, b"[1,2]").is_err());
         assert!(body(&h, b"{nope").is_err());
         let mut form = HeaderMap::new();

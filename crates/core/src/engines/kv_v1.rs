@@ -1,6 +1,8 @@
 //! KV version 1: unversioned key/value secrets. The body of a write is the secret, stored as
 //! JSON behind the barrier; reads return it verbatim.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
@@ -8,9 +10,32 @@ use super::{Engine, EngineRequest};
 use crate::error::{Error, Result};
 use crate::fields::parse_duration_secs;
 use crate::request::{Operation, Response};
+use crate::route::{Routes, Table, WRITE, path};
+use crate::system::Ctx;
 
 /// The KV v1 engine (stateless: everything lives in the mount's view).
 pub(crate) struct KvV1;
+
+/// One path: every key, with any fields (the body is the secret).
+static ROUTES: LazyLock<Table<()>> = LazyLock::new(|| {
+    Table::new(
+        "The kv backend reads and writes arbitrary secrets to the storage. Keys are not \
+         versioned: a write replaces the secret.",
+        vec![
+            path("{path*}", ())
+                .ops(&[Operation::Read, Operation::List, Operation::Delete])
+                .ops(WRITE)
+                .arbitrary_fields()
+                .existence_check()
+                .help(
+                    "Pass-through secret storage to the storage backend, allowing you to \
+                     read/write arbitrary data into secret storage.",
+                    "The body of a write is the secret; a read returns it as written. A `ttl` \
+                     field sets the lease duration a read reports.",
+                ),
+        ],
+    )
+});
 
 /// Lease duration Vault reports for a KV v1 read: the secret's own `ttl` (or legacy `lease`)
 /// when it parses, else the mount default.
@@ -36,14 +61,18 @@ fn check_key(path: &str) -> Result<()> {
 
 #[async_trait]
 impl Engine for KvV1 {
-    async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
-        if req.path.is_empty() || req.path.ends_with('/') {
-            return Ok(Some(false));
-        }
-        Ok(Some(req.view.get(&req.path).await?.is_some()))
+    fn routes(&self) -> &'static dyn Routes {
+        &*ROUTES
     }
 
-    async fn handle(&self, req: EngineRequest) -> Result<Option<Response>> {
+    async fn exists(&self, req: &EngineRequest) -> Result<bool> {
+        if req.path.is_empty() || req.path.ends_with('/') {
+            return Ok(false);
+        }
+        Ok(req.view.get(&req.path).await?.is_some())
+    }
+
+    async fn handle(&self, req: EngineRequest, _ctx: &Ctx<'_>) -> Result<Option<Response>> {
         match req.operation {
             Operation::Read => {
                 if req.path.is_empty() {
@@ -88,7 +117,7 @@ impl Engine for KvV1 {
                 req.view.delete(&req.path).await?;
                 Ok(Some(Response::empty()))
             }
-            Operation::Patch => Err(Error::UnsupportedOperation),
+            Operation::Patch | Operation::Help => Err(Error::UnsupportedOperation),
         }
     }
 }

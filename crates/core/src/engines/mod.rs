@@ -1,6 +1,6 @@
-//! Secrets engines. Every engine implements [`Engine`]; the pipeline has already authenticated,
-//! authorized and (later) audited the request before an engine sees it, and an engine can only
-//! reach its own storage [`View`].
+//! Secrets engines. Every engine implements [`Engine`] and declares its paths in a route table
+//! ([`crate::route`]); the pipeline has already authenticated, authorized and audited the
+//! request before an engine sees it, and an engine can only reach its own storage [`View`].
 
 mod kv_v1;
 mod kv_v2;
@@ -16,20 +16,32 @@ use crate::barrier::View;
 use crate::error::{Error, Result};
 use crate::mount::MountEntry;
 use crate::request::{Operation, Response};
+use crate::route::{Matched, Routes, ignored_fields_warning};
+use crate::system::Ctx;
 
-/// What an engine receives: the request relative to its mount, and nothing about HTTP or the
-/// caller's token. `Debug` shows no data: it carries plaintexts and secret values.
-pub struct EngineRequest {
+/// What a backend receives: the request relative to its mount, already matched against the
+/// backend's route table, and nothing about HTTP or the caller's token. `Debug` shows no data:
+/// it carries plaintexts and secret values.
+pub(crate) struct EngineRequest {
     /// The settled operation (`Create`/`Update` already decided).
-    pub operation: Operation,
+    pub(crate) operation: Operation,
     /// Path relative to the mount (no leading slash).
-    pub path: String,
+    pub(crate) path: String,
     /// Request fields.
-    pub data: Map<String, Value>,
+    pub(crate) data: Map<String, Value>,
     /// The mount's storage, and only that.
-    pub view: View,
+    pub(crate) view: View,
     /// The mount's configuration.
-    pub mount: Arc<MountEntry>,
+    pub(crate) mount: Arc<MountEntry>,
+    /// Which declared path matched, and where its parameters are.
+    pub(crate) matched: Matched,
+}
+
+impl EngineRequest {
+    /// The value of path parameter `name` (`{name}` in the matched pattern).
+    pub(crate) fn param(&self, name: &str) -> &str {
+        self.matched.param(&self.path, name)
+    }
 }
 
 impl std::fmt::Debug for EngineRequest {
@@ -43,19 +55,107 @@ impl std::fmt::Debug for EngineRequest {
     }
 }
 
-/// A secrets engine mounted at one or more paths.
+/// A logical backend mounted at a path: a secrets engine, or one of the system backends
+/// (`sys/`, `auth/token/`). Its route table says what it serves; the pipeline has matched,
+/// authenticated, authorized and audited the request and checked its operation and fields
+/// before `handle` sees it.
 #[async_trait]
-pub trait Engine: Send + Sync {
-    /// For writes: whether the object at the path exists, so the pipeline can tell `create`
-    /// from `update` before the ACL check. `None` means the route has no existence check and
-    /// writes count as `update`.
-    async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
+pub(crate) trait Engine: Send + Sync {
+    /// The backend's paths.
+    fn routes(&self) -> &'static dyn Routes;
+
+    /// For writes on a path declared with an existence check: whether the object exists, so
+    /// the pipeline can tell `create` from `update` before the ACL check.
+    async fn exists(&self, req: &EngineRequest) -> Result<bool> {
         let _ = req;
-        Ok(None)
+        Ok(true)
     }
 
-    /// Handles the request. `Ok(None)` on a read or list means "nothing there" (404).
-    async fn handle(&self, req: EngineRequest) -> Result<Option<Response>>;
+    /// Handles the request. `Ok(None)` on a read or list means "nothing there" (404). `ctx`
+    /// gives the system backends the core and the caller; secrets engines cannot open it.
+    async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>>;
+}
+
+/// Settles a POST/PUT into create or update: the existence check when the path declares
+/// one, else update.
+pub(crate) async fn settle(engine: &dyn Engine, req: &mut EngineRequest) -> Result<()> {
+    if req.operation.is_write() {
+        let meta = engine.routes().meta(&req.matched);
+        req.operation = if meta.existence_check && !engine.exists(req).await? {
+            Operation::Create
+        } else {
+            Operation::Update
+        };
+    }
+    Ok(())
+}
+
+/// Checks the operation and the declared fields, then hands the request to the backend;
+/// fields the path does not declare are ignored with a warning, as Vault does.
+pub(crate) async fn serve(
+    engine: &dyn Engine,
+    req: EngineRequest,
+    ctx: &Ctx<'_>,
+) -> Result<Option<Response>> {
+    let unknown = engine
+        .routes()
+        .meta(&req.matched)
+        .check(req.operation, &req.data)?;
+    let mut resp = engine.handle(req, ctx).await?;
+    // Like Vault, only a response with a body carries the warning (a 204 stays a 204).
+    if !unknown.is_empty()
+        && let Some(r) = resp.as_mut()
+        && !r.is_empty()
+    {
+        r.warnings.push(ignored_fields_warning(&unknown));
+    }
+    Ok(resp)
+}
+
+/// Drives `engine` as the pipeline does after authorization (match, existence check, operation
+/// and field checks, handler), for engine unit tests.
+#[cfg(test)]
+pub(crate) async fn drive(
+    engine: &dyn Engine,
+    operation: Operation,
+    path: &str,
+    data: Map<String, Value>,
+    view: View,
+    mount: Arc<MountEntry>,
+) -> Result<Option<Response>> {
+    let mut req = request_for(engine, operation, path, data, view, mount)?;
+    settle(engine, &mut req).await?;
+    serve(engine, req, &Ctx::detached()).await
+}
+
+/// The request for `path` as the pipeline builds it: matched against the engine's table.
+#[cfg(test)]
+pub(crate) fn request_for(
+    engine: &dyn Engine,
+    operation: Operation,
+    path: &str,
+    data: Map<String, Value>,
+    view: View,
+    mount: Arc<MountEntry>,
+) -> Result<EngineRequest> {
+    let matched = engine.routes().find(path).ok_or(Error::UnsupportedPath)?;
+    Ok(EngineRequest {
+        operation,
+        path: path.to_string(),
+        data,
+        view,
+        mount,
+        matched,
+    })
+}
+
+/// Whether the path `engine` serves at `path` declares an existence check.
+#[cfg(test)]
+pub(crate) fn has_existence_check(engine: &dyn Engine, path: &str) -> bool {
+    let routes = engine.routes();
+    routes
+        .find(path)
+        .is_some_and(|m| routes.meta(&m).existence_check)
 }
 
 /// Engine types that `sys/mounts` accepts.
@@ -129,6 +229,8 @@ pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result
         }
         "kv" => Ok(Arc::new(kv_v1::KvV1)),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
+        "system" => Ok(Arc::new(crate::system::SysBackend)),
+        "token" => Ok(Arc::new(crate::system::TokenBackend)),
         other => Err(Error::Internal(format!(
             "mount {} has unknown engine type {other}",
             entry.path

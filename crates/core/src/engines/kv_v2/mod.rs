@@ -8,13 +8,12 @@
 //! the mount, see [`store::mount_locks`]), so a check-and-set write can never let two writers
 //! win.
 
-// Until `engines::instantiate` constructs `KvV2`, nothing outside the tests reaches this module.
-// Remove once the engine is wired in.
-
 mod fields;
 mod store;
 #[cfg(test)]
 mod tests;
+
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
@@ -25,6 +24,8 @@ use crate::engines::mount_state::MountStates;
 use crate::error::{Error, Result};
 use crate::fields::{opt_bool, opt_i64};
 use crate::request::{Operation, Response};
+use crate::route::{Field, FieldKind, Routes, Table, WRITE, field, path};
+use crate::system::Ctx;
 use fields::{
     cas_option, custom_metadata_field, merge_patch, mismatch, opt_signed_duration, opt_u32,
     opt_unsigned_duration, strip_values, validate_custom_metadata, versions_list,
@@ -51,36 +52,135 @@ impl KvV2 {
     }
 }
 
-/// A request path, split into route and key.
+/// The handler a path of the table goes to; the key is the `path` parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route<'a> {
+enum Route {
     Config,
-    Data(&'a str),
-    Metadata(&'a str),
-    Delete(&'a str),
-    Undelete(&'a str),
-    Destroy(&'a str),
-    Subkeys(&'a str),
+    Data,
+    Metadata,
+    Delete,
+    Undelete,
+    Destroy,
+    Subkeys,
 }
 
-fn route(path: &str) -> Option<Route<'_>> {
-    if path == "config" {
-        return Some(Route::Config);
-    }
-    if path == "metadata" {
-        return Some(Route::Metadata(""));
-    }
-    let (head, key) = path.split_once('/')?;
-    Some(match head {
-        "data" => Route::Data(key),
-        "metadata" => Route::Metadata(key),
-        "delete" => Route::Delete(key),
-        "undelete" => Route::Undelete(key),
-        "destroy" => Route::Destroy(key),
-        "subkeys" => Route::Subkeys(key),
-        _ => return None,
-    })
-}
+const VERSIONS: Field = field(
+    "versions",
+    FieldKind::Any,
+    "The versions to act on (a list of version numbers).",
+);
+const MAX_VERSIONS: Field = field(
+    "max_versions",
+    FieldKind::Int,
+    "How many versions to keep per key (0: the mount's setting or 10).",
+);
+const CAS_REQUIRED: Field = field(
+    "cas_required",
+    FieldKind::Bool,
+    "Every write must carry the check-and-set option.",
+);
+const DELETE_VERSION_AFTER: Field = field(
+    "delete_version_after",
+    FieldKind::Any,
+    "How long a version lives before it is deleted (0: forever).",
+);
+
+static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
+    use Operation::{Delete, List, Patch, Read};
+    Table::new(
+        "The kv backend reads and writes versioned secrets: every write adds a version, and \
+         deleted versions can be restored until they are destroyed.",
+        vec![
+            path("config", Route::Config)
+                .ops(&[Read])
+                .ops(WRITE)
+                .fields(&[MAX_VERSIONS, CAS_REQUIRED, DELETE_VERSION_AFTER])
+                .help(
+                    "Configures settings for the KV store.",
+                    "The settings apply to every key that does not set its own.",
+                ),
+            path("data/{path*}", Route::Data)
+                .ops(&[Read, Patch, Delete])
+                .ops(WRITE)
+                .existence_check()
+                .fields(&[
+                    field("data", FieldKind::Map, "The secret: a map of fields."),
+                    field(
+                        "options",
+                        FieldKind::Map,
+                        "Options of the write, e.g. `cas`.",
+                    ),
+                    field(
+                        "version",
+                        FieldKind::Int,
+                        "The version to read (0: the latest).",
+                    ),
+                ])
+                .help(
+                    "Write, patch, read and delete data in the key-value store.",
+                    "A write adds a version; a read returns the latest or the asked version.",
+                ),
+            path("metadata/{path*}", Route::Metadata)
+                .ops(&[Read, List, Patch, Delete])
+                .ops(WRITE)
+                .existence_check()
+                .fields(&[
+                    MAX_VERSIONS,
+                    CAS_REQUIRED,
+                    DELETE_VERSION_AFTER,
+                    field(
+                        "custom_metadata",
+                        FieldKind::Map,
+                        "User-provided key-value pairs.",
+                    ),
+                    field(
+                        "exclude_deleted",
+                        FieldKind::Bool,
+                        "LIST: leave out keys whose latest version is deleted.",
+                    ),
+                ])
+                .help(
+                    "Configures settings for the key and lists keys.",
+                    "Deleting the metadata deletes every version of the key.",
+                ),
+            path("delete/{path+}", Route::Delete)
+                .ops(WRITE)
+                .fields(&[VERSIONS])
+                .help(
+                    "Marks versions as deleted.",
+                    "Deleted versions can be undeleted.",
+                ),
+            path("undelete/{path+}", Route::Undelete)
+                .ops(WRITE)
+                .fields(&[VERSIONS])
+                .help(
+                    "Undeletes versions.",
+                    "Restores versions that were deleted.",
+                ),
+            path("destroy/{path+}", Route::Destroy)
+                .ops(WRITE)
+                .fields(&[VERSIONS])
+                .help(
+                    "Permanently removes versions.",
+                    "The data of destroyed versions is gone.",
+                ),
+            path("subkeys/{path*}", Route::Subkeys)
+                .ops(&[Read])
+                .fields(&[
+                    field("version", FieldKind::Int, "The version (0: the latest)."),
+                    field(
+                        "depth",
+                        FieldKind::Int,
+                        "How deep to descend (0: no limit).",
+                    ),
+                ])
+                .help(
+                    "Read the structure of a secret, without its values.",
+                    "Values are replaced by null.",
+                ),
+        ],
+    )
+});
 
 /// Versions-list operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,26 +222,25 @@ fn data_field(data: &Map<String, Value>) -> Result<&Map<String, Value>> {
 
 #[async_trait]
 impl Engine for KvV2 {
-    async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
-        match route(&req.path) {
-            Some(Route::Data(key) | Route::Metadata(key)) if valid_key(key) => {
-                // Under the key's read lock the answer may be cached, absent or not: the write
-                // that usually follows then finds it without a second lookup.
-                let _guard = self.locks.key(key).read().await;
-                Ok(Some(
-                    store::load_meta(&req.view, &self.locks, key)
-                        .await?
-                        .is_some(),
-                ))
-            }
-            _ => Ok(None),
-        }
+    fn routes(&self) -> &'static dyn Routes {
+        &*ROUTES
     }
 
-    async fn handle(&self, req: EngineRequest) -> Result<Option<Response>> {
-        let Some(route) = route(&req.path) else {
-            return Err(Error::UnsupportedPath);
-        };
+    async fn exists(&self, req: &EngineRequest) -> Result<bool> {
+        let key = req.param("path");
+        if !valid_key(key) {
+            return Ok(false);
+        }
+        // Under the key's read lock the answer may be cached, absent or not: the write that
+        // usually follows then finds it without a second lookup.
+        let _guard = self.locks.key(key).read().await;
+        Ok(store::load_meta(&req.view, &self.locks, key)
+            .await?
+            .is_some())
+    }
+
+    async fn handle(&self, req: EngineRequest, _ctx: &Ctx<'_>) -> Result<Option<Response>> {
+        let route = ROUTES.route(&req.matched).ok_or(Error::UnsupportedPath)?;
         // Blobs of the first storage layout move before the mount serves anything (once per
         // process; concurrent first requests wait for it).
         self.locks
@@ -154,98 +253,45 @@ impl Engine for KvV2 {
                 Ok::<(), Error>(())
             })
             .await?;
-        let ignored = unknown_fields(route, &req.data);
-        let mut resp = dispatch(route, &req, &self.locks).await?;
-        // Vault warns about fields the route does not know, when it sends a body anyway.
-        if let Some(resp) = resp.as_mut()
-            && !ignored.is_empty()
-            && !resp.is_empty()
-        {
-            resp.warnings.push(format!(
-                "Endpoint ignored these unrecognized parameters: [{}]",
-                ignored.join(" ")
-            ));
-        }
-        Ok(resp)
+        dispatch(route, &req, &self.locks).await
     }
 }
 
-/// Request fields the route does not accept, sorted.
-fn unknown_fields(route: Route<'_>, data: &Map<String, Value>) -> Vec<String> {
-    let known: &[&str] = match route {
-        Route::Config => &["max_versions", "cas_required", "delete_version_after"],
-        Route::Data(_) => &["data", "options", "version"],
-        Route::Metadata(_) => &[
-            "max_versions",
-            "cas_required",
-            "delete_version_after",
-            "custom_metadata",
-            "exclude_deleted",
-        ],
-        Route::Delete(_) | Route::Undelete(_) | Route::Destroy(_) => &["versions"],
-        Route::Subkeys(_) => &["version", "depth"],
-    };
-    let mut out: Vec<String> = data
-        .keys()
-        .filter(|k| k.as_str() != "path" && !known.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    out.sort();
-    out
-}
-
 async fn dispatch(
-    route: Route<'_>,
+    route: Route,
     req: &EngineRequest,
     locks: &MountLocks,
 ) -> Result<Option<Response>> {
     let view = &req.view;
     let data = &req.data;
     let op = req.operation;
+    let key = req.param("path");
+    // The table has checked the operation; arms it excludes are unreachable.
     match route {
         Route::Config => match op {
             Operation::Read => config_read(view, locks).await,
-            Operation::Create | Operation::Update => config_write(view, data, locks).await,
-            _ => Err(Error::UnsupportedOperation),
+            _ => config_write(view, data, locks).await,
         },
-        Route::Metadata(prefix) if op == Operation::List => {
-            metadata_list(view, prefix, data, locks).await
-        }
-        Route::Data(key) | Route::Metadata(key) | Route::Subkeys(key) if !valid_key(key) => {
+        Route::Metadata if op == Operation::List => metadata_list(view, key, data, locks).await,
+        Route::Data | Route::Metadata | Route::Subkeys if !valid_key(key) => {
             Err(Error::UnsupportedPath)
         }
-        Route::Delete(key) | Route::Undelete(key) | Route::Destroy(key) if key.is_empty() => {
-            Err(Error::UnsupportedPath)
-        }
-        Route::Data(key) => match op {
+        Route::Data => match op {
             Operation::Read => data_read(view, key, data, locks).await,
-            Operation::Create | Operation::Update => data_write(view, key, data, locks).await,
             Operation::Patch => data_patch(view, key, data, locks).await,
             Operation::Delete => data_delete(view, key, locks).await,
-            Operation::List => Err(Error::UnsupportedOperation),
+            _ => data_write(view, key, data, locks).await,
         },
-        Route::Metadata(key) => match op {
+        Route::Metadata => match op {
             Operation::Read => metadata_read(view, key, locks).await,
-            Operation::Create | Operation::Update => metadata_write(view, key, data, locks).await,
             Operation::Patch => metadata_patch(view, key, data, locks).await,
             Operation::Delete => metadata_delete(view, key, locks).await,
-            Operation::List => Err(Error::UnsupportedOperation),
+            _ => metadata_write(view, key, data, locks).await,
         },
-        Route::Delete(key) | Route::Undelete(key) | Route::Destroy(key) => {
-            if !op.is_write() {
-                return Err(Error::UnsupportedOperation);
-            }
-            let kind = match route {
-                Route::Delete(_) => VersionsOp::Delete,
-                Route::Undelete(_) => VersionsOp::Undelete,
-                _ => VersionsOp::Destroy,
-            };
-            versions_op(view, key, data, locks, kind).await
-        }
-        Route::Subkeys(key) => match op {
-            Operation::Read => subkeys_read(view, key, data, locks).await,
-            _ => Err(Error::UnsupportedOperation),
-        },
+        Route::Delete => versions_op(view, key, data, locks, VersionsOp::Delete).await,
+        Route::Undelete => versions_op(view, key, data, locks, VersionsOp::Undelete).await,
+        Route::Destroy => versions_op(view, key, data, locks, VersionsOp::Destroy).await,
+        Route::Subkeys => subkeys_read(view, key, data, locks).await,
     }
 }
 

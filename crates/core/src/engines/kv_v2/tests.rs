@@ -1,5 +1,6 @@
 //! Engine-level tests over an in-memory barrier.
 
+use crate::engines::Engine as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -11,7 +12,6 @@ use serde_json::{Map, Value, json};
 use super::KvV2;
 use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, View, seal_keyring};
 use crate::clock::{Clock as _, SystemClock};
-use crate::engines::{Engine, EngineRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::mount::{MountConfig, MountEntry};
 use crate::request::{Operation, Response};
@@ -115,27 +115,11 @@ impl Fx {
         }
     }
 
-    fn req(&self, op: Operation, path: &str, data: Value) -> EngineRequest {
-        EngineRequest {
-            operation: op,
-            path: path.into(),
-            data: obj(data),
-            view: self.view.clone(),
-            mount: self.mount.clone(),
-        }
-    }
-
-    /// Like the pipeline: a fresh engine instance each time, writes settled by `exists`.
+    /// Like the pipeline: a fresh engine instance each time, driven through its route table.
     async fn call(&self, op: Operation, path: &str, data: Value) -> Result<Option<Response>> {
         let engine = KvV2::new(&self.mount.uuid, &self.states);
-        let mut req = self.req(op, path, data);
-        if op.is_write() {
-            req.operation = match engine.exists(&req).await? {
-                Some(false) => Operation::Create,
-                Some(true) | None => Operation::Update,
-            };
-        }
-        engine.handle(req).await
+        let (view, mount) = (self.view.clone(), self.mount.clone());
+        crate::engines::drive(&engine, op, path, obj(data), view, mount).await
     }
 
     async fn ok(&self, op: Operation, path: &str, data: Value) -> Response {
@@ -727,20 +711,30 @@ async fn routing_and_existence() {
     let e = fx.err(Operation::Patch, "subkeys/x", json!({})).await;
     assert!(matches!(e, Error::UnsupportedOperation));
 
-    async fn exists_at(fx: &Fx, path: &str) -> Result<Option<bool>> {
-        KvV2::new(&fx.mount.uuid, &fx.states)
-            .exists(&fx.req(Operation::Update, path, json!({})))
-            .await
+    async fn exists_at(fx: &Fx, path: &str) -> Option<bool> {
+        let engine = KvV2::new(&fx.mount.uuid, &fx.states);
+        if !crate::engines::has_existence_check(&engine, path) {
+            return None;
+        }
+        let (view, mount) = (fx.view.clone(), fx.mount.clone());
+        let req =
+            crate::engines::request_for(&engine, Operation::Update, path, Map::new(), view, mount)
+                .expect("routed");
+        Some(engine.exists(&req).await.expect("exists"))
     }
     let exists = |path: &'static str| exists_at(&fx, path);
-    assert_eq!(exists("data/e").await.ok(), Some(Some(false)));
-    assert_eq!(exists("metadata/e").await.ok(), Some(Some(false)));
+    assert_eq!(exists("data/e").await, Some(false));
+    assert_eq!(exists("metadata/e").await, Some(false));
     fx.write("e", json!({"a": 1})).await;
-    assert_eq!(exists("data/e").await.ok(), Some(Some(true)));
-    assert_eq!(exists("metadata/e").await.ok(), Some(Some(true)));
-    assert_eq!(exists("config").await.ok(), Some(None));
-    assert_eq!(exists("destroy/e").await.ok(), Some(None));
-    assert_eq!(exists("data/").await.ok(), Some(None));
+    assert_eq!(exists("data/e").await, Some(true));
+    assert_eq!(exists("metadata/e").await, Some(true));
+    assert_eq!(exists("config").await, None);
+    assert_eq!(exists("destroy/e").await, None);
+    assert_eq!(
+        exists("data/").await,
+        Some(false),
+        "an empty key does not exist"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

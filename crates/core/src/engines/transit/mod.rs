@@ -31,7 +31,7 @@ mod store;
 mod tests;
 mod tools;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 
@@ -39,6 +39,8 @@ use super::{Engine, EngineRequest};
 use crate::error::{Error, Result};
 use crate::mount::MountEntry;
 use crate::request::{Operation, Response};
+use crate::route::{Field, FieldKind, PathSpec, Routes, Table, WRITE, field, path};
+use crate::system::Ctx;
 use policy::valid_name;
 use store::Shared;
 
@@ -89,119 +91,257 @@ enum Route<'a> {
     Restore(Option<&'a str>),
 }
 
-fn route(path: &str) -> Option<Route<'_>> {
-    let segs: Vec<&str> = path.split('/').collect();
-    let name = |s: &&str| valid_name(s);
-    let r = match segs.as_slice() {
-        ["keys"] | ["keys", ""] => Route::KeysList,
-        ["keys", n] if name(n) => Route::Key(n),
-        ["keys", n, "config"] if name(n) => Route::KeyConfig(n),
-        ["keys", n, "rotate"] if name(n) => Route::KeyRotate(n),
-        ["keys", n, "trim"] if name(n) => Route::KeyTrim(n),
-        ["encrypt", n] if name(n) => Route::Encrypt(n),
-        ["decrypt", n] if name(n) => Route::Decrypt(n),
-        ["rewrap", n] if name(n) => Route::Rewrap(n),
-        ["datakey", t, n] if name(n) && !t.is_empty() => Route::Datakey(t, n),
-        ["hmac", n] if name(n) => Route::Hmac(n, None),
-        ["hmac", n, a] if name(n) && !a.is_empty() => Route::Hmac(n, Some(a)),
-        ["sign", n] if name(n) => Route::Sign(n, None),
-        ["sign", n, a] if name(n) && !a.is_empty() => Route::Sign(n, Some(a)),
-        ["verify", n] if name(n) => Route::Verify(n, None),
-        ["verify", n, a] if name(n) && !a.is_empty() => Route::Verify(n, Some(a)),
-        ["random"] => Route::Random(""),
-        ["random", rest @ ..] if rest.len() <= 2 && rest.iter().all(|s| !s.is_empty()) => {
-            Route::Random(&path["random/".len()..])
-        }
-        ["hash"] => Route::Hash(None),
-        ["hash", a] if !a.is_empty() => Route::Hash(Some(a)),
-        ["export", t, n] if name(n) => Route::Export(t, n, None),
-        ["export", t, n, v] if name(n) && !v.is_empty() => Route::Export(t, n, Some(v)),
-        ["backup", n] if name(n) => Route::Backup(n),
-        ["restore"] => Route::Restore(None),
-        ["restore", n] if name(n) => Route::Restore(Some(n)),
-        _ => return None,
-    };
-    Some(r)
+/// Builds the handler's view of a matched path; `None` when a key name is not valid.
+type Build = for<'a> fn(&'a EngineRequest) -> Option<Route<'a>>;
+
+/// The `name` parameter, if it is a valid key name.
+fn name(req: &EngineRequest) -> Option<&str> {
+    Some(req.param("name")).filter(|n| valid_name(n))
 }
 
-fn write_only(op: Operation) -> Result<()> {
-    if op.is_write() {
-        Ok(())
-    } else {
-        Err(Error::UnsupportedOperation)
-    }
+/// A parameter that may be absent from the matched pattern.
+fn opt<'a>(req: &'a EngineRequest, param: &str) -> Option<&'a str> {
+    Some(req.param(param)).filter(|p| !p.is_empty())
 }
+
+const PLAINTEXT: Field = field(
+    "plaintext",
+    FieldKind::Str,
+    "Base64 of the data to encrypt.",
+);
+const CIPHERTEXT: Field = field("ciphertext", FieldKind::Str, "The ciphertext to decrypt.");
+const CONTEXT: Field = field(
+    "context",
+    FieldKind::Str,
+    "Base64 context for key derivation (derived keys).",
+);
+const KEY_VERSION: Field = field(
+    "key_version",
+    FieldKind::Int,
+    "The key version to use (0: the latest).",
+);
+const BATCH_INPUT: Field = field(
+    "batch_input",
+    FieldKind::Any,
+    "A list of items to process in one request.",
+);
+const INPUT: Field = field("input", FieldKind::Str, "Base64 of the input.");
+const KEY_TYPE: Field = field(
+    "type",
+    FieldKind::Str,
+    "The key type: aes128-gcm96, aes256-gcm96, chacha20-poly1305, ed25519, ecdsa-p256, \
+     ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096, hmac, ml-dsa-*, hybrid ML-KEM.",
+);
+
+/// A declared path (a function, so that the closures below coerce to [`Build`]).
+fn at(pattern: &'static str, build: Build) -> PathSpec<Build> {
+    path(pattern, build)
+}
+
+/// A write path; transit's handlers read more fields than the table declares.
+fn write(pattern: &'static str, build: Build) -> PathSpec<Build> {
+    path(pattern, build).ops(WRITE).arbitrary_fields()
+}
+
+fn read(pattern: &'static str, build: Build) -> PathSpec<Build> {
+    path(pattern, build).ops(&[Operation::Read])
+}
+
+static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
+    use Operation::{Delete, List, Read};
+    Table::new(
+        "The transit backend encrypts, signs and hashes data in transit with named, versioned \
+         keys that never leave it (unless marked exportable).",
+        vec![
+            at("keys/?", |_| Some(Route::KeysList))
+                .ops(&[List])
+                .help("Lists the named keys.", ""),
+            at("keys/{name}", |r| name(r).map(Route::Key))
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&[
+                    KEY_TYPE,
+                    field("exportable", FieldKind::Bool, "The key may be exported."),
+                    field(
+                        "allow_plaintext_backup",
+                        FieldKind::Bool,
+                        "The key may be backed up in plaintext.",
+                    ),
+                    field("derived", FieldKind::Bool, "Derive a key per context."),
+                    field(
+                        "convergent_encryption",
+                        FieldKind::Bool,
+                        "Deterministic encryption (needs derived).",
+                    ),
+                    field(
+                        "auto_rotate_period",
+                        FieldKind::Duration,
+                        "Rotate the key this often (0: never).",
+                    ),
+                    field("key_size", FieldKind::Int, "Size of an HMAC key, in bytes."),
+                ])
+                .arbitrary_fields()
+                .help(
+                    "Manage named encryption keys.",
+                    "A write creates the key; a read shows its versions.",
+                ),
+            write("keys/{name}/config", |r| name(r).map(Route::KeyConfig)).help(
+                "Configure a named key.",
+                "Minimum versions, deletion, export, auto-rotation.",
+            ),
+            write("keys/{name}/rotate", |r| name(r).map(Route::KeyRotate)).help(
+                "Rotate a named key.",
+                "Adds a version; new data uses it, old data still decrypts.",
+            ),
+            write("keys/{name}/trim", |r| name(r).map(Route::KeyTrim)).help(
+                "Trim key versions of a named key.",
+                "Removes versions below min_available_version.",
+            ),
+            write("encrypt/{name}", |r| name(r).map(Route::Encrypt))
+                .existence_check()
+                .fields(&[PLAINTEXT, CONTEXT, KEY_VERSION, BATCH_INPUT, KEY_TYPE])
+                .help(
+                    "Encrypt a plaintext value or a batch of plaintext blocks using a named key.",
+                    "A create on a missing key creates it (upsert).",
+                ),
+            write("decrypt/{name}", |r| name(r).map(Route::Decrypt))
+                .fields(&[CIPHERTEXT, CONTEXT, BATCH_INPUT])
+                .help("Decrypt a ciphertext value using a named key.", ""),
+            write("rewrap/{name}", |r| name(r).map(Route::Rewrap))
+                .fields(&[CIPHERTEXT, CONTEXT, KEY_VERSION, BATCH_INPUT])
+                .help("Rewrap ciphertext under the latest key version.", ""),
+            write("datakey/{plaintext}/{name}", |r| {
+                Some(Route::Datakey(r.param("plaintext"), name(r)?))
+            })
+            .fields(&[
+                CONTEXT,
+                field(
+                    "bits",
+                    FieldKind::Int,
+                    "Bits of the data key: 128, 256 or 512.",
+                ),
+            ])
+            .help(
+                "Generate a data key.",
+                "`plaintext` also returns the key; `wrapped` only its ciphertext.",
+            ),
+            write("hmac/{name}", |r| Some(Route::Hmac(name(r)?, None)))
+                .fields(&[INPUT, KEY_VERSION, BATCH_INPUT])
+                .help("Generate an HMAC for input data using the named key.", ""),
+            write("hmac/{name}/{algorithm}", |r| {
+                Some(Route::Hmac(name(r)?, opt(r, "algorithm")))
+            })
+            .fields(&[INPUT, KEY_VERSION, BATCH_INPUT])
+            .help("Generate an HMAC for input data using the named key.", ""),
+            write("sign/{name}", |r| Some(Route::Sign(name(r)?, None)))
+                .fields(&[INPUT, KEY_VERSION, BATCH_INPUT])
+                .help(
+                    "Generate a signature for input data using the named key.",
+                    "",
+                ),
+            write("sign/{name}/{hash}", |r| {
+                Some(Route::Sign(name(r)?, opt(r, "hash")))
+            })
+            .fields(&[INPUT, KEY_VERSION, BATCH_INPUT])
+            .help(
+                "Generate a signature for input data using the named key.",
+                "",
+            ),
+            write("verify/{name}", |r| Some(Route::Verify(name(r)?, None)))
+                .fields(&[INPUT, BATCH_INPUT])
+                .help(
+                    "Verify a signature or HMAC for input data created using the named key.",
+                    "",
+                ),
+            write("verify/{name}/{hash}", |r| {
+                Some(Route::Verify(name(r)?, opt(r, "hash")))
+            })
+            .fields(&[INPUT, BATCH_INPUT])
+            .help(
+                "Verify a signature or HMAC for input data created using the named key.",
+                "",
+            ),
+            write("random", |_| Some(Route::Random(""))).help("Generate random bytes.", ""),
+            write("random/{source}", |r| {
+                Some(Route::Random(r.param("source")))
+            })
+            .help("Generate random bytes.", ""),
+            write("random/{source}/{bytes}", |r| {
+                Some(Route::Random(r.path.strip_prefix("random/").unwrap_or("")))
+            })
+            .help("Generate random bytes.", ""),
+            write("hash", |_| Some(Route::Hash(None)))
+                .fields(&[INPUT])
+                .help("Generate a hash sum for input data.", ""),
+            write("hash/{algorithm}", |r| {
+                Some(Route::Hash(opt(r, "algorithm")))
+            })
+            .fields(&[INPUT])
+            .help("Generate a hash sum for input data.", ""),
+            read("export/{type}/{name}", |r| {
+                Some(Route::Export(r.param("type"), name(r)?, None))
+            })
+            .help("Export named encryption or signing keys.", ""),
+            read("export/{type}/{name}/{version}", |r| {
+                Some(Route::Export(r.param("type"), name(r)?, opt(r, "version")))
+            })
+            .help("Export named encryption or signing keys.", ""),
+            read("backup/{name}", |r| name(r).map(Route::Backup)).help("Backup the named key.", ""),
+            write("restore", |_| Some(Route::Restore(None))).help("Restore the named key.", ""),
+            write("restore/{name}", |r| {
+                name(r).map(|n| Route::Restore(Some(n)))
+            })
+            .help("Restore the named key.", ""),
+        ],
+    )
+});
 
 #[async_trait]
 impl Engine for Transit {
-    /// `encrypt/:name` tells create (the key would be upserted: needs `create`) from update;
-    /// every other write is an update.
-    async fn exists(&self, req: &EngineRequest) -> Result<Option<bool>> {
-        match route(&req.path) {
-            Some(Route::Encrypt(name)) => {
-                Ok(Some(self.shared.load(&req.view, name).await?.is_some()))
-            }
-            _ => Ok(None),
+    fn routes(&self) -> &'static dyn Routes {
+        &*ROUTES
+    }
+
+    /// `encrypt/:name` tells create (the key would be upserted: needs `create`) from update.
+    async fn exists(&self, req: &EngineRequest) -> Result<bool> {
+        match name(req) {
+            Some(name) => Ok(self.shared.load(&req.view, name).await?.is_some()),
+            None => Ok(false),
         }
     }
 
-    async fn handle(&self, req: EngineRequest) -> Result<Option<Response>> {
+    async fn handle(&self, req: EngineRequest, _ctx: &Ctx<'_>) -> Result<Option<Response>> {
         let shared = &self.shared;
         shared.ensure_rotator(&self.rotator);
         let view = &req.view;
         let data = &req.data;
         let op = req.operation;
-        let Some(r) = route(&req.path) else {
+        let Some(r) = ROUTES.route(&req.matched).and_then(|build| build(&req)) else {
             return Err(Error::UnsupportedPath);
         };
+        // The table has checked the operation: only `keys/:name` takes more than one.
         let resp = match r {
-            Route::KeysList => {
-                if op != Operation::List {
-                    return Err(Error::UnsupportedOperation);
-                }
-                return keys::list(view).await;
-            }
+            Route::KeysList => return keys::list(view).await,
             Route::Key(name) => match op {
                 Operation::Read => return keys::read(shared, view, name, data).await,
-                Operation::Create | Operation::Update => {
-                    keys::write(shared, view, name, data).await?
-                }
                 Operation::Delete => keys::delete(shared, view, name).await?,
-                _ => return Err(Error::UnsupportedOperation),
+                _ => keys::write(shared, view, name, data).await?,
             },
-            Route::Export(t, name, v) => {
-                if op != Operation::Read {
-                    return Err(Error::UnsupportedOperation);
-                }
-                return export::export(shared, view, t, name, v).await;
-            }
-            Route::Backup(name) => {
-                if op != Operation::Read {
-                    return Err(Error::UnsupportedOperation);
-                }
-                return export::backup(shared, view, name).await;
-            }
-            other => {
-                write_only(op)?;
-                match other {
-                    Route::KeyConfig(n) => keys::config(shared, view, n, data).await?,
-                    Route::KeyRotate(n) => keys::rotate(shared, view, n).await?,
-                    Route::KeyTrim(n) => keys::trim(shared, view, n, data).await?,
-                    Route::Encrypt(n) => crypt::encrypt(shared, view, n, op, data).await?,
-                    Route::Decrypt(n) => crypt::decrypt(shared, view, n, data).await?,
-                    Route::Rewrap(n) => crypt::rewrap(shared, view, n, data).await?,
-                    Route::Datakey(t, n) => crypt::datakey(shared, view, t, n, data).await?,
-                    Route::Hmac(n, a) => hmac::hmac(shared, view, n, a, data).await?,
-                    Route::Sign(n, a) => sign::sign(shared, view, n, a, data).await?,
-                    Route::Verify(n, a) => sign::verify(shared, view, n, a, data).await?,
-                    Route::Random(rest) => random_response(rest, data)?,
-                    Route::Hash(a) => hash_response(a, data)?,
-                    Route::Restore(n) => export::restore(shared, view, n, data).await?,
-                    Route::KeysList | Route::Key(_) | Route::Export(..) | Route::Backup(_) => {
-                        return Err(Error::UnsupportedOperation);
-                    }
-                }
-            }
+            Route::Export(t, name, v) => return export::export(shared, view, t, name, v).await,
+            Route::Backup(name) => return export::backup(shared, view, name).await,
+            Route::KeyConfig(n) => keys::config(shared, view, n, data).await?,
+            Route::KeyRotate(n) => keys::rotate(shared, view, n).await?,
+            Route::KeyTrim(n) => keys::trim(shared, view, n, data).await?,
+            Route::Encrypt(n) => crypt::encrypt(shared, view, n, op, data).await?,
+            Route::Decrypt(n) => crypt::decrypt(shared, view, n, data).await?,
+            Route::Rewrap(n) => crypt::rewrap(shared, view, n, data).await?,
+            Route::Datakey(t, n) => crypt::datakey(shared, view, t, n, data).await?,
+            Route::Hmac(n, a) => hmac::hmac(shared, view, n, a, data).await?,
+            Route::Sign(n, a) => sign::sign(shared, view, n, a, data).await?,
+            Route::Verify(n, a) => sign::verify(shared, view, n, a, data).await?,
+            Route::Random(rest) => random_response(rest, data)?,
+            Route::Hash(a) => hash_response(a, data)?,
+            Route::Restore(n) => export::restore(shared, view, n, data).await?,
         };
         Ok(Some(resp))
     }

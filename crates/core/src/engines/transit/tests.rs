@@ -1,6 +1,7 @@
 //! Engine-level tests over an in-memory barrier, driven like the pipeline drives the engine
 //! (writes settled to create/update by `exists`).
 
+use crate::engines::Engine as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +15,6 @@ use serde_json::{Map, Value, json};
 use super::Transit;
 use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, View, seal_keyring};
 use crate::clock::{Clock as _, SystemClock};
-use crate::engines::{Engine, EngineRequest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::mount::{MountConfig, MountEntry};
 use crate::request::{Operation, Response};
@@ -145,26 +145,15 @@ impl Fx {
         }
     }
 
-    fn req(&self, op: Operation, path: &str, data: Value) -> EngineRequest {
-        EngineRequest {
-            operation: op,
-            path: path.into(),
-            data: obj(data),
-            view: self.view.clone(),
-            mount: self.mount.clone(),
-        }
+    fn req(&self, op: Operation, path: &str, data: Value) -> crate::engines::EngineRequest {
+        let (view, mount) = (self.view.clone(), self.mount.clone());
+        crate::engines::request_for(&self.engine, op, path, obj(data), view, mount).expect("routed")
     }
 
-    /// Like the pipeline: writes are settled to create/update by `exists`.
+    /// Like the pipeline: through the engine's route table, writes settled by `exists`.
     async fn call(&self, op: Operation, path: &str, data: Value) -> Result<Option<Response>> {
-        let mut req = self.req(op, path, data);
-        if op.is_write() {
-            req.operation = match self.engine.exists(&req).await? {
-                Some(false) => Operation::Create,
-                Some(true) | None => Operation::Update,
-            };
-        }
-        self.engine.handle(req).await
+        let (view, mount) = (self.view.clone(), self.mount.clone());
+        crate::engines::drive(&self.engine, op, path, obj(data), view, mount).await
     }
 
     async fn write(&self, path: &str, data: Value) -> Response {
@@ -450,22 +439,22 @@ async fn tampered_and_malformed_ciphertexts_are_400() {
 async fn upsert_on_create_only() {
     let fx = Fx::new().await;
     let req = fx.req(Operation::Update, "encrypt/auto", json!({}));
-    assert_eq!(fx.engine.exists(&req).await.expect("exists"), Some(false));
-    assert_eq!(
-        fx.engine
-            .exists(&fx.req(Operation::Update, "keys/auto", json!({})))
-            .await
-            .expect("exists"),
-        None
-    );
+    assert!(!fx.engine.exists(&req).await.expect("exists"));
+    assert!(!crate::engines::has_existence_check(
+        &fx.engine,
+        "keys/auto"
+    ));
     // An Update on a missing key (the ACL allowed only update) does not create it.
     let err = fx
         .engine
-        .handle(fx.req(
-            Operation::Update,
-            "encrypt/auto",
-            json!({"plaintext": b64(b"x")}),
-        ))
+        .handle(
+            fx.req(
+                Operation::Update,
+                "encrypt/auto",
+                json!({"plaintext": b64(b"x")}),
+            ),
+            &crate::system::Ctx::detached(),
+        )
         .await
         .expect_err("no upsert");
     assert!(err.to_string().contains("encryption key not found"));
@@ -475,7 +464,7 @@ async fn upsert_on_create_only() {
     let info = fx.read("keys/auto").await.expect("created");
     assert_eq!(info["type"], "aes256-gcm96");
     assert_eq!(info["derived"], false);
-    assert_eq!(fx.engine.exists(&req).await.expect("exists"), Some(true));
+    assert!(fx.engine.exists(&req).await.expect("exists"));
     // With a context the upserted key is derived; an asymmetric type cannot be upserted.
     fx.encrypt("auto-derived", b"x", json!({"context": b64(b"ctx")}))
         .await;
@@ -493,11 +482,14 @@ async fn upsert_on_create_only() {
     // A race where the key appeared meanwhile is reported as a warning.
     let resp = fx
         .engine
-        .handle(fx.req(
-            Operation::Create,
-            "encrypt/auto",
-            json!({"plaintext": b64(b"x")}),
-        ))
+        .handle(
+            fx.req(
+                Operation::Create,
+                "encrypt/auto",
+                json!({"plaintext": b64(b"x")}),
+            ),
+            &crate::system::Ctx::detached(),
+        )
         .await
         .expect("encrypt")
         .expect("resp");
@@ -1548,11 +1540,14 @@ async fn hot_path_is_served_from_the_cache() {
     );
     fx.rotate("k").await;
     let resp = other
-        .handle(fx.req(
-            Operation::Update,
-            "encrypt/k",
-            json!({"plaintext": b64(b"x")}),
-        ))
+        .handle(
+            fx.req(
+                Operation::Update,
+                "encrypt/k",
+                json!({"plaintext": b64(b"x")}),
+            ),
+            &crate::system::Ctx::detached(),
+        )
         .await
         .expect("encrypt")
         .expect("resp");

@@ -2,54 +2,254 @@
 //! roles and tidy. The caller is always authenticated and authorized by the pipeline first.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
 use crate::clock::rfc3339_nanos;
 use crate::core::Unsealed;
+use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
 use crate::fields;
 use crate::pipeline::Authorized;
 use crate::request::{Operation, Response};
+use crate::route::{Field, FieldKind, Table, WRITE, field, path};
 use crate::token::{SYSTEM_MAX_TTL, TokenEntry, TokenRole, TokenStore, generate_token};
 
 fn secs_to_i64(s: u64) -> i64 {
     i64::try_from(s).unwrap_or(i64::MAX)
 }
 
-/// Routes `auth/token/<rel>`.
-pub(crate) async fn handle(
+/// The handler an `auth/token/` path goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Route {
+    Create,
+    CreateOrphan,
+    CreateRole,
+    LookupSelf,
+    Lookup,
+    LookupAccessor,
+    RenewSelf,
+    Renew,
+    RenewAccessor,
+    RevokeSelf,
+    Revoke,
+    RevokeOrphan,
+    RevokeAccessor,
+    Accessors,
+    Roles,
+    Role,
+    Tidy,
+}
+
+const TOKEN: Field = field("token", FieldKind::Str, "The token.");
+const ACCESSOR: Field = field("accessor", FieldKind::Str, "The token's accessor.");
+const INCREMENT: Field = field(
+    "increment",
+    FieldKind::Duration,
+    "The lease extension asked for (0: the token's TTL).",
+);
+const CREATE_FIELDS: [Field; 12] = [
+    field(
+        "policies",
+        FieldKind::StrList,
+        "Policies of the token (a subset of the caller's unless root or sudo).",
+    ),
+    field("ttl", FieldKind::Duration, "Time to live."),
+    field(
+        "explicit_max_ttl",
+        FieldKind::Duration,
+        "A hard limit on the token's life.",
+    ),
+    field(
+        "period",
+        FieldKind::Duration,
+        "Renewals extend a periodic token by this much, forever.",
+    ),
+    field(
+        "num_uses",
+        FieldKind::Int,
+        "How many requests the token may make (0: unlimited).",
+    ),
+    field(
+        "no_parent",
+        FieldKind::Bool,
+        "An orphan token (root or sudo only).",
+    ),
+    field(
+        "no_default_policy",
+        FieldKind::Bool,
+        "Leave out the default policy.",
+    ),
+    field(
+        "renewable",
+        FieldKind::Bool,
+        "Whether the token can be renewed.",
+    ),
+    field(
+        "display_name",
+        FieldKind::Str,
+        "A name shown in lookups and audit entries.",
+    ),
+    field(
+        "meta",
+        FieldKind::Map,
+        "Metadata shown in lookups and audit entries.",
+    ),
+    field("type", FieldKind::Str, "service or batch."),
+    field("id", FieldKind::Str, "The token's value (root only)."),
+];
+const ROLE_FIELDS: [Field; 10] = [
+    field(
+        "allowed_policies",
+        FieldKind::StrList,
+        "Policies tokens of the role may have.",
+    ),
+    field(
+        "disallowed_policies",
+        FieldKind::StrList,
+        "Policies tokens of the role may not have.",
+    ),
+    field("orphan", FieldKind::Bool, "Tokens of the role are orphans."),
+    field(
+        "renewable",
+        FieldKind::Bool,
+        "Tokens of the role can be renewed.",
+    ),
+    field(
+        "path_suffix",
+        FieldKind::Str,
+        "Appended to the role path of tokens.",
+    ),
+    field("token_type", FieldKind::Str, "service or batch."),
+    field(
+        "token_period",
+        FieldKind::Duration,
+        "The period of tokens of the role.",
+    ),
+    field(
+        "token_explicit_max_ttl",
+        FieldKind::Duration,
+        "Hard TTL limit of tokens of the role.",
+    ),
+    field(
+        "token_no_default_policy",
+        FieldKind::Bool,
+        "Leave out the default policy.",
+    ),
+    field("period", FieldKind::Duration, "The period (older name)."),
+];
+
+pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
+    use Operation::{Delete, List, Read};
+    let write = |pattern, route| path(pattern, route).ops(WRITE);
+    Table::new(
+        "The token credential backend is always enabled and built in: it creates, looks up, \
+         renews and revokes tokens, and manages token roles.",
+        vec![
+            write("create", Route::Create)
+                .fields(&CREATE_FIELDS)
+                .arbitrary_fields()
+                .help("The token create path is used to create new tokens.", ""),
+            write("create-orphan", Route::CreateOrphan)
+                .fields(&CREATE_FIELDS)
+                .arbitrary_fields()
+                .help("The token create path is used to create new orphan tokens.", ""),
+            write("create/{role}", Route::CreateRole)
+                .fields(&CREATE_FIELDS)
+                .arbitrary_fields()
+                .help("This endpoint allows creating a token via a token role.", ""),
+            path("lookup-self", Route::LookupSelf)
+                .ops(&[Read])
+                .ops(WRITE)
+                .help("This endpoint will lookup a token and its properties.", ""),
+            path("lookup", Route::Lookup)
+                .ops(&[Read])
+                .ops(WRITE)
+                .fields(&[TOKEN])
+                .help("This endpoint will lookup a token and its properties.", ""),
+            write("lookup-accessor", Route::LookupAccessor)
+                .fields(&[ACCESSOR])
+                .help("This endpoint will lookup a token associated with the given accessor and its properties. Response will not contain the token ID.", ""),
+            write("renew-self", Route::RenewSelf)
+                .fields(&[INCREMENT])
+                .help("This endpoint will renew the token used to call it and prevent expiration.", ""),
+            write("renew", Route::Renew)
+                .fields(&[TOKEN, INCREMENT])
+                .help("This endpoint will renew the given token and prevent expiration.", ""),
+            write("renew-accessor", Route::RenewAccessor)
+                .fields(&[ACCESSOR, INCREMENT])
+                .help("This endpoint will renew a token associated with the given accessor and its properties. Response will not contain the token ID.", ""),
+            write("revoke-self", Route::RevokeSelf)
+                .help("This endpoint will delete the token used to call it and all of its child tokens.", ""),
+            write("revoke", Route::Revoke)
+                .fields(&[TOKEN])
+                .help("This endpoint will delete the given token and all of its child tokens.", ""),
+            write("revoke-orphan", Route::RevokeOrphan)
+                .fields(&[TOKEN])
+                .sudo()
+                .help("This endpoint will delete the token and orphan its child tokens.", ""),
+            write("revoke-accessor", Route::RevokeAccessor)
+                .fields(&[ACCESSOR])
+                .help("This endpoint will delete the token associated with the accessor and all of its child tokens.", ""),
+            path("accessors/?", Route::Accessors)
+                .ops(&[List])
+                .sudo()
+                .help("List token accessors, which can then be be used to iterate and discover their properties or revoke them. Because this can be used to cause a denial of service, this endpoint requires 'sudo' capability in addition to 'list'.", ""),
+            path("roles/?", Route::Roles)
+                .ops(&[List])
+                .help("This endpoint lists configured roles.", ""),
+            path("roles/{role}", Route::Role)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&ROLE_FIELDS)
+                .arbitrary_fields()
+                .help("Create, read, update and delete token roles.", ""),
+            write("tidy", Route::Tidy).help(
+                "This endpoint performs cleanup tasks that can be run if certain error conditions have occurred.",
+                "",
+            ),
+        ],
+    )
+});
+
+/// Serves a request the table matched; `req.path` is relative to `auth/token/`.
+pub(super) async fn handle(
     core: &Unsealed,
-    rel: &str,
-    op: Operation,
-    data: &Map<String, Value>,
+    req: &EngineRequest,
     auth: &Authorized,
 ) -> Result<Option<Response>> {
-    let write = op.is_write();
-    match rel {
-        "create" if write => create(core, data, auth, CreateKind::Normal).await.map(Some),
-        "create-orphan" if write => create(core, data, auth, CreateKind::Orphan).await.map(Some),
-        "lookup-self" if op == Operation::Read || write => Ok(Some(lookup_response(
-            core.barrier.clock().now_unix_secs(),
+    let route = ROUTES.route(&req.matched).ok_or(Error::UnsupportedPath)?;
+    let data = &req.data;
+    let now = || core.barrier.clock().now_unix_secs();
+    match route {
+        Route::Create => create(core, data, auth, CreateKind::Normal).await.map(Some),
+        Route::CreateOrphan => create(core, data, auth, CreateKind::Orphan).await.map(Some),
+        Route::CreateRole => {
+            let role = CreateKind::Role(req.param("role").to_string());
+            create(core, data, auth, role).await.map(Some)
+        }
+        Route::LookupSelf => Ok(Some(lookup_response(
+            now(),
             &auth.token,
             Some(auth.raw_token()),
         ))),
-        "lookup" if op == Operation::Read || write => lookup(core, data, auth).await.map(Some),
-        "lookup-accessor" if write => lookup_accessor(core, data).await.map(Some),
-        "renew-self" if write => {
+        Route::Lookup => lookup(core, data, auth).await.map(Some),
+        Route::LookupAccessor => lookup_accessor(core, data).await.map(Some),
+        Route::RenewSelf => {
             let inc = fields::opt_duration_secs(data, "increment")?;
             renew(&core.tokens, &auth.token_hash, auth.raw_token(), inc)
                 .await
                 .map(Some)
         }
-        "renew" if write => {
+        Route::Renew => {
             let token = required_str(data, "token")?;
             let inc = fields::opt_duration_secs(data, "increment")?;
             renew(&core.tokens, &core.tokens.hash(&token), &token, inc)
                 .await
                 .map(Some)
         }
-        "renew-accessor" if write => {
+        Route::RenewAccessor => {
             let accessor = required_str(data, "accessor")?;
             let inc = fields::opt_duration_secs(data, "increment")?;
             let (hash, _) = core
@@ -58,38 +258,33 @@ pub(crate) async fn handle(
                 .await?
                 .ok_or_else(|| Error::invalid("invalid accessor"))?;
             let entry = core.tokens.renew(&hash, inc).await?;
-            Ok(Some(auth_response(
-                core.barrier.clock().now_unix_secs(),
-                &entry,
-                "",
-            )))
+            Ok(Some(auth_response(now(), &entry, "")))
         }
-        "revoke-self" if write => {
+        Route::RevokeSelf => {
             core.tokens.revoke_tree(&auth.token_hash).await?;
             Ok(Some(Response::empty()))
         }
-        "revoke" if write => {
+        Route::Revoke => {
             let token = required_str(data, "token")?;
             core.tokens.revoke_tree(&core.tokens.hash(&token)).await?;
             Ok(Some(Response::empty()))
         }
-        "revoke-orphan" if write => {
+        Route::RevokeOrphan => {
             let token = required_str(data, "token")?;
             core.tokens.revoke_orphan(&core.tokens.hash(&token)).await?;
             Ok(Some(Response::empty()))
         }
-        "revoke-accessor" if write => {
+        Route::RevokeAccessor => {
             let accessor = required_str(data, "accessor")?;
             if let Some((hash, _)) = core.tokens.lookup_accessor(&accessor).await? {
                 core.tokens.revoke_tree(&hash).await?;
             }
             Ok(Some(Response::empty()))
         }
-        "accessors/" | "accessors" if op == Operation::List => {
-            keys_response(core.tokens.accessors().await?)
-        }
-        "roles/" | "roles" if op == Operation::List => keys_response(core.tokens.roles().await?),
-        "tidy" if write => {
+        Route::Accessors => keys_response(core.tokens.accessors().await?),
+        Route::Roles => keys_response(core.tokens.roles().await?),
+        Route::Role => role_op(&core.tokens, req.param("role"), req.operation, data).await,
+        Route::Tidy => {
             let removed = core.tokens.tidy().await?;
             let mut resp = Response::empty();
             resp.warnings.push(format!(
@@ -97,28 +292,6 @@ pub(crate) async fn handle(
                  children revoked."
             ));
             Ok(Some(resp))
-        }
-        _ => {
-            if let Some(role) = rel.strip_prefix("create/") {
-                if write {
-                    return create(core, data, auth, CreateKind::Role(role.to_string()))
-                        .await
-                        .map(Some);
-                }
-                return Err(Error::UnsupportedOperation);
-            }
-            if let Some(name) = rel.strip_prefix("roles/") {
-                return role_op(&core.tokens, name, op, data).await;
-            }
-            if rel.starts_with("lookup")
-                || rel.starts_with("renew")
-                || rel.starts_with("revoke")
-                || rel.starts_with("create")
-                || rel == "tidy"
-            {
-                return Err(Error::UnsupportedOperation);
-            }
-            Err(Error::UnsupportedPath)
         }
     }
 }

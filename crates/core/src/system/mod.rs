@@ -1,0 +1,84 @@
+//! The system backends: `sys/` and `auth/token/`. They are mounted and routed like any engine
+//! (a route table, the [`Engine`] trait) and differ in one thing only: they manage the core
+//! itself, so their handlers can open the [`Ctx`] that the pipeline passes to every backend and
+//! reach the core and the caller through it. Secrets engines, in another module, cannot: the
+//! fields are private to this one.
+
+mod mounts;
+mod policies;
+mod sys;
+mod token;
+
+use async_trait::async_trait;
+
+use crate::core::Unsealed;
+use crate::engines::{Engine, EngineRequest};
+use crate::error::{Error, Result};
+use crate::pipeline::Authorized;
+use crate::request::Response;
+use crate::route::Routes;
+
+pub(crate) use token::tidy as tidy_tokens;
+
+/// What the pipeline gives a backend besides its request: the core and the authorized caller
+/// (`None` on an unauthenticated path).
+pub(crate) struct Ctx<'a> {
+    core: Option<&'a Unsealed>,
+    caller: Option<&'a Authorized>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of a request the pipeline dispatches.
+    pub(crate) fn new(core: &'a Unsealed, caller: Option<&'a Authorized>) -> Ctx<'a> {
+        Ctx {
+            core: Some(core),
+            caller,
+        }
+    }
+
+    /// A context without a core, for driving a secrets engine in its unit tests.
+    #[cfg(test)]
+    pub(crate) fn detached() -> Ctx<'static> {
+        Ctx {
+            core: None,
+            caller: None,
+        }
+    }
+
+    fn core(&self) -> Result<&'a Unsealed> {
+        self.core
+            .ok_or_else(|| Error::Internal("system backend called without the core".into()))
+    }
+
+    fn caller(&self) -> Result<&'a Authorized> {
+        self.caller.ok_or(Error::PermissionDenied)
+    }
+}
+
+/// The `sys/` backend.
+pub(crate) struct SysBackend;
+
+#[async_trait]
+impl Engine for SysBackend {
+    fn routes(&self) -> &'static dyn Routes {
+        &*sys::ROUTES
+    }
+
+    async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>> {
+        sys::handle(ctx.core()?, &req, ctx.caller).await
+    }
+}
+
+/// The `auth/token/` backend: the token store's API.
+pub(crate) struct TokenBackend;
+
+#[async_trait]
+impl Engine for TokenBackend {
+    fn routes(&self) -> &'static dyn Routes {
+        &*token::ROUTES
+    }
+
+    async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>> {
+        token::handle(ctx.core()?, &req, ctx.caller()?).await
+    }
+}

@@ -1,0 +1,369 @@
+//! `sys/mounts` (enable, read, tune, disable), `sys/auth` (the token method) and
+//! `sys/internal/ui/mounts`. A mount change commits the new table, then publishes a router
+//! built from it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::core::Unsealed;
+use crate::engines::{EngineRequest, normalize_type};
+use crate::error::{Error, Result};
+use crate::fields::{self, parse_duration_secs};
+use crate::mount::{
+    self, MOUNTS_PATH, MountConfig, MountEntry, Router, accessor_for, normalize_mount_path,
+};
+use crate::pipeline::Authorized;
+use crate::request::{Operation, Response};
+
+pub(super) async fn list_mounts(core: &Unsealed) -> Response {
+    let table = core.mounts.lock().await;
+    let data: Map<String, Value> = table
+        .entries
+        .iter()
+        .map(|e| (e.path.clone(), e.to_api()))
+        .collect();
+    Response::with_data(data).injected()
+}
+
+/// Parses a `config` object of a mount request into (default_lease_ttl, max_lease_ttl, force_no_cache).
+fn parse_ttl(data: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
+    match data.get(name) {
+        Some(Value::String(s)) if s == "system" || s.is_empty() => Ok(Some(0)),
+        Some(Value::String(s)) => parse_duration_secs(s)
+            .map(Some)
+            .ok_or_else(|| Error::invalid(format!("invalid duration for {name}: \"{s}\""))),
+        _ => fields::opt_duration_secs(data, name),
+    }
+}
+
+fn apply_config(config: &mut MountConfig, data: &Map<String, Value>) -> Result<()> {
+    if let Some(ttl) = parse_ttl(data, "default_lease_ttl")? {
+        config.default_lease_ttl = ttl;
+    }
+    if let Some(ttl) = parse_ttl(data, "max_lease_ttl")? {
+        config.max_lease_ttl = ttl;
+    }
+    if let Some(b) = fields::opt_bool(data, "force_no_cache")? {
+        config.force_no_cache = b;
+    }
+    if config.max_lease_ttl != 0 && config.default_lease_ttl > config.max_lease_ttl {
+        return Err(Error::invalid(
+            "default_lease_ttl cannot be greater than max_lease_ttl",
+        ));
+    }
+    Ok(())
+}
+
+/// `sys/mounts/:path`: read, enable or disable a mount.
+pub(super) async fn mount_op(
+    core: &Unsealed,
+    req: &EngineRequest,
+    auth: &Authorized,
+) -> Result<Response> {
+    let (raw_path, op, data) = (req.param("path"), req.operation, &req.data);
+    let canonical = format!(
+        "sys/mounts/{}",
+        normalize_mount_path(raw_path)?.trim_end_matches('/')
+    );
+    if canonical != format!("sys/{}", req.path) {
+        auth.also_allows(op, &canonical)?;
+    }
+    let path = normalize_mount_path(raw_path)?;
+    match op {
+        Operation::Read => {
+            let table = core.mounts.lock().await;
+            let entry = table
+                .get(&path)
+                .ok_or_else(|| Error::invalid(format!("No secret engine mount at {path}")))?;
+            match entry.to_api() {
+                Value::Object(m) => Ok(Response::with_data(m).injected()),
+                _ => Err(Error::Internal("mount entry is not an object".into())),
+            }
+        }
+        Operation::Create | Operation::Update => enable_mount(core, path, data).await,
+        Operation::Delete => disable_mount(core, &path).await,
+        _ => Err(Error::UnsupportedOperation),
+    }
+}
+
+async fn enable_mount(
+    core: &Unsealed,
+    path: String,
+    data: &Map<String, Value>,
+) -> Result<Response> {
+    let kind = fields::opt_str(data, "type")?
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::invalid("missing or empty 'type' field"))?;
+    let mut options: BTreeMap<String, String> =
+        fields::opt_string_map(data, "options")?.unwrap_or_default();
+    let kind = normalize_type(kind, &mut options)?;
+    let mut config = MountConfig::default();
+    if let Some(Value::Object(cfg)) = data.get("config") {
+        apply_config(&mut config, cfg)?;
+    } else if !matches!(data.get("config"), None | Some(Value::Null)) {
+        return Err(Error::invalid("'config' must be an object"));
+    }
+
+    let mut table = core.mounts.lock().await;
+    table.check_new_path(&path)?;
+    let entry = MountEntry {
+        accessor: accessor_for(&kind, &table)?,
+        path,
+        kind,
+        description: fields::opt_str(data, "description")?
+            .unwrap_or("")
+            .to_string(),
+        uuid: uuid::Uuid::new_v4().to_string(),
+        config,
+        options,
+        local: fields::opt_bool(data, "local")?.unwrap_or(false),
+        seal_wrap: fields::opt_bool(data, "seal_wrap")?.unwrap_or(false),
+    };
+    let mut next = table.clone();
+    next.entries.push(entry.clone());
+    commit_table(core, &mut table, next).await?;
+    tracing::info!(path = %entry.path, kind = %entry.kind, "mount enabled");
+    Ok(Response::empty())
+}
+
+async fn disable_mount(core: &Unsealed, path: &str) -> Result<Response> {
+    let mut table = core.mounts.lock().await;
+    let Some(entry) = table.get(path).cloned() else {
+        return Ok(Response::empty());
+    };
+    if entry.kind == "system" {
+        return Err(Error::invalid(format!("cannot unmount \"{path}\"")));
+    }
+    let mut next = table.clone();
+    next.entries.retain(|e| e.path != path);
+    // The table goes in one commit with a purge marker: from then on the mount is gone, and
+    // its data is removed now or, after a crash or an error, at the next unseal.
+    commit_table_with(core, &mut table, next, vec![mount::purge_marker(&entry)]).await?;
+    tracing::info!(path = %path, "mount disabled");
+    if let Err(e) = mount::purge(&core.barrier, &entry.uuid).await {
+        tracing::warn!(error = %e, path = %path, "removing a disabled mount's data failed; resumed at the next unseal");
+    }
+    Ok(Response::empty())
+}
+
+/// What `sys/mounts/:path/tune` applies (`options` only to restate the current kv version).
+const TUNABLE: &[&str] = &[
+    "default_lease_ttl",
+    "max_lease_ttl",
+    "description",
+    "options",
+];
+
+/// `sys/mounts/:path/tune`: read or change a mount's tunables.
+pub(super) async fn tune(
+    core: &Unsealed,
+    req: &EngineRequest,
+    auth: &Authorized,
+) -> Result<Response> {
+    let (raw_path, op, data) = (req.param("path"), req.operation, &req.data);
+    let canonical = format!(
+        "sys/mounts/{}/tune",
+        normalize_mount_path(raw_path)?.trim_end_matches('/')
+    );
+    if canonical != format!("sys/{}", req.path) {
+        auth.also_allows(op, &canonical)?;
+    }
+    let path = normalize_mount_path(raw_path)?;
+    let mut table = core.mounts.lock().await;
+    let entry = table
+        .get(&path)
+        .cloned()
+        .ok_or_else(|| Error::invalid(format!("No secret engine mount at {path}")))?;
+    match op {
+        Operation::Read => Ok(Response::with_data(entry.tune_api()).injected()),
+        Operation::Create | Operation::Update => {
+            // Refuse what is not applied rather than answer 204 and ignore it.
+            if let Some(key) = data.keys().find(|k| !TUNABLE.contains(&k.as_str())) {
+                return Err(Error::invalid(format!(
+                    "tuning \"{key}\" is not supported; tunable: {}",
+                    TUNABLE.join(", ")
+                )));
+            }
+            let mut updated = entry;
+            apply_config(&mut updated.config, data)?;
+            if let Some(d) = fields::opt_str(data, "description")? {
+                updated.description = d.to_string();
+            }
+            if let Some(opts) = fields::opt_string_map(data, "options")?
+                && opts
+                    .get("version")
+                    .is_some_and(|v| Some(v) != updated.options.get("version"))
+            {
+                return Err(Error::invalid(
+                    "changing the kv version is not supported yet",
+                ));
+            }
+            let mut next = table.clone();
+            for e in &mut next.entries {
+                if e.path == path {
+                    *e = updated.clone();
+                }
+            }
+            commit_table(core, &mut table, next).await?;
+            Ok(Response::empty())
+        }
+        _ => Err(Error::UnsupportedOperation),
+    }
+}
+
+/// Persists a new mount table, then publishes a router built from it.
+async fn commit_table(
+    core: &Unsealed,
+    current: &mut crate::mount::MountTable,
+    next: crate::mount::MountTable,
+) -> Result<()> {
+    commit_table_with(core, current, next, Vec::new()).await
+}
+
+/// [`commit_table`] with more entries written in the same atomic commit.
+async fn commit_table_with(
+    core: &Unsealed,
+    current: &mut crate::mount::MountTable,
+    next: crate::mount::MountTable,
+    mut also: Vec<(String, Option<Vec<u8>>)>,
+) -> Result<()> {
+    let router = Router::build(
+        &next,
+        &core.barrier,
+        &core.audit.background(),
+        &core.mount_states,
+    )?;
+    let bytes =
+        serde_json::to_vec(&next).map_err(|e| Error::Internal(format!("encode mounts: {e}")))?;
+    also.push((MOUNTS_PATH.into(), Some(bytes)));
+    core.barrier.batch(also).await?;
+    *current = next;
+    core.router.store(std::sync::Arc::new(router));
+    Ok(())
+}
+
+/// The token auth method is always mounted; it is the only one so far.
+fn token_auth_mount() -> Value {
+    let mut api = mount::token_auth_entry().to_api();
+    api["options"] = Value::Null;
+    api["config"]["token_type"] = json!("default-service");
+    api
+}
+
+pub(super) fn list_auth() -> Response {
+    let mut d = Map::new();
+    d.insert("token/".into(), token_auth_mount());
+    Response::with_data(d).injected()
+}
+
+/// `sys/auth/:path/tune`: the token method's settings (it cannot be tuned).
+pub(super) fn auth_tune(path: &str, op: Operation) -> Result<Option<Response>> {
+    match (path.trim_end_matches('/'), op) {
+        ("token", Operation::Read) => {
+            let mut d = Map::new();
+            d.insert(
+                "default_lease_ttl".into(),
+                json!(crate::token::SYSTEM_MAX_TTL),
+            );
+            d.insert("max_lease_ttl".into(), json!(crate::token::SYSTEM_MAX_TTL));
+            d.insert("force_no_cache".into(), json!(false));
+            d.insert("description".into(), json!("token based credentials"));
+            d.insert("token_type".into(), json!("default-service"));
+            d.insert("options".into(), Value::Null);
+            Ok(Some(Response::with_data(d).injected()))
+        }
+        ("token", _) => Err(Error::invalid("token auth method cannot be tuned")),
+        (_, Operation::Read) => Ok(None),
+        _ => Err(Error::invalid(
+            "only the token auth method is available in this build",
+        )),
+    }
+}
+
+/// `sys/auth/:path`: the token method can be read; nothing else can be enabled yet.
+pub(super) fn auth_mount_op(path: &str, op: Operation) -> Result<Option<Response>> {
+    match (path.trim_end_matches('/'), op) {
+        ("token", Operation::Read) => match token_auth_mount() {
+            Value::Object(m) => Ok(Some(Response::with_data(m).injected())),
+            _ => Err(Error::Internal("auth mount is not an object".into())),
+        },
+        ("token", _) => Err(Error::invalid("token auth method cannot be changed")),
+        (_, Operation::Read) => Ok(None),
+        _ => Err(Error::invalid(
+            "only the token auth method is available in this build",
+        )),
+    }
+}
+
+/// `sys/internal/ui/mounts/:path`: which mount serves `path` and its KV version, for the
+/// `vault`/`bao` CLIs. Allowed when the caller has any capability on the path.
+pub(super) async fn ui_mount(
+    core: &Unsealed,
+    path: &str,
+    caller: Option<&Authorized>,
+) -> Result<Response> {
+    // No mount is listed to anonymous callers (no `listing_visibility` yet).
+    let auth = caller.ok_or(Error::PermissionDenied)?;
+    let router = core.router.load_full();
+    let Some((route, _)) = router.route(path) else {
+        return Err(Error::PermissionDenied);
+    };
+    let entry = &route.entry;
+    let caps = auth.acl.capabilities(path).names();
+    let mount_caps = auth.acl.capabilities(&entry.path).names();
+    if !auth.token.is_root()
+        && caps == ["deny"]
+        && mount_caps == ["deny"]
+        && !has_any_below(auth, &entry.path)
+    {
+        return Err(Error::PermissionDenied);
+    }
+    let mut d = match entry.to_api() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    d.insert("path".into(), json!(entry.path));
+    Ok(Response::with_data(d))
+}
+
+/// Whether the ACL grants anything at or below a mount (Vault's
+/// `HasNonDenyCapabilitiesWithPrefix`): some rule whose pattern lies under the mount, or a
+/// glob/`+` rule that can match paths under it, grants a non-deny capability.
+fn has_any_below(auth: &Authorized, mount: &str) -> bool {
+    auth.acl.is_root()
+        || auth.acl.rules().any(|(pattern, caps)| {
+            if caps.is_deny() {
+                return false;
+            }
+            let literal = pattern.split(['*', '+']).next().unwrap_or("");
+            literal.starts_with(mount) || mount.starts_with(literal)
+        })
+}
+
+/// `sys/internal/ui/mounts`: the mounts the caller can use; none for an anonymous caller
+/// (OpenBao lists only mounts tuned `listing_visibility=unauth` to it, and there are none yet).
+pub(super) async fn ui_mounts_all(core: &Unsealed, caller: Option<&Authorized>) -> Response {
+    let table = core.mounts.lock().await;
+    let secret: Map<String, Value> = table
+        .entries
+        .iter()
+        .filter(|e| e.kind != "system")
+        .filter(|e| {
+            caller.is_some_and(|auth| {
+                auth.token.is_root()
+                    || auth.acl.capabilities(&e.path).names() != ["deny"]
+                    || has_any_below(auth, &e.path)
+            })
+        })
+        .map(|e| (e.path.clone(), e.to_api()))
+        .collect();
+    let mut auth_mounts = Map::new();
+    if caller.is_some() {
+        auth_mounts.insert("token/".into(), token_auth_mount());
+    }
+    let mut d = Map::new();
+    d.insert("secret".into(), Value::Object(secret));
+    d.insert("auth".into(), Value::Object(auth_mounts));
+    Response::with_data(d)
+}

@@ -1,0 +1,400 @@
+//! The `sys/` backend's route table and its small handlers (audit devices, key status, tools).
+//! Mounts live in [`super::mounts`], policies and capabilities in [`super::policies`].
+//! (`sys/init`, `sys/unseal`, `sys/seal-status`, `sys/seal`, `sys/health` and `sys/leader` work
+//! while sealed and are served by the server's raw handlers through [`crate::Core`] directly.)
+
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value, json};
+
+use super::{mounts, policies};
+use crate::clock::rfc3339_nanos;
+use crate::core::Unsealed;
+use crate::engines::EngineRequest;
+use crate::error::{Error, Result};
+use crate::fields;
+use crate::pipeline::Authorized;
+use crate::request::{Operation, Response};
+use crate::route::{FieldKind, PathClass, Table, WRITE, field, path};
+
+/// The handler a `sys/` path goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Route {
+    AclPolicies,
+    AclPolicy,
+    LegacyPolicies,
+    LegacyPolicy,
+    Capabilities,
+    CapabilitiesSelf,
+    CapabilitiesAccessor,
+    AuthList,
+    AuthTune,
+    AuthMount,
+    AuditList,
+    AuditDevice,
+    AuditHash,
+    AuditChain,
+    UiMounts,
+    UiMount,
+    Mounts,
+    MountTune,
+    Mount,
+    Rotate,
+    KeyStatus,
+    Random,
+    Hash,
+}
+
+const PATHS: [crate::route::Field; 2] = [
+    field(
+        "paths",
+        FieldKind::StrList,
+        "The paths to report capabilities on.",
+    ),
+    field("path", FieldKind::Str, "One path (older clients)."),
+];
+const POLICY: crate::route::Field = field(
+    "policy",
+    FieldKind::Str,
+    "The policy document, HCL or JSON (or base64 of it).",
+);
+const MOUNT_FIELDS: [crate::route::Field; 6] = [
+    field(
+        "type",
+        FieldKind::Str,
+        "The engine type: kv, kv-v2, transit.",
+    ),
+    field("description", FieldKind::Str, "Free text."),
+    field(
+        "config",
+        FieldKind::Map,
+        "default_lease_ttl, max_lease_ttl, force_no_cache.",
+    ),
+    field(
+        "options",
+        FieldKind::Map,
+        "Engine options, e.g. version for kv.",
+    ),
+    field(
+        "local",
+        FieldKind::Bool,
+        "Not replicated (kept for the wire shape).",
+    ),
+    field(
+        "seal_wrap",
+        FieldKind::Bool,
+        "Accepted; everything is behind the barrier anyway.",
+    ),
+];
+
+pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
+    use Operation::{Delete, List, Read};
+    Table::new(
+        "The system backend is built in and mounted at sys/: mounts, policies, audit devices, \
+         the barrier key and tools.",
+        vec![
+            path("policies/acl/?", Route::AclPolicies)
+                .ops(&[List])
+                .help("List the configured access control policies.", ""),
+            path("policies/acl/{name+}", Route::AclPolicy)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&[POLICY])
+                .help("Read, write and delete access control policies.", ""),
+            path("policy/?", Route::LegacyPolicies)
+                .ops(&[Read, List])
+                .help("List the configured access control policies.", ""),
+            path("policy/{name+}", Route::LegacyPolicy)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&[
+                    POLICY,
+                    field(
+                        "rules",
+                        FieldKind::Str,
+                        "The policy document (legacy name).",
+                    ),
+                ])
+                .help("Read, write and delete access control policies.", ""),
+            path("capabilities", Route::Capabilities)
+                .ops(WRITE)
+                .fields(&PATHS)
+                .fields(&[field("token", FieldKind::Str, "The token to check.")])
+                .help(
+                    "Fetches the capabilities of the given token on the given path.",
+                    "",
+                ),
+            path("capabilities-self", Route::CapabilitiesSelf)
+                .ops(WRITE)
+                .fields(&PATHS)
+                .help(
+                    "Fetches the capabilities of the caller's token on the given path.",
+                    "",
+                ),
+            path("capabilities-accessor", Route::CapabilitiesAccessor)
+                .ops(WRITE)
+                .fields(&PATHS)
+                .fields(&[field(
+                    "accessor",
+                    FieldKind::Str,
+                    "The accessor of the token to check.",
+                )])
+                .help(
+                    "Fetches the capabilities of the token of an accessor on the given path.",
+                    "",
+                ),
+            path("auth/?", Route::AuthList)
+                .ops(&[Read])
+                .help("List the enabled auth methods.", ""),
+            path("auth/{path+}/tune", Route::AuthTune)
+                .ops(&[Read])
+                .ops(WRITE)
+                .arbitrary_fields()
+                .sudo()
+                .help("Tune the configuration of an auth method.", ""),
+            path("auth/{path+}", Route::AuthMount)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .arbitrary_fields()
+                .sudo()
+                .help("Enable, read or disable an auth method.", ""),
+            path("audit/?", Route::AuditList)
+                .ops(&[Read])
+                .sudo()
+                .help("List the enabled audit devices.", ""),
+            path("audit/{path+}", Route::AuditDevice)
+                .ops(&[Delete])
+                .ops(WRITE)
+                .fields(&[
+                    field("type", FieldKind::Str, "The device type: file, socket."),
+                    field("description", FieldKind::Str, "Free text."),
+                    field("options", FieldKind::Map, "Device options, e.g. file_path."),
+                    field(
+                        "local",
+                        FieldKind::Bool,
+                        "Not replicated (kept for the wire shape).",
+                    ),
+                ])
+                .sudo()
+                .help("Enable or disable an audit device.", ""),
+            path("audit-hash/{path+}", Route::AuditHash)
+                .ops(WRITE)
+                .fields(&[field("input", FieldKind::Str, "The value to hash.")])
+                .help("The hash of a value as the audit device writes it.", ""),
+            path("audit-chain/{path+}", Route::AuditChain)
+                .ops(&[Read])
+                .help("The head of an audit device's hash chain.", ""),
+            path("internal/ui/mounts/?", Route::UiMounts)
+                .ops(&[Read])
+                .class(PathClass::Unauthenticated)
+                .help("The mounts the caller can use.", ""),
+            path("internal/ui/mounts/{path+}", Route::UiMount)
+                .ops(&[Read])
+                .class(PathClass::Unauthenticated)
+                .help(
+                    "The mount that serves a path, if the caller can use it.",
+                    "",
+                ),
+            path("mounts/?", Route::Mounts)
+                .ops(&[Read])
+                .help("List the mounted secrets engines.", ""),
+            path("mounts/{path+}/tune", Route::MountTune)
+                .ops(&[Read])
+                .ops(WRITE)
+                .fields(&[
+                    field(
+                        "default_lease_ttl",
+                        FieldKind::Str,
+                        "Default lease TTL (\"system\": the default).",
+                    ),
+                    field(
+                        "max_lease_ttl",
+                        FieldKind::Str,
+                        "Maximum lease TTL (\"system\": the default).",
+                    ),
+                    field("description", FieldKind::Str, "Free text."),
+                    field(
+                        "options",
+                        FieldKind::Map,
+                        "Only the current kv version may be restated.",
+                    ),
+                ])
+                .arbitrary_fields()
+                .help(
+                    "Tune the configuration of a secrets engine.",
+                    "Options that are not applied are refused.",
+                ),
+            path("mounts/{path+}", Route::Mount)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&MOUNT_FIELDS)
+                .help("Mount, read or unmount a secrets engine.", ""),
+            path("rotate", Route::Rotate)
+                .ops(WRITE)
+                .sudo()
+                .help("Rotates the barrier's encryption key.", ""),
+            path("rotate/keyring", Route::Rotate)
+                .ops(WRITE)
+                .sudo()
+                .help("Rotates the barrier's encryption key.", ""),
+            path("key-status", Route::KeyStatus)
+                .ops(&[Read])
+                .help("The barrier key's term, install time and use count.", ""),
+            path("tools/random", Route::Random)
+                .ops(WRITE)
+                .arbitrary_fields()
+                .help("Generate random bytes.", ""),
+            path("tools/random/{a}", Route::Random)
+                .ops(WRITE)
+                .arbitrary_fields()
+                .help("Generate random bytes.", ""),
+            path("tools/random/{a}/{b}", Route::Random)
+                .ops(WRITE)
+                .arbitrary_fields()
+                .help("Generate random bytes.", ""),
+            path("tools/hash", Route::Hash)
+                .ops(WRITE)
+                .arbitrary_fields()
+                .help("Generate a hash sum for input data.", ""),
+            path("tools/hash/{algorithm}", Route::Hash)
+                .ops(WRITE)
+                .arbitrary_fields()
+                .help("Generate a hash sum for input data.", ""),
+        ],
+    )
+    .reserve_sudo(&[
+        "remount",
+        "rotate/root",
+        "config/cors",
+        "config/auditing/*",
+        "plugins/catalog/*",
+        "raw",
+        "raw/*",
+        "leases",
+        "leases/lookup/*",
+        "leases/revoke-prefix/*",
+        "leases/revoke-force/*",
+        "revoke-prefix/*",
+        "revoke-force/*",
+        "seal",
+        "step-down",
+    ])
+});
+
+/// Serves a request the table matched; `req.path` is relative to `sys/`.
+pub(super) async fn handle(
+    core: &Unsealed,
+    req: &EngineRequest,
+    caller: Option<&Authorized>,
+) -> Result<Option<Response>> {
+    let route = ROUTES.route(&req.matched).ok_or(Error::UnsupportedPath)?;
+    // The unauthenticated paths take the caller as it is; every other one has a caller.
+    match route {
+        Route::UiMounts => return Ok(Some(mounts::ui_mounts_all(core, caller).await)),
+        Route::UiMount => {
+            return mounts::ui_mount(core, req.param("path"), caller)
+                .await
+                .map(Some);
+        }
+        _ => {}
+    }
+    let auth = caller.ok_or(Error::PermissionDenied)?;
+    let (op, data) = (req.operation, &req.data);
+    let param = || req.param("path");
+    match route {
+        Route::AclPolicies => policies::list(core, false).await.map(Some),
+        Route::LegacyPolicies => policies::list(core, true).await.map(Some),
+        Route::AclPolicy => policies::policy(core, req, auth, false).await,
+        Route::LegacyPolicy => policies::policy(core, req, auth, true).await,
+        Route::Capabilities | Route::CapabilitiesSelf | Route::CapabilitiesAccessor => {
+            policies::capabilities(core, route, data, auth)
+                .await
+                .map(Some)
+        }
+        Route::AuthList => Ok(Some(mounts::list_auth())),
+        Route::AuthTune => mounts::auth_tune(param(), op),
+        Route::AuthMount => mounts::auth_mount_op(param(), op),
+        Route::AuditList => {
+            let mut resp = Response::with_data(core.audit.list()).injected();
+            if core.audit.is_empty() {
+                resp.warnings.push(NO_AUDIT_WARNING.into());
+            }
+            Ok(Some(resp))
+        }
+        Route::AuditDevice => {
+            let name = param();
+            let canonical = format!("sys/audit/{}", name.trim_matches('/'));
+            if canonical != format!("sys/{}", req.path) {
+                auth.also_allows(op, &canonical)?;
+            }
+            audit_device_op(core, name, op, data).await
+        }
+        Route::AuditHash => {
+            let input = fields::opt_str(data, "input")?
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Error::invalid("the \"input\" parameter is required"))?;
+            let mut d = Map::new();
+            d.insert("hash".into(), json!(core.audit.hash(param(), input)?));
+            Ok(Some(Response::with_data(d).injected()))
+        }
+        Route::AuditChain => Ok(core.audit.chain(param()).map(Response::with_data)),
+        Route::UiMounts | Route::UiMount => Err(Error::UnsupportedPath),
+        Route::Mounts => Ok(Some(mounts::list_mounts(core).await)),
+        Route::MountTune => mounts::tune(core, req, auth).await.map(Some),
+        Route::Mount => mounts::mount_op(core, req, auth).await.map(Some),
+        Route::Rotate => {
+            core.barrier.rotate().await?;
+            Ok(Some(Response::empty()))
+        }
+        Route::KeyStatus => Ok(Some(key_status(core))),
+        Route::Random => {
+            let rest = req.path.strip_prefix("tools/random").unwrap_or("");
+            crate::engines::transit_random(rest.trim_start_matches('/'), data).map(Some)
+        }
+        Route::Hash => crate::engines::transit_hash(req.param("algorithm"), data).map(Some),
+    }
+}
+
+fn key_status(core: &Unsealed) -> Response {
+    let info = core.barrier.key_status();
+    let mut data = Map::new();
+    data.insert("term".into(), json!(info.term));
+    data.insert(
+        "install_time".into(),
+        json!(rfc3339_nanos(info.install_time_unix_nanos)),
+    );
+    data.insert("encryptions".into(), json!(info.encryptions));
+    Response::with_data(data).injected()
+}
+
+/// Said on `sys/audit` while no device is enabled.
+const NO_AUDIT_WARNING: &str = "no audit device is enabled: requests are not audited (declare one with [[audit]] in the \
+     server configuration)";
+
+/// `sys/audit/:name`: enable (only when the config allows it) or disable a device.
+async fn audit_device_op(
+    core: &Unsealed,
+    name: &str,
+    op: Operation,
+    data: &Map<String, Value>,
+) -> Result<Option<Response>> {
+    match op {
+        Operation::Create | Operation::Update => {
+            let kind = fields::opt_str(data, "type")?
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| Error::invalid("missing audit device type"))?;
+            let options = match data.get("options") {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            };
+            let description = fields::opt_str(data, "description")?.unwrap_or("");
+            core.audit.enable(name, kind, &options, description).await?;
+            Ok(Some(Response::empty()))
+        }
+        Operation::Delete => {
+            core.audit.disable(name).await?;
+            Ok(Some(Response::empty()))
+        }
+        _ => Err(Error::UnsupportedOperation),
+    }
+}
