@@ -54,7 +54,9 @@ def unique(prefix: str = "t") -> str:
 class CoffreServer:
     """One `coffre server --config FILE` child process."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_config: str = "") -> None:
+        # Extra top-level TOML lines (e.g. `allow_api_audit_creation = true`).
+        self.extra_config = extra_config
         self.tmpdir = Path(tempfile.mkdtemp(prefix="coffre-compat-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -75,7 +77,8 @@ class CoffreServer:
         cfg = self.tmpdir / "coffre.toml"
         cfg.write_text(
             f'listen = "127.0.0.1:{self.port}"\n'
-            "[storage]\n"
+            + (self.extra_config.rstrip("\n") + "\n" if self.extra_config else "")
+            + "[storage]\n"
             'backend = "embedded"\n'
             f'path = "{data}"\n'
             "[tls]\n"
@@ -129,13 +132,13 @@ class CoffreServer:
     def hvac_client(self, token: str | None = None) -> hvac.Client:
         return hvac.Client(url=self.url, token=token, timeout=30)
 
-    def init_and_unseal(self) -> hvac.Client:
+    def init_and_unseal(self, shares: int = 5, threshold: int = 3) -> hvac.Client:
         c = self.hvac_client()
-        result = c.sys.initialize(secret_shares=5, secret_threshold=3)
+        result = c.sys.initialize(secret_shares=shares, secret_threshold=threshold)
         self.keys = result["keys"]
         self.keys_base64 = result["keys_base64"]
         self.root_token = result["root_token"]
-        status = c.sys.submit_unseal_keys(self.keys[:3])
+        status = c.sys.submit_unseal_keys(self.keys[:threshold])
         assert status["sealed"] is False, status
         c.token = self.root_token
         return c

@@ -258,23 +258,22 @@ def test_disable_secrets_engine(client):
     client.sys.disable_secrets_engine(p)
 
 
-def test_enable_conflicting_path_is_409(client):
+def test_enable_conflicting_path_is_400_as_openbao(client):
     p = unique("dup")
     client.sys.enable_secrets_engine(backend_type="kv", path=p)
-    with pytest.raises(exc.UnexpectedError) as e:
+    with pytest.raises(exc.InvalidRequest) as e:
         client.sys.enable_secrets_engine(backend_type="kv", path=p)
     assert "already in use" in str(e.value)
-    # UnexpectedError covers every unmapped status: pin the actual code to 409
     raw = requests.post(
         f"{client.url}/v1/sys/mounts/{p}",
         headers={"X-Vault-Token": client.token},
         json={"type": "kv"},
         timeout=10,
     )
-    assert raw.status_code == 409
+    assert raw.status_code == 400
     assert raw.headers["Content-Type"] == "application/json"
     # nested under an existing mount
-    with pytest.raises(exc.UnexpectedError):
+    with pytest.raises(exc.InvalidRequest):
         client.sys.enable_secrets_engine(backend_type="kv", path=f"{p}/nested")
 
 

@@ -86,8 +86,10 @@ pub struct SealStatus {
     pub nonce: String,
     /// Server version.
     pub version: String,
-    /// Build date (we report the same as version; no build timestamp is embedded).
+    /// Build date (Vault's name; we report the version: no build timestamp is embedded).
     pub build_date: String,
+    /// The same, under OpenBao's name (`bao status` reads it).
+    pub commit_date: String,
     /// Seal migration in progress (never).
     pub migration: bool,
     /// Only when unsealed.
@@ -252,7 +254,7 @@ impl Core {
             ),
             id: uuid::Uuid::new_v4().to_string(),
         };
-        let (default_key, default_policy) = default_policy_entry()?;
+        let (default_key, default_policy) = default_policy_entry(barrier.clock().now_unix_nanos())?;
         barrier
             .batch(vec![
                 (default_key, Some(default_policy)),
@@ -298,6 +300,7 @@ impl Core {
             nonce: progress.nonce.clone(),
             version: VERSION.into(),
             build_date: VERSION.into(),
+            commit_date: VERSION.into(),
             migration: false,
             cluster_name: unsealed.as_ref().map(|u| u.cluster.name.clone()),
             cluster_id: unsealed.as_ref().map(|u| u.cluster.id.clone()),

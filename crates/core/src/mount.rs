@@ -60,6 +60,9 @@ pub struct MountConfig {
     pub max_lease_ttl: u64,
     /// Kept for compatibility; caching decisions are ours.
     pub force_no_cache: bool,
+    /// `unauth`: `sys/internal/ui/mounts` lists the mount to callers without a token.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub listing_visibility: String,
 }
 
 /// One mounted engine.
@@ -110,9 +113,26 @@ impl MountEntry {
         }
     }
 
-    /// The object `sys/mounts` shows for this entry (every field vaultrs requires).
+    /// Whether this is a built-in mount (`sys/`, `auth/token/`) rather than one a user enabled.
+    fn builtin(&self) -> bool {
+        matches!(self.kind.as_str(), "system" | "token")
+    }
+
+    /// The object `sys/mounts` shows for this entry (every field vaultrs requires), shaped as
+    /// OpenBao shapes it: built-in mounts have no options and no deprecation status.
     pub fn to_api(&self) -> Value {
-        json!({
+        let mut config = json!({
+            "default_lease_ttl": self.config.default_lease_ttl,
+            "max_lease_ttl": self.config.max_lease_ttl,
+            "force_no_cache": self.config.force_no_cache,
+        });
+        if !self.config.listing_visibility.is_empty() {
+            config["listing_visibility"] = json!(self.config.listing_visibility);
+        }
+        if self.kind == "system" {
+            config["passthrough_request_headers"] = json!(["Accept"]);
+        }
+        let mut api = json!({
             "type": self.kind,
             "description": self.description,
             "accessor": self.accessor,
@@ -120,17 +140,16 @@ impl MountEntry {
             "local": self.local,
             "seal_wrap": self.seal_wrap,
             "external_entropy_access": false,
-            "options": if self.options.is_empty() { Value::Null } else { json!(self.options) },
+            "options": if self.builtin() { Value::Null } else { json!(self.options) },
             "plugin_version": "",
             "running_plugin_version": "",
             "running_sha256": "",
-            "deprecation_status": "supported",
-            "config": {
-                "default_lease_ttl": self.config.default_lease_ttl,
-                "max_lease_ttl": self.config.max_lease_ttl,
-                "force_no_cache": self.config.force_no_cache,
-            },
-        })
+            "config": config,
+        });
+        if !self.builtin() {
+            api["deprecation_status"] = json!("supported");
+        }
+        api
     }
 
     /// The object `sys/mounts/:path/tune` shows.
@@ -139,6 +158,12 @@ impl MountEntry {
         m.insert("default_lease_ttl".into(), json!(self.default_lease_ttl()));
         m.insert("max_lease_ttl".into(), json!(self.max_lease_ttl()));
         m.insert("force_no_cache".into(), json!(self.config.force_no_cache));
+        if !self.config.listing_visibility.is_empty() {
+            m.insert(
+                "listing_visibility".into(),
+                json!(self.config.listing_visibility),
+            );
+        }
         m.insert("description".into(), json!(self.description));
         m.insert("options".into(), json!(self.options));
         m
@@ -201,16 +226,15 @@ impl MountTable {
     /// Builds a new entry for `path` after checking conflicts and protected prefixes.
     pub fn check_new_path(&self, path: &str) -> Result<()> {
         if PROTECTED_PREFIXES.iter().any(|p| path.starts_with(p)) {
-            return Err(Error::PermissionDeniedMsg(format!(
-                "cannot mount \"{path}\""
-            )));
+            // 400 as OpenBao (not 403: nothing about the caller's rights is at stake).
+            return Err(Error::InvalidRequest(format!("cannot mount \"{path}\"")));
         }
         if let Some(existing) = self
             .entries
             .iter()
             .find(|e| e.path.starts_with(path) || path.starts_with(e.path.as_str()))
         {
-            return Err(Error::Conflict(format!(
+            return Err(Error::InvalidRequest(format!(
                 "path is already in use at {}",
                 existing.path
             )));
@@ -328,15 +352,15 @@ mod tests {
         table.entries.push(e);
         assert!(matches!(
             table.check_new_path("secret/"),
-            Err(Error::Conflict(_))
+            Err(Error::InvalidRequest(_))
         ));
         assert!(matches!(
             table.check_new_path("secret/sub/"),
-            Err(Error::Conflict(_))
+            Err(Error::InvalidRequest(_))
         ));
         assert!(matches!(
             table.check_new_path("sys/x/"),
-            Err(Error::PermissionDeniedMsg(_))
+            Err(Error::InvalidRequest(_))
         ));
         assert!(table.check_new_path("secrets/").is_ok());
     }

@@ -23,21 +23,36 @@ pub(crate) const POLICY_PREFIX: &str = "sys/policy/";
 struct StoredPolicy {
     name: String,
     policy: String,
+    /// How many times the policy was written (1 for the first write).
+    #[serde(default)]
+    version: u64,
+    /// Unix nanoseconds of the last write (0: written before this was recorded).
+    #[serde(default)]
+    modified: i64,
 }
 
-/// Encodes a policy for storage (used at init for `default`).
-pub(crate) fn encode_policy(name: &str, text: &str) -> Result<(String, Vec<u8>)> {
-    let bytes = serde_json::to_vec(&StoredPolicy {
-        name: name.into(),
-        policy: text.into(),
-    })
-    .map_err(|e| Error::Internal(format!("encode policy: {e}")))?;
-    Ok((format!("{POLICY_PREFIX}{name}"), bytes))
+/// What a policy read shows besides the text.
+pub(crate) struct PolicyInfo {
+    /// How many times the policy was written.
+    pub(crate) version: u64,
+    /// Unix nanoseconds of the last write.
+    pub(crate) modified: i64,
 }
 
-/// The `default` policy as stored at init.
-pub(crate) fn default_policy_entry() -> Result<(String, Vec<u8>)> {
-    encode_policy("default", DEFAULT_POLICY)
+/// Encodes a policy for storage.
+fn encode_policy(stored: &StoredPolicy) -> Result<Vec<u8>> {
+    serde_json::to_vec(stored).map_err(|e| Error::Internal(format!("encode policy: {e}")))
+}
+
+/// The `default` policy as stored at init (written at `now`, unix nanoseconds).
+pub(crate) fn default_policy_entry(now: i64) -> Result<(String, Vec<u8>)> {
+    let stored = StoredPolicy {
+        name: "default".into(),
+        policy: DEFAULT_POLICY.into(),
+        version: 1,
+        modified: now,
+    };
+    Ok((format!("{POLICY_PREFIX}default"), encode_policy(&stored)?))
 }
 
 /// Parsed policies kept in memory (each is small; beyond this the least used are re-read).
@@ -52,6 +67,8 @@ pub(crate) struct PolicyStore {
     parsed: CoherentCache<String, Arc<Policy>>,
     acls: CoherentCache<Vec<String>, Arc<Acl>>,
     root: Arc<Acl>,
+    /// Serializes writes, so each gets its own version number.
+    writes: tokio::sync::Mutex<()>,
 }
 
 /// Checks a policy name: lower-case letters, digits and `-_.@/` are fine; nothing empty.
@@ -75,6 +92,7 @@ impl PolicyStore {
             parsed: CoherentCache::with_items(POLICY_CACHE_ITEMS),
             acls: CoherentCache::with_items(ACL_CACHE_ITEMS),
             root: Arc::new(Acl::root()),
+            writes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -117,10 +135,31 @@ impl PolicyStore {
             return Err(Error::invalid("'policy' parameter not supplied or empty"));
         }
         parse_policy(name, text).map_err(|e| Error::invalid(e.to_string()))?;
-        let (_, bytes) = encode_policy(name, text)?;
-        self.view.put(name, &bytes).await?;
+        let _serial = self.writes.lock().await;
+        let version = self.info(name).await?.map_or(0, |i| i.version) + 1;
+        let stored = StoredPolicy {
+            name: name.into(),
+            policy: text.into(),
+            version,
+            modified: self.view.clock().now_unix_nanos(),
+        };
+        self.view.put(name, &encode_policy(&stored)?).await?;
         self.invalidate(name);
         Ok(())
+    }
+
+    /// The version and time of the last write of a stored policy (a direct read: policy
+    /// reads are rare, and the cache holds parsed rules only).
+    pub(crate) async fn info(&self, name: &str) -> Result<Option<PolicyInfo>> {
+        let Some(raw) = self.view.get(name).await? else {
+            return Ok(None);
+        };
+        let stored: StoredPolicy = serde_json::from_slice(raw.expose())
+            .map_err(|e| Error::Internal(format!("corrupt policy {name}: {e}")))?;
+        Ok(Some(PolicyInfo {
+            version: stored.version,
+            modified: stored.modified,
+        }))
     }
 
     /// Deletes a policy (`root` and `default` cannot be deleted).

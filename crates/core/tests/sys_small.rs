@@ -144,7 +144,7 @@ async fn tune_refuses_options_it_does_not_apply() {
     assert_eq!(tuned["max_lease_ttl"], 7200);
     for unsupported in [
         json!({"audit_non_hmac_request_keys": ["x"]}),
-        json!({"listing_visibility": "unauth"}),
+        json!({"listing_visibility": "everyone"}),
         json!({"max_lease_ttl": "1h", "passthrough_request_headers": ["X"]}),
     ] {
         let e = call(

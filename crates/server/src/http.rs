@@ -159,8 +159,9 @@ fn operation(
         return Ok(Operation::Help);
     }
     match method.as_str() {
-        "GET" | "HEAD" if list_flag => Ok(Operation::List),
-        "GET" | "HEAD" => Ok(Operation::Read),
+        // HEAD is answered only by the raw `sys/` handlers (health checks), as in OpenBao.
+        "GET" if list_flag => Ok(Operation::List),
+        "GET" => Ok(Operation::Read),
         "LIST" => Ok(Operation::List),
         "POST" | "PUT" => Ok(Operation::Update),
         "DELETE" => Ok(Operation::Delete),
@@ -170,6 +171,13 @@ fn operation(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             let media = ct.split(';').next().unwrap_or("").trim();
+            if media.is_empty() {
+                // Go's mime parser, which OpenBao answers with.
+                return Err(reply::errors(
+                    StatusCode::BAD_REQUEST,
+                    &["mime: no media type".into()],
+                ));
+            }
             if media.eq_ignore_ascii_case("application/merge-patch+json") {
                 Ok(Operation::Patch)
             } else {
@@ -192,6 +200,14 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
         Ok(op) => op,
         Err(resp) => return resp,
     };
+    // Response wrapping (cubbyhole) is not available: a client asking for a wrapped secret
+    // must not get it in the clear instead.
+    if input.headers.contains_key("x-vault-wrap-ttl") {
+        return reply::errors(
+            StatusCode::BAD_REQUEST,
+            &["response wrapping (X-Vault-Wrap-TTL) is not supported".into()],
+        );
+    }
     let data = match op {
         Operation::Read | Operation::List | Operation::Delete | Operation::Help => {
             // Reads take their parameters from the query string; a body is ignored.

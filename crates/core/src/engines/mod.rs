@@ -168,7 +168,10 @@ pub fn normalize_type(
 ) -> Result<String> {
     match kind {
         "kv" | "kv-v1" => {
-            let version = options.get("version").map(String::as_str).unwrap_or("1");
+            // No version is version 1, and stays unstated in the options, as in OpenBao.
+            let Some(version) = options.get("version").map(String::as_str) else {
+                return Ok("kv".into());
+            };
             match version {
                 "" | "1" => {
                     options.insert("version".into(), "1".into());

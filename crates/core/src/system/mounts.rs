@@ -148,9 +148,12 @@ async fn disable_mount(core: &Unsealed, path: &str) -> Result<Response> {
 }
 
 /// What `sys/mounts/:path/tune` applies (`options` only to restate the current kv version).
+/// Anything else (`audit_non_hmac_request_keys`, plugin versions, …) is refused, not ignored.
 const TUNABLE: &[&str] = &[
     "default_lease_ttl",
     "max_lease_ttl",
+    "force_no_cache",
+    "listing_visibility",
     "description",
     "options",
 ];
@@ -186,14 +189,29 @@ pub(super) async fn tune(
                 )));
             }
             let mut updated = entry;
-            apply_config(&mut updated.config, data)?;
+            // In a tune an empty value means "unchanged" (`bao secrets tune` sends every
+            // flag, empty when not given), where at mount time it means the default.
+            let given: Map<String, Value> = data
+                .iter()
+                .filter(|(_, v)| v.as_str() != Some(""))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            apply_config(&mut updated.config, &given)?;
+            if let Some(v) = fields::opt_str(&given, "listing_visibility")? {
+                if !matches!(v, "unauth" | "hidden") {
+                    return Err(Error::invalid(format!(
+                        "listing_visibility \"{v}\" is not supported: unauth or hidden"
+                    )));
+                }
+                updated.config.listing_visibility = v.to_string();
+            }
             if let Some(d) = fields::opt_str(data, "description")? {
                 updated.description = d.to_string();
             }
             if let Some(opts) = fields::opt_string_map(data, "options")?
-                && opts
-                    .get("version")
-                    .is_some_and(|v| Some(v) != updated.options.get("version"))
+                && opts.get("version").is_some_and(|v| {
+                    v != updated.options.get("version").map_or("1", String::as_str)
+                })
             {
                 return Err(Error::invalid(
                     "changing the kv version is not supported yet",
@@ -270,7 +288,6 @@ pub(super) fn auth_tune(path: &str, op: Operation) -> Result<Option<Response>> {
             d.insert("force_no_cache".into(), json!(false));
             d.insert("description".into(), json!("token based credentials"));
             d.insert("token_type".into(), json!("default-service"));
-            d.insert("options".into(), Value::Null);
             Ok(Some(Response::with_data(d).injected()))
         }
         ("token", _) => Err(Error::invalid("token auth method cannot be tuned")),
@@ -341,22 +358,30 @@ fn has_any_below(auth: &Authorized, mount: &str) -> bool {
         })
 }
 
-/// `sys/internal/ui/mounts`: the mounts the caller can use; none for an anonymous caller
-/// (OpenBao lists only mounts tuned `listing_visibility=unauth` to it, and there are none yet).
+/// `sys/internal/ui/mounts`: the mounts the caller can use (`sys/` too, as OpenBao); an
+/// anonymous caller sees only those tuned `listing_visibility=unauth`.
 pub(super) async fn ui_mounts_all(core: &Unsealed, caller: Option<&Authorized>) -> Response {
     let table = core.mounts.lock().await;
     let secret: Map<String, Value> = table
         .entries
         .iter()
-        .filter(|e| e.kind != "system")
-        .filter(|e| {
-            caller.is_some_and(|auth| {
-                auth.token.is_root()
+        .filter_map(|e| match caller {
+            Some(auth)
+                if auth.token.is_root()
                     || auth.acl.capabilities(&e.path).names() != ["deny"]
-                    || has_any_below(auth, &e.path)
-            })
+                    || has_any_below(auth, &e.path) =>
+            {
+                Some((e.path.clone(), e.to_api()))
+            }
+            Some(_) => None,
+            // Anonymous callers see the mounts tuned `listing_visibility=unauth`, and only
+            // what the UI needs to find them.
+            None if e.config.listing_visibility == "unauth" => Some((
+                e.path.clone(),
+                json!({"type": e.kind, "description": e.description, "options": e.options}),
+            )),
+            None => None,
         })
-        .map(|e| (e.path.clone(), e.to_api()))
         .collect();
     let mut auth_mounts = Map::new();
     if caller.is_some() {

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::sys::Route;
+use crate::clock::rfc3339_nanos;
 use crate::core::Unsealed;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
@@ -46,32 +47,51 @@ pub(super) async fn policy(
     }
     let resp = match op {
         Operation::Read => {
-            let text = if name == "root" {
-                Some(String::new())
+            let (text, info) = if name == "root" {
+                (Some(String::new()), None)
             } else {
-                core.policies.text(&name).await?
+                (
+                    core.policies.text(&name).await?,
+                    core.policies.info(&name).await?,
+                )
             };
             text.map(|t| {
                 let mut d = Map::new();
                 d.insert("name".into(), json!(name));
                 d.insert(if legacy { "rules" } else { "policy" }.into(), json!(t));
+                // OpenBao's policy metadata; check-and-set and identity templates are not
+                // implemented, so they read false.
+                d.insert(
+                    "version".into(),
+                    json!(info.as_ref().map_or(0, |i| i.version)),
+                );
+                if let Some(i) = info.as_ref().filter(|i| i.modified > 0) {
+                    d.insert("modified".into(), json!(rfc3339_nanos(i.modified)));
+                }
+                d.insert("cas_required".into(), json!(false));
+                d.insert("allow_slashes_in_identity_templates".into(), json!(false));
+                d.insert("allow_wildcards_in_identity_templates".into(), json!(false));
                 let r = Response::with_data(d);
                 if legacy { r.injected() } else { r }
             })
         }
         Operation::Create | Operation::Update => {
+            let mut r = Response::empty();
             let text = match fields::opt_str(data, "policy")? {
                 Some(t) if !t.is_empty() => t.to_string(),
-                _ if legacy => fields::opt_str(data, "rules")?.unwrap_or("").to_string(),
+                _ if legacy => {
+                    let rules = fields::opt_str(data, "rules")?.unwrap_or("");
+                    if !rules.is_empty() {
+                        r.warnings
+                            .push("'rules' is deprecated, please use 'policy' instead".into());
+                    }
+                    rules.to_string()
+                }
                 _ => String::new(),
             };
             let text = decode_maybe_base64(&text);
+            // A name is stored lower-cased, silently, as OpenBao does.
             core.policies.put(&name, &text).await?;
-            let mut r = Response::empty();
-            if name != raw_name {
-                r.warnings
-                    .push(format!("policy name was converted to lowercase: {name}"));
-            }
             Some(r)
         }
         Operation::Delete => {
@@ -119,7 +139,7 @@ pub(super) async fn capabilities(
                 .ok_or_else(|| Error::invalid("missing token"))?;
             match core.tokens.lookup(token).await? {
                 Some(e) => e.policies.clone(),
-                None => Vec::new(),
+                None => return Err(Error::invalid("invalid token")),
             }
         }
         _ => {
@@ -139,7 +159,9 @@ pub(super) async fn capabilities(
         let caps = if policies.is_empty() {
             vec!["deny"]
         } else {
-            acl.capabilities(path).names()
+            let mut names = acl.capabilities(path).names();
+            names.sort_unstable();
+            names
         };
         d.insert(path.to_string(), json!(caps));
     }

@@ -143,7 +143,7 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                     "Fetches the capabilities of the token of an accessor on the given path.",
                     "",
                 ),
-            path("auth/?", Route::AuthList)
+            path("auth", Route::AuthList)
                 .ops(&[Read])
                 .help("List the enabled auth methods.", ""),
             path("auth/{path+}/tune", Route::AuthTune)
@@ -195,7 +195,7 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                     "The mount that serves a path, if the caller can use it.",
                     "",
                 ),
-            path("mounts/?", Route::Mounts)
+            path("mounts", Route::Mounts)
                 .ops(&[Read])
                 .help("List the mounted secrets engines.", ""),
             path("mounts/{path+}/tune", Route::MountTune)

@@ -276,17 +276,25 @@ pub(super) async fn handle(
         }
         Route::RevokeAccessor => {
             let accessor = required_str(data, "accessor")?;
-            if let Some((hash, _)) = core.tokens.lookup_accessor(&accessor).await? {
-                core.tokens.revoke_tree(&hash).await?;
+            let mut resp = Response::empty();
+            match core.tokens.lookup_accessor(&accessor).await? {
+                Some((hash, _)) => core.tokens.revoke_tree(&hash).await?,
+                None => resp
+                    .warnings
+                    .push("No token found with this accessor".into()),
             }
-            Ok(Some(Response::empty()))
+            Ok(Some(resp))
         }
         Route::Accessors => keys_response(core.tokens.accessors().await?),
         Route::Roles => keys_response(core.tokens.roles().await?),
         Route::Role => role_op(&core.tokens, req.param("role"), req.operation, data).await,
         Route::Tidy => {
             let removed = core.tokens.tidy().await?;
-            let mut resp = Response::empty();
+            // 202 as OpenBao, although the tidy has finished by the time it answers.
+            let mut resp = Response {
+                status: Some(202),
+                ..Response::empty()
+            };
             resp.warnings.push(format!(
                 "Tidy operation finished: {removed} expired or used-up token(s) and their \
                  children revoked."
@@ -571,7 +579,7 @@ pub(crate) fn auth_response(now: i64, entry: &TokenEntry, token: &str) -> Respon
     auth.insert("accessor".into(), json!(entry.accessor));
     auth.insert("policies".into(), json!(entry.policies));
     auth.insert("token_policies".into(), json!(token_policies));
-    auth.insert("identity_policies".into(), json!([]));
+    // No identity policies yet; OpenBao leaves the key out when there are none.
     auth.insert(
         "metadata".into(),
         if entry.meta.is_empty() {
@@ -580,8 +588,10 @@ pub(crate) fn auth_response(now: i64, entry: &TokenEntry, token: &str) -> Respon
             json!(entry.meta)
         },
     );
-    auth.insert("lease_duration".into(), json!(entry.ttl_remaining(now)));
-    auth.insert("renewable".into(), json!(entry.renewable));
+    let ttl = entry.ttl_remaining(now);
+    auth.insert("lease_duration".into(), json!(ttl));
+    // A token without a TTL has no lease to renew (a root token): not renewable here.
+    auth.insert("renewable".into(), json!(entry.renewable && ttl != 0));
     auth.insert("entity_id".into(), json!(""));
     auth.insert("token_type".into(), json!(entry.token_type));
     auth.insert("orphan".into(), json!(entry.parent.is_none()));
@@ -763,13 +773,15 @@ fn role_response(r: &TokenRole) -> Response {
     d.insert("orphan".into(), json!(r.orphan));
     d.insert("renewable".into(), json!(r.renewable));
     d.insert("path_suffix".into(), json!(r.path_suffix));
+    d.insert("allowed_entity_aliases".into(), Value::Null);
     d.insert("token_period".into(), json!(r.token_period));
-    d.insert("period".into(), json!(r.token_period));
     d.insert(
         "token_explicit_max_ttl".into(),
         json!(r.token_explicit_max_ttl),
     );
-    d.insert("explicit_max_ttl".into(), json!(r.token_explicit_max_ttl));
+    // The deprecated names read 0, as in OpenBao: the settings live in the `token_` fields.
+    d.insert("period".into(), json!(0));
+    d.insert("explicit_max_ttl".into(), json!(0));
     d.insert(
         "token_type".into(),
         json!(if r.token_type.is_empty() {

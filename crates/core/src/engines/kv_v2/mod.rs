@@ -62,6 +62,8 @@ enum Route {
     Undelete,
     Destroy,
     Subkeys,
+    /// Any other path: a 404 that tells a KV v1 habit how to use a versioned mount.
+    Elsewhere,
 }
 
 const VERSIONS: Field = field(
@@ -84,6 +86,11 @@ const DELETE_VERSION_AFTER: Field = field(
     FieldKind::Any,
     "How long a version lives before it is deleted (0: forever).",
 );
+
+/// OpenBao's answer on a path a versioned mount does not have (with a 404).
+const INVALID_PATH: &str = "Invalid path for a versioned K/V secrets engine. See the API docs \
+     for the appropriate API endpoints to use. If using the OpenBao CLI, use 'bao kv get' for \
+     this operation.";
 
 static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
     use Operation::{Delete, List, Patch, Read};
@@ -178,6 +185,11 @@ static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                     "Read the structure of a secret, without its values.",
                     "Values are replaced by null.",
                 ),
+            path("{path*}", Route::Elsewhere)
+                .ops(&[Read, List, Patch, Delete])
+                .ops(WRITE)
+                .arbitrary_fields()
+                .help("Not a path of a versioned K/V mount.", INVALID_PATH),
         ],
     )
 });
@@ -292,6 +304,11 @@ async fn dispatch(
         Route::Undelete => versions_op(view, key, data, locks, VersionsOp::Undelete).await,
         Route::Destroy => versions_op(view, key, data, locks, VersionsOp::Destroy).await,
         Route::Subkeys => subkeys_read(view, key, data, locks).await,
+        Route::Elsewhere => Ok(Some(Response {
+            status: Some(404),
+            warnings: vec![INVALID_PATH.into()],
+            ..Response::default()
+        })),
     }
 }
 
@@ -302,6 +319,8 @@ async fn config_read(view: &View, locks: &MountLocks) -> Result<Option<Response>
     let mut data = Map::new();
     data.insert("max_versions".into(), config.max_versions.into());
     data.insert("cas_required".into(), config.cas_required.into());
+    // Check-and-set on metadata writes is not implemented: never required.
+    data.insert("metadata_cas_required".into(), false.into());
     data.insert(
         "delete_version_after".into(),
         go_duration(config.delete_version_after).into(),
@@ -594,6 +613,12 @@ async fn metadata_read(view: &View, key: &str, locks: &MountLocks) -> Result<Opt
     out.insert("cas_required".into(), meta.cas_required.into());
     out.insert("created_time".into(), fmt_time(meta.created_time).into());
     out.insert("current_version".into(), meta.current_version.into());
+    out.insert(
+        "current_metadata_version".into(),
+        meta.current_metadata_version.into(),
+    );
+    // Check-and-set on metadata writes is not implemented: never required.
+    out.insert("metadata_cas_required".into(), false.into());
     out.insert("custom_metadata".into(), meta.custom_metadata_json());
     out.insert(
         "delete_version_after".into(),
@@ -672,6 +697,7 @@ async fn metadata_write(
     if let Some(custom) = custom {
         meta.custom_metadata = normalize_custom(custom);
     }
+    meta.current_metadata_version += 1;
     store::save_meta(view, locks, key, &meta).await?;
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
 }
@@ -718,6 +744,7 @@ async fn metadata_patch(
         validate_custom_metadata(&merged)?;
         meta.custom_metadata = normalize_custom(merged);
     }
+    meta.current_metadata_version += 1;
     store::save_meta(view, locks, key, &meta).await?;
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
 }

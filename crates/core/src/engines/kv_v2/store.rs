@@ -109,6 +109,9 @@ pub(super) struct KeyMeta {
     pub updated_time: Option<i64>,
     /// Versions still tracked (pruned ones are removed).
     pub versions: BTreeMap<u64, VersionMeta>,
+    /// How many times the metadata itself was written or patched (OpenBao's
+    /// `current_metadata_version`; 0 for a key only ever written through `data/`).
+    pub current_metadata_version: u64,
 }
 
 /// Versions whose blobs must be removed after a write pruned them from the metadata.

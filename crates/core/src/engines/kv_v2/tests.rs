@@ -644,7 +644,8 @@ async fn config_read_and_write() {
     let fx = Fx::new().await;
     assert_eq!(
         fx.data(Operation::Read, "config", json!({})).await,
-        json!({"max_versions": 0, "cas_required": false, "delete_version_after": "0s"})
+        json!({"max_versions": 0, "cas_required": false, "delete_version_after": "0s",
+               "metadata_cas_required": false})
     );
     fx.ok(
         Operation::Update,
@@ -654,7 +655,8 @@ async fn config_read_and_write() {
     .await;
     assert_eq!(
         fx.data(Operation::Read, "config", json!({})).await,
-        json!({"max_versions": 5, "cas_required": true, "delete_version_after": "1h0m0s"})
+        json!({"max_versions": 5, "cas_required": true, "delete_version_after": "1h0m0s",
+               "metadata_cas_required": false})
     );
     fx.ok(
         Operation::Update,
@@ -702,9 +704,18 @@ async fn delete_version_after_expires_versions() {
 #[tokio::test]
 async fn routing_and_existence() {
     let fx = Fx::new().await;
-    for path in ["", "foo", "data", "data/", "data/x/", "other/x", "delete/"] {
+    for path in ["data", "data/", "data/x/"] {
         let e = fx.err(Operation::Read, path, json!({})).await;
         assert!(matches!(e, Error::UnsupportedPath), "{path}: {e}");
+    }
+    // Elsewhere: a 404 with OpenBao's hint to use the versioned paths.
+    for path in ["", "foo", "other/x", "delete/"] {
+        let r = fx.ok(Operation::Read, path, json!({})).await;
+        assert_eq!(r.status, Some(404), "{path}");
+        assert!(
+            r.warnings[0].contains("Invalid path for a versioned K/V"),
+            "{path}"
+        );
     }
     let e = fx.err(Operation::Delete, "config", json!({})).await;
     assert!(matches!(e, Error::UnsupportedOperation));

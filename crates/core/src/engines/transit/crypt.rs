@@ -184,11 +184,13 @@ fn check_no_nonce(item: &Map<String, Value>) -> Result<()> {
 }
 
 /// Runs `f` over the items and shapes the response: batch results (with `reference` and
-/// per-item `error`) or the single item's fields; a single item's error is the request's.
+/// per-item `error`, plus the `empty_on_error` fields as `""`, as Vault's decrypt items keep
+/// `plaintext`) or the single item's fields; a single item's error is the request's.
 fn respond<F>(
     items: &[Map<String, Value>],
     batch: bool,
     data: &Map<String, Value>,
+    empty_on_error: &[&str],
     mut f: F,
 ) -> Result<Response>
 where
@@ -211,6 +213,9 @@ where
                 Err(e) => {
                     let mut m = Map::new();
                     m.insert("error".into(), json!(outcome.fail(&e)));
+                    for field in empty_on_error {
+                        m.insert((*field).into(), json!(""));
+                    }
                     m
                 }
             };
@@ -254,7 +259,7 @@ pub(super) async fn encrypt(
             key.kind.as_str()
         )));
     }
-    let mut resp = respond(&items, batch, data, |i, item| {
+    let mut resp = respond(&items, batch, data, &[], |i, item| {
         let plaintext = SecretBytes::new(opt_b64(item, "plaintext")?);
         let context = opt_b64(item, "context")?;
         let aad = opt_b64(item, "associated_data")?;
@@ -362,7 +367,7 @@ pub(super) async fn decrypt(
     let (items, batch) = inputs(data, "ciphertext", "missing ciphertext to decrypt")?;
     check_contexts(&items)?;
     let key = key_for_decryption(shared, view, name).await?;
-    respond(&items, batch, data, |i, item| {
+    respond(&items, batch, data, &["plaintext"], |i, item| {
         let (plain, _, _) = open_item(&key, i, item)?;
         let mut m = Map::new();
         m.insert("plaintext".into(), json!(STANDARD.encode(plain.expose())));
@@ -381,7 +386,7 @@ pub(super) async fn rewrap(
     let (items, batch) = inputs(data, "ciphertext", "missing ciphertext to decrypt")?;
     check_contexts(&items)?;
     let key = key_for_decryption(shared, view, name).await?;
-    respond(&items, batch, data, |i, item| {
+    respond(&items, batch, data, &[], |i, item| {
         let (plain, context, aad) = open_item(&key, i, item)?;
         let (ct, ver) = encrypt_raw(
             &key,

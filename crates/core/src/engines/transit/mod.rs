@@ -2,19 +2,9 @@
 //! versioned keys that rotate without breaking what was encrypted or signed before.
 //! API-compatible with Vault's `transit` (see `docs/TRANSIT.md`).
 //!
-//! Routes (relative to the mount):
-//!
-//! | path | operations |
-//! |---|---|
-//! | `keys` | list |
-//! | `keys/:name` | create/update (create key), read, delete |
-//! | `keys/:name/config`, `keys/:name/rotate`, `keys/:name/trim` | update |
-//! | `encrypt/:name` | create (upserts the key) / update |
-//! | `decrypt/:name`, `rewrap/:name`, `datakey/(plaintext\|wrapped)/:name` | update |
-//! | `hmac/:name[/:algorithm]`, `sign/:name[/:hash]`, `verify/:name[/:hash]` | update |
-//! | `random[/:source][/:bytes]`, `hash[/:algorithm]` | update |
-//! | `export/:type/:name[/:version]`, `backup/:name` | read |
-//! | `restore[/:name]` | update |
+//! Its paths (relative to the mount) are declared in [`ROUTES`]: `keys`, `keys/:name` and its
+//! `config`/`rotate`/`trim`, `encrypt`, `decrypt`, `rewrap`, `datakey`, `hmac`, `sign`,
+//! `verify`, `random`, `hash`, `export`, `backup`, `restore`.
 //!
 //! Keys live in the mount's view (encrypted by the barrier) and are cached parsed, per mount
 //! (see [`store`]); cryptography comes from `coffre_crypto::transit`.

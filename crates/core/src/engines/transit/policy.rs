@@ -472,6 +472,8 @@ impl Key {
         );
         m.insert("auto_rotate_period".into(), json!(c.auto_rotate_period));
         m.insert("imported_key".into(), json!(false));
+        // No soft deletion here (a deleted key is gone); the field is on every OpenBao answer.
+        m.insert("soft_deleted".into(), json!(false));
         if self.kind == KeyType::Hmac {
             m.insert("key_size".into(), json!(c.key_size));
         }
@@ -488,7 +490,8 @@ impl Key {
                 json!(c.convergent_encryption),
             );
             if c.convergent_encryption {
-                m.insert("convergent_encryption_version".into(), json!(3));
+                // OpenBao's -1: each key version uses the latest convergent scheme (v3).
+                m.insert("convergent_encryption_version".into(), json!(-1));
             }
         }
         let mut keys = Map::new();
@@ -515,7 +518,10 @@ impl Key {
             };
             keys.insert(n.to_string(), entry);
         }
-        m.insert("keys".into(), Value::Object(keys));
+        // OpenBao does not list the versions of an HMAC key.
+        if self.kind != KeyType::Hmac {
+            m.insert("keys".into(), Value::Object(keys));
+        }
         Ok(m)
     }
 }

@@ -93,12 +93,13 @@ pub(crate) fn random_response(url_rest: &str, data: &Map<String, Value>) -> Resu
 /// Response data: `{"sum": "…"}`.
 ///
 /// # Errors
-/// 400 for a missing or malformed input, an unknown algorithm or format.
+/// 400 for a malformed input, an unknown algorithm or format.
 pub(crate) fn hash_response(
     url_algorithm: Option<&str>,
     data: &Map<String, Value>,
 ) -> Result<Response> {
-    let input = opt_str(data, "input")?.ok_or_else(|| Error::invalid("input missing"))?;
+    // No input hashes the empty string, as OpenBao does.
+    let input = opt_str(data, "input")?.unwrap_or("");
     let input = STANDARD
         .decode(input)
         .map_err(|e| Error::invalid(format!("unable to decode input as base64: {e}")))?;
@@ -194,7 +195,11 @@ mod tests {
             .map(|s| STANDARD.decode(s).map(|b| b.len()).unwrap_or(0)),
             Some(64)
         );
-        assert!(hash_response(None, &m(json!({}))).is_err());
+        // No input is the empty input, as in OpenBao.
+        assert_eq!(
+            sum(None, json!({})),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into())
+        );
         assert!(hash_response(None, &m(json!({"input": "!!"}))).is_err());
         assert!(hash_response(Some("md5"), &m(abc.clone())).is_err());
         assert!(hash_response(Some("sha1"), &m(abc.clone())).is_err());
