@@ -293,10 +293,8 @@ def test_path_help_sys(cli):
     assert "mount" in p.stdout.lower(), out(p)
 
 
-def test_secrets_move(cli, request):
+def test_secrets_move(cli):
     """`bao secrets move` (sys/remount, then polling sys/remount/status/:id)."""
-    if "coffre" in request.node.name:
-        pytest.xfail("sys/remount is not served yet (docs/COMPATIBILITY.md, not yet the same)")
     cli.run("secrets", "enable", "-path=mvsrc", "kv-v2")
     cli.run("kv", "put", "mvsrc/x", "a=1")
     p = cli.run("secrets", "move", "mvsrc/", "mvdst/")

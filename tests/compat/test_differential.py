@@ -35,6 +35,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ class Step:
     capture: dict[str, str] = field(default_factory=dict)  # var -> dotted path in the response
     headers: dict[str, str] = field(default_factory=dict)
     raw: str | None = None  # a raw request body (sent as is)
+    # Ask again (up to 100 times, 50 ms apart) while this dotted path does not hold this value:
+    # for work a server finishes in the background (OpenBao's mount moves).
+    until: tuple[str, Any] | None = None
     note: str = ""
 
     @property
@@ -158,6 +162,25 @@ def sys_steps() -> list[Step]:
           values=("data.type", "data.config.default_lease_ttl", "data.options")),
         S("DELETE", "sys/mounts/tmp", expect=204),
         S("GET", "sys/mounts/tmp", expect=400),
+        # moving a mount (`bao secrets move`): the data moves with it
+        S("POST", "sys/mounts/mvsrc", {"type": "kv", "options": {"version": "2"}}, expect=204),
+        S("POST", "mvsrc/data/x", {"data": {"a": "1"}}, expect=200),
+        S("POST", "sys/remount", {"from": "mvsrc", "to": "mvdst"}, expect=200,
+          capture={"mid": "data.migration_id"}),
+        S("GET", "sys/remount/status/{{mid}}", expect=200,
+          until=("data.migration_info.status", "success"),
+          keys_at=("data.migration_info",),
+          values=("data.migration_info.source_mount", "data.migration_info.target_mount",
+                  "data.migration_info.status")),
+        S("GET", "sys/remount/status/nosuch", expect=404),
+        S("GET", "mvdst/data/x", expect=200, values=("data.data",)),
+        S("GET", "mvsrc/data/x", expect=404),
+        S("POST", "sys/remount", {"from": "mvdst"}, expect=400),
+        S("POST", "sys/remount", {"from": "nosuch", "to": "x"}, expect=400),
+        S("POST", "sys/remount", {"from": "mvdst", "to": "kv1"}, expect=400),
+        S("POST", "sys/remount", {"from": "sys", "to": "sys2"}, expect=400),
+        S("POST", "sys/remount", {"from": "mvdst", "to": "sys/x"}, expect=400),
+        S("DELETE", "sys/mounts/mvdst", expect=204),
         S("GET", "sys/mounts/kv1", expect=200, keys_at=("data.config",),
           values=("data.type", "data.options", "data.description", "data.local",
                   "data.seal_wrap", "data.external_entropy_access")),
@@ -1138,11 +1161,20 @@ def run_step(session: requests.Session, base: str, step: Step, ctx: dict[str, An
         kwargs["data"] = step.raw.encode()
     elif step.body is not NOBODY:
         kwargs["data"] = json.dumps(render(copy.deepcopy(step.body), ctx)).encode()
-    try:
-        r = session.request(step.method, f"{base}/v1/{path}", headers=headers, timeout=120,
-                            **kwargs)
-    except requests.RequestException as e:  # the server died, or hung up
-        return Result(-1, None, False, error=repr(e))
+    for _ in range(100):
+        try:
+            r = session.request(step.method, f"{base}/v1/{path}", headers=headers,
+                                timeout=120, **kwargs)
+        except requests.RequestException as e:  # the server died, or hung up
+            return Result(-1, None, False, error=repr(e))
+        if step.until is None or not r.text.strip():
+            break
+        try:
+            if get_path(r.json(), step.until[0]) == step.until[1]:
+                break
+        except ValueError:
+            break
+        time.sleep(0.05)
     text = r.text
     if not text.strip():
         res = Result(r.status_code, None, False)

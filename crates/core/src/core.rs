@@ -136,6 +136,8 @@ pub(crate) struct Unsealed {
     pub(crate) router: ArcSwap<Router>,
     /// State shared by the engine instances of each mount.
     pub(crate) mount_states: crate::engines::mount_state::MountStates,
+    /// Recent `sys/remount` moves, for `sys/remount/status`.
+    pub(crate) migrations: crate::system::Migrations,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -391,6 +393,7 @@ impl Core {
             mounts: tokio::sync::Mutex::new(mounts),
             router: ArcSwap::from_pointee(router),
             mount_states,
+            migrations: Default::default(),
             cluster,
         })
     }

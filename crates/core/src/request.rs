@@ -230,7 +230,16 @@ impl Response {
         Response::default()
     }
 
-    /// Whether there is nothing to send (so the server answers 204).
+    /// A bodiless answer with this status (OpenBao answers a KV v2 patch of a missing secret
+    /// with an empty 404, not with `{"errors":[]}`).
+    pub fn status_only(status: u16) -> Self {
+        Response {
+            status: Some(status),
+            ..Response::default()
+        }
+    }
+
+    /// Whether there is nothing to send (so the server answers 204, or `status` with no body).
     pub fn is_empty(&self) -> bool {
         self.data.is_none() && self.warnings.is_empty() && self.auth.is_none()
     }

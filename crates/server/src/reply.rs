@@ -64,13 +64,18 @@ pub fn error(err: &Error) -> HttpResponse {
 
 /// The success envelope around a core response (or 204 when there is nothing to say).
 pub fn envelope(request_id: &str, resp: Response) -> HttpResponse {
-    if resp.is_empty() {
-        return no_content();
-    }
     let status = resp
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
+    if resp.is_empty() {
+        if status == StatusCode::OK {
+            return no_content();
+        }
+        let mut bare = no_content();
+        *bare.status_mut() = status;
+        return bare;
+    }
     let body = Envelope {
         request_id,
         lease_id: "",

@@ -6,8 +6,11 @@
 
 mod mounts;
 mod policies;
+mod remount;
 mod sys;
 mod token;
+
+pub(crate) use remount::Migrations;
 
 use async_trait::async_trait;
 

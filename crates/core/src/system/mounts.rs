@@ -231,7 +231,7 @@ pub(super) async fn tune(
 }
 
 /// Persists a new mount table, then publishes a router built from it.
-async fn commit_table(
+pub(super) async fn commit_table(
     core: &Unsealed,
     current: &mut crate::mount::MountTable,
     next: crate::mount::MountTable,

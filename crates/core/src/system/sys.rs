@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
-use super::{mounts, policies};
+use super::{mounts, policies, remount};
 use crate::clock::rfc3339_nanos;
 use crate::core::Unsealed;
 use crate::engines::EngineRequest;
@@ -39,6 +39,8 @@ pub(super) enum Route {
     Mounts,
     MountTune,
     Mount,
+    Remount,
+    RemountStatus,
     Rotate,
     KeyStatus,
     Random,
@@ -229,6 +231,20 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .ops(WRITE)
                 .fields(&MOUNT_FIELDS)
                 .help("Mount, read or unmount a secrets engine.", ""),
+            path("remount", Route::Remount)
+                .ops(WRITE)
+                .fields(&[
+                    field("from", FieldKind::Str, "The path of the mount to move."),
+                    field("to", FieldKind::Str, "Its new path."),
+                ])
+                .sudo()
+                .help(
+                    "Move the mount point of an already-mounted backend.",
+                    "The data moves with the mount; policies naming the old path are not changed.",
+                ),
+            path("remount/status/{migration_id}", Route::RemountStatus)
+                .ops(&[Read])
+                .help("The outcome of a mount move.", ""),
             path("rotate", Route::Rotate)
                 .ops(WRITE)
                 .sudo()
@@ -263,7 +279,6 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
         ],
     )
     .reserve_sudo(&[
-        "remount",
         "rotate/root",
         "config/cors",
         "config/auditing/*",
@@ -342,6 +357,8 @@ pub(super) async fn handle(
         Route::Mounts => Ok(Some(mounts::list_mounts(core).await)),
         Route::MountTune => mounts::tune(core, req, auth).await.map(Some),
         Route::Mount => mounts::mount_op(core, req, auth).await.map(Some),
+        Route::Remount => remount::remount(core, data).await.map(Some),
+        Route::RemountStatus => Ok(remount::status(core, req.param("migration_id"))),
         Route::Rotate => {
             core.barrier.rotate().await?;
             Ok(Some(Response::empty()))

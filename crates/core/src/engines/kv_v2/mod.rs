@@ -465,13 +465,13 @@ async fn data_patch(
     let patch = data_field(data)?;
     let _guard = locks.key(key).write().await;
     let Some(meta) = store::load_meta(view, locks, key).await? else {
-        return Ok(None);
+        return Ok(Some(Response::status_only(404)));
     };
     let config = store::load_config(view, locks).await?;
     check_cas(data, &config, &meta)?;
     let n = meta.current_version;
     let Some(vm) = meta.versions.get(&n) else {
-        return Ok(None);
+        return Ok(Some(Response::status_only(404)));
     };
     if !vm.is_live(view.clock().now_unix_nanos()) {
         let mut resp = Response::with_data(meta.version_json(n, vm));

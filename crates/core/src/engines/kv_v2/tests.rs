@@ -302,8 +302,13 @@ async fn check_and_set() {
 #[tokio::test]
 async fn patch_merges_into_a_new_version() {
     let fx = Fx::new().await;
-    fx.missing(Operation::Patch, "data/p", json!({"data": {"a": 1}}))
-        .await;
+    // A patch of nothing is a bare 404, as OpenBao answers it (no `{"errors":[]}` body).
+    let r = fx
+        .call(Operation::Patch, "data/p", json!({"data": {"a": 1}}))
+        .await
+        .expect("request failed")
+        .expect("a response");
+    assert_eq!((r.status, r.is_empty()), (Some(404), true), "{r:?}");
     fx.write("p", json!({"a": "1", "b": {"c": "2", "d": "3"}, "e": "4"}))
         .await;
     let w = fx
