@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::OnceLock;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwapOption;
 use coffre_crypto::{Key256, Keyring, SecretBytes, combine_shares, split_secret};
 use coffre_storage::{Backend, Op};
 use serde::{Deserialize, Serialize};
@@ -17,13 +17,12 @@ use crate::audit::{AuditBroker, AuditRecord, DeviceConfig as AuditDeviceConfig};
 use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, KEYRING_PATH, View, seal_keyring};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::mount::{MOUNTS_PATH, MountTable, Router};
-use crate::policy_store::{POLICY_PREFIX, PolicyStore, default_policy_entry};
+use crate::namespace::Namespaces;
 use crate::request::{Request, Response};
 use crate::seal::{
     ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig, decode_share, unwrap_root_key, wrap_root_key,
 };
-use crate::token::{TOKEN_KEY_PATH, TOKEN_PREFIX, TokenStore};
+use crate::token::{TOKEN_PREFIX, TokenStore};
 
 const CLUSTER_PATH: &str = "core/cluster";
 
@@ -128,16 +127,11 @@ struct Progress {
 /// State that exists only while unsealed.
 pub(crate) struct Unsealed {
     pub(crate) barrier: Arc<Barrier>,
-    pub(crate) tokens: TokenStore,
-    pub(crate) policies: PolicyStore,
     pub(crate) audit: Arc<AuditBroker>,
-    /// The stored table; the mutex serializes mount changes.
-    pub(crate) mounts: tokio::sync::Mutex<MountTable>,
-    pub(crate) router: ArcSwap<Router>,
+    /// Every namespace's stores and router, the root's included.
+    pub(crate) namespaces: Namespaces,
     /// State shared by the engine instances of each mount.
     pub(crate) mount_states: crate::engines::mount_state::MountStates,
-    /// Recent `sys/remount` moves, for `sys/remount/status`.
-    pub(crate) migrations: crate::system::Migrations,
     pub(crate) cluster: ClusterInfo,
 }
 
@@ -248,7 +242,6 @@ impl Core {
             )
             .await?,
         );
-        let token_key = Key256::generate()?;
         let cluster = ClusterInfo {
             name: format!(
                 "coffre-cluster-{}",
@@ -256,16 +249,10 @@ impl Core {
             ),
             id: uuid::Uuid::new_v4().to_string(),
         };
-        let (default_key, default_policy) = default_policy_entry(barrier.clock().now_unix_nanos())?;
-        barrier
-            .batch(vec![
-                (default_key, Some(default_policy)),
-                (MOUNTS_PATH.into(), Some(encode(&MountTable::initial()?)?)),
-                (TOKEN_KEY_PATH.into(), Some(token_key.expose().to_vec())),
-                (CLUSTER_PATH.into(), Some(encode(&cluster)?)),
-            ])
-            .await?;
-        let tokens = TokenStore::open(View::new(barrier, TOKEN_PREFIX)).await?;
+        let mut entries = crate::namespace::initial_entries(barrier.clock().now_unix_nanos())?;
+        entries.push((CLUSTER_PATH.into(), Some(encode(&cluster)?)));
+        barrier.batch(entries).await?;
+        let tokens = TokenStore::open(View::new(barrier, TOKEN_PREFIX), None).await?;
         let root_token = tokens.create_root(root_token).await?;
 
         let config_bytes = serde_json::to_vec(&config)
@@ -350,7 +337,7 @@ impl Core {
 
         let unsealed = Arc::new(self.open_unsealed(root_key).await?);
         spawn_tidy(Arc::downgrade(&unsealed));
-        spawn_resume_purges(unsealed.barrier.clone());
+        spawn_resume_purges(&unsealed);
         self.unsealed.store(Some(unsealed));
         if !coffre_crypto::mlock_supported() {
             warn_mlock_once();
@@ -369,9 +356,7 @@ impl Core {
             )
             .await?,
         );
-        let mounts: MountTable = decode(&barrier, MOUNTS_PATH).await?;
         let cluster: ClusterInfo = decode(&barrier, CLUSTER_PATH).await?;
-        let tokens = TokenStore::open(View::new(barrier.clone(), TOKEN_PREFIX)).await?;
         let audit = Arc::new(
             AuditBroker::open(
                 barrier.clone(),
@@ -384,16 +369,13 @@ impl Core {
             warn_no_audit();
         }
         let mount_states = crate::engines::mount_state::MountStates::default();
-        let router = Router::build(&mounts, &barrier, &audit.background(), &mount_states)?;
+        let namespaces =
+            crate::namespace::open_all(&barrier, &audit.background(), &mount_states).await?;
         Ok(Unsealed {
             audit,
-            policies: PolicyStore::new(View::new(barrier.clone(), POLICY_PREFIX)),
             barrier,
-            tokens,
-            mounts: tokio::sync::Mutex::new(mounts),
-            router: ArcSwap::from_pointee(router),
+            namespaces,
             mount_states,
-            migrations: Default::default(),
             cluster,
         })
     }
@@ -420,14 +402,16 @@ impl Core {
         let Some(unsealed) = self.unsealed.load_full() else {
             return Ok(());
         };
+        // Sealing is for the root namespace's tokens only.
+        let root = unsealed.namespaces.root().clone();
         let entry = match token {
-            Some(t) => unsealed.tokens.lookup(t).await?,
+            Some(t) => root.tokens.lookup(t).await?,
             None => None,
         };
         let Some(entry) = entry.filter(|e| e.num_uses >= 0) else {
             return Err(Error::PermissionDenied);
         };
-        let acl = unsealed.policies.acl_for(&entry.policies).await?;
+        let acl = root.policies.acl_for(&entry.policies).await?;
         let decision = acl.check(
             crate::policy::Op::Update,
             "sys/seal",
@@ -438,11 +422,7 @@ impl Core {
         }
         if entry.num_uses > 0
             && let Some(t) = token
-            && unsealed
-                .tokens
-                .use_once(&unsealed.tokens.hash(t))
-                .await?
-                .is_none()
+            && root.tokens.use_once(&root.tokens.hash(t)).await?.is_none()
         {
             return Err(Error::PermissionDenied);
         }
@@ -458,6 +438,7 @@ impl Core {
             token_hash: None,
             auth: Some(&entry),
             mount: None,
+            namespace: Some(&root.ns),
             background: None,
         };
         unsealed.audit.log_request(&rec, None).await?;
@@ -522,22 +503,41 @@ fn spawn_tidy(unsealed: std::sync::Weak<Unsealed>) {
         loop {
             tokio::time::sleep(TIDY_INTERVAL).await;
             let Some(u) = unsealed.upgrade() else { return };
-            if let Err(e) = crate::system::tidy_tokens(&u).await {
-                tracing::warn!(error = %e, "token tidy failed");
+            for tenant in u.namespaces.all() {
+                let scope = crate::system::Scope {
+                    unsealed: &u,
+                    tenant: &tenant,
+                };
+                if let Err(e) = crate::system::tidy_tokens(&scope).await {
+                    tracing::warn!(error = %e, namespace = %tenant.ns.path, "token tidy failed");
+                }
             }
         }
     });
 }
 
-/// Finishes removing the data of mounts disabled before a crash, in the background: the data
-/// is unreachable already (no mount routes to it), so unseal need not wait for it.
-fn spawn_resume_purges(barrier: Arc<Barrier>) {
+/// Finishes removing the data of mounts disabled, and namespaces deleted, before a crash, in
+/// the background: the data is unreachable already (no mount routes to it, no key decrypts
+/// a deleted namespace's), so unseal need not wait for it.
+fn spawn_resume_purges(unsealed: &Unsealed) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    let views: Vec<View> = unsealed
+        .namespaces
+        .all()
+        .iter()
+        .map(|t| t.view.clone())
+        .collect();
+    let barrier = unsealed.barrier.clone();
     runtime.spawn(async move {
-        if let Err(e) = crate::mount::resume_purges(&barrier).await {
-            tracing::warn!(error = %e, "removing the data of disabled mounts failed; retried at the next unseal");
+        if let Err(e) = crate::namespace::resume_purges(&barrier).await {
+            tracing::warn!(error = %e, "removing the data of deleted namespaces failed; retried at the next unseal");
+        }
+        for view in views {
+            if let Err(e) = crate::mount::resume_purges(&view).await {
+                tracing::warn!(error = %e, "removing the data of disabled mounts failed; retried at the next unseal");
+            }
         }
     });
 }

@@ -43,6 +43,9 @@ pub enum Error {
     /// No mount matches the path.
     #[error("no handler for route \"{0}\". route entry not found.")]
     NoHandler(String),
+    /// The request names a namespace that does not exist (or was deleted).
+    #[error("{0}")]
+    NamespaceNotFound(String),
     /// A mount matched but nothing inside it handles the path.
     #[error("unsupported path")]
     UnsupportedPath,
@@ -73,7 +76,9 @@ impl Error {
             Error::Sealed => ErrorKind::Sealed,
             Error::PermissionDenied | Error::PermissionDeniedMsg(_) => ErrorKind::PermissionDenied,
             Error::InvalidRequest(_) => ErrorKind::InvalidRequest,
-            Error::NoHandler(_) | Error::UnsupportedPath => ErrorKind::NotFound,
+            Error::NoHandler(_) | Error::UnsupportedPath | Error::NamespaceNotFound(_) => {
+                ErrorKind::NotFound
+            }
             Error::UnsupportedOperation => ErrorKind::UnsupportedOperation,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Storage(_) | Error::Crypto(_) | Error::Internal(_) | Error::AuditFailed => {

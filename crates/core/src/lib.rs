@@ -12,6 +12,7 @@ mod engines;
 mod error;
 pub mod fields;
 mod mount;
+mod namespace;
 mod pipeline;
 pub mod policy;
 mod policy_store;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::barrier::{Barrier, View};
+use crate::barrier::View;
 use crate::engines::{self, Engine};
 use crate::error::{Error, Result};
 
@@ -28,20 +28,19 @@ pub(crate) fn purge_marker(entry: &MountEntry) -> (String, Option<Vec<u8>>) {
     )
 }
 
-/// Removes the data of a disabled mount, then its marker.
-pub(crate) async fn purge(barrier: &Arc<Barrier>, uuid: &str) -> Result<()> {
-    View::new(barrier.clone(), format!("logical/{uuid}/"))
-        .clear()
-        .await?;
-    barrier.delete(&format!("{PURGE_PREFIX}{uuid}")).await?;
+/// Removes the data of a disabled mount, then its marker. `namespace` is the storage of the
+/// namespace the mount was in.
+pub(crate) async fn purge(namespace: &View, uuid: &str) -> Result<()> {
+    namespace.sub(&format!("logical/{uuid}/")).clear().await?;
+    namespace.delete(&format!("{PURGE_PREFIX}{uuid}")).await?;
     tracing::info!(uuid, "data of a disabled mount removed");
     Ok(())
 }
 
 /// Finishes purges that a crash or an error interrupted (at unseal).
-pub(crate) async fn resume_purges(barrier: &Arc<Barrier>) -> Result<()> {
-    for uuid in barrier.list(PURGE_PREFIX).await? {
-        purge(barrier, &uuid).await?;
+pub(crate) async fn resume_purges(namespace: &View) -> Result<()> {
+    for uuid in namespace.list(PURGE_PREFIX).await? {
+        purge(namespace, &uuid).await?;
     }
     Ok(())
 }
@@ -288,14 +287,14 @@ pub(crate) fn token_auth_entry() -> MountEntry {
 impl Router {
     pub(crate) fn build(
         table: &MountTable,
-        barrier: &Arc<Barrier>,
+        namespace: &View,
         background: &crate::audit::BackgroundAudit,
         states: &engines::mount_state::MountStates,
     ) -> Result<Router> {
         let mut routes = Vec::with_capacity(table.entries.len() + 1);
         let token = token_auth_entry();
         for entry in table.entries.iter().chain(std::iter::once(&token)) {
-            let view = View::new(barrier.clone(), entry.storage_prefix());
+            let view = namespace.sub(&entry.storage_prefix());
             let engine = engines::instantiate(
                 entry,
                 &engines::EngineContext {

@@ -14,6 +14,7 @@ use crate::core::Unsealed;
 use crate::engines::{self, Engine, EngineRequest};
 use crate::error::{Error, Result};
 use crate::mount::{MountEntry, Router};
+use crate::namespace::Tenant;
 use crate::policy::{Acl, Op};
 use crate::request::{Operation, Request, Response};
 use crate::route::{PathClass, help_response};
@@ -36,6 +37,11 @@ pub(crate) struct Authorized {
     pub(crate) acl: Arc<Acl>,
     /// The requested path is root-protected.
     path_needs_sudo: bool,
+    /// The namespace the token belongs to (the request's, or an ancestor of it).
+    pub(crate) token_tenant: Arc<Tenant>,
+    /// The request's namespace relative to the token's (`""` when the same, `team-a/` for a
+    /// root token in `team-a`): the token's policies name paths from its own namespace.
+    acl_prefix: String,
 }
 
 impl Authorized {
@@ -49,11 +55,22 @@ impl Authorized {
         if self.token.is_root() {
             return Ok(());
         }
-        let decision = self.acl.check(acl_op(op), path, &Map::new());
+        let decision = self
+            .acl
+            .check(acl_op(op), &self.acl_path(path), &Map::new());
         if !decision.allowed || (self.path_needs_sudo && !decision.sudo) {
             return Err(Error::PermissionDenied);
         }
         Ok(())
+    }
+
+    /// A path of the request's namespace as the token's policies name it.
+    pub(crate) fn acl_path<'p>(&self, path: &'p str) -> std::borrow::Cow<'p, str> {
+        if self.acl_prefix.is_empty() {
+            std::borrow::Cow::Borrowed(path)
+        } else {
+            std::borrow::Cow::Owned(format!("{}{path}", self.acl_prefix))
+        }
     }
 
     /// The caller's token string (for `lookup-self`).
@@ -108,6 +125,7 @@ impl Resolved {
 /// response entry).
 fn record<'a>(
     req: &'a Request,
+    tenant: &'a Tenant,
     auth: Option<&'a Authorized>,
     mount: Option<&'a MountEntry>,
     data: Option<&'a Map<String, Value>>,
@@ -122,6 +140,7 @@ fn record<'a>(
         token_hash: auth.map(|a| &a.token_hash),
         auth: auth.map(|a| &*a.token),
         mount,
+        namespace: Some(&tenant.ns),
         background: None,
     }
 }
@@ -131,6 +150,8 @@ struct Caller {
     token: crate::request::ClientToken,
     hash: [u8; 32],
     entry: Arc<TokenEntry>,
+    /// The namespace whose token store holds the token.
+    tenant: Arc<Tenant>,
 }
 
 impl Unsealed {
@@ -176,12 +197,20 @@ impl Unsealed {
 
     /// Resolves the caller's token; a missing, unknown, expired or used-up token is a 403. On
     /// success the token moves out of the request into the [`Caller`].
-    async fn authenticate(&self, req: &mut Request) -> Result<Caller> {
+    ///
+    /// The token's suffix names the namespace that holds it (none: the root). That namespace
+    /// must be the request's or an ancestor of it: a token never reaches a sibling's or a
+    /// parent's paths.
+    async fn authenticate(&self, req: &mut Request, tenant: &Arc<Tenant>) -> Result<Caller> {
         let Some(token) = req.token.as_ref().filter(|t| !t.expose().is_empty()) else {
             return Err(Error::PermissionDenied);
         };
-        let hash = self.tokens.hash(token.expose());
-        let entry = self
+        let holder = self.namespaces.of_token(token.expose());
+        if !holder.contains(tenant) {
+            return Err(Error::PermissionDenied);
+        }
+        let hash = holder.tokens.hash(token.expose());
+        let entry = holder
             .tokens
             .lookup_hash(&hash)
             .await?
@@ -190,7 +219,12 @@ impl Unsealed {
             return Err(Error::PermissionDenied);
         }
         let token = req.token.take().ok_or(Error::PermissionDenied)?;
-        Ok(Caller { token, hash, entry })
+        Ok(Caller {
+            token,
+            hash,
+            entry,
+            tenant: holder,
+        })
     }
 
     /// Checks the token's policies for `op` on `path`, and `sudo` where the path needs it.
@@ -199,19 +233,33 @@ impl Unsealed {
     async fn authorize(
         &self,
         caller: Caller,
+        tenant: &Tenant,
         op: Operation,
         path: &str,
         data: &Map<String, Value>,
         resolved: &Resolved,
     ) -> std::result::Result<Authorized, (Error, Caller)> {
-        let acl = match self.policies.acl_for(&caller.entry.policies).await {
+        let acl = match caller.tenant.policies.acl_for(&caller.entry.policies).await {
             Ok(acl) => acl,
             Err(e) => return Err((e, caller)),
         };
+        let acl_prefix = tenant
+            .ns
+            .path
+            .strip_prefix(&caller.tenant.ns.path)
+            .unwrap_or_default()
+            .to_string();
         let sudo = if op == Operation::Help || resolved.class == PathClass::Unauthenticated {
             caller.entry.is_root()
         } else {
-            let decision = acl.check(acl_op(op), path, data);
+            let full;
+            let acl_path = if acl_prefix.is_empty() {
+                path
+            } else {
+                full = format!("{acl_prefix}{path}");
+                &full
+            };
+            let decision = acl.check(acl_op(op), acl_path, data);
             if !decision.allowed || (resolved.sudo && !decision.sudo) {
                 return Err((Error::PermissionDenied, caller));
             }
@@ -225,6 +273,8 @@ impl Unsealed {
             sudo,
             acl,
             path_needs_sudo: resolved.sudo,
+            token_tenant: caller.tenant,
+            acl_prefix,
         })
     }
 
@@ -233,6 +283,7 @@ impl Unsealed {
     async fn audit_refused(
         &self,
         req: &Request,
+        tenant: Option<&Tenant>,
         data: &Map<String, Value>,
         caller: Option<&Caller>,
         mount: Option<&MountEntry>,
@@ -250,6 +301,7 @@ impl Unsealed {
             token_hash: None,
             auth: caller.map(|c| &*c.entry),
             mount,
+            namespace: tenant.map(|t| &t.ns),
             background: None,
         };
         if let Err(e) = self.audit.log_request(&rec, Some(err)).await {
@@ -263,13 +315,17 @@ impl Unsealed {
     async fn admit(
         &self,
         req: &mut Request,
+        tenant: &Arc<Tenant>,
         resolved: &mut Resolved,
     ) -> std::result::Result<Option<Authorized>, (Error, Option<Caller>)> {
         let anonymous = req.token.as_ref().is_none_or(|t| t.expose().is_empty());
         if resolved.class == PathClass::Unauthenticated && anonymous {
             return Ok(None);
         }
-        let caller = self.authenticate(req).await.map_err(|e| (e, None))?;
+        let caller = self
+            .authenticate(req, tenant)
+            .await
+            .map_err(|e| (e, None))?;
         if let Target::Backend(ereq, engine) = &mut resolved.target {
             match engines::settle(&**engine, ereq).await {
                 Ok(()) => req.operation = ereq.operation,
@@ -277,7 +333,7 @@ impl Unsealed {
             }
         }
         let data = resolved.data(req);
-        self.authorize(caller, req.operation, &req.path, data, resolved)
+        self.authorize(caller, tenant, req.operation, &req.path, data, resolved)
             .await
             .map(Some)
             .map_err(|(e, c)| (e, Some(c)))
@@ -287,14 +343,25 @@ impl Unsealed {
     /// entry (a refusal records its error) and, once dispatched, a response entry; a response
     /// whose entry cannot be written is not sent.
     pub(crate) async fn handle(&self, mut req: Request) -> Result<Option<Response>> {
-        let router = self.router.load_full();
+        let tenant = match self.namespaces.resolve(&req.namespace, &req.path) {
+            Ok(resolution) => {
+                req.path = resolution.path;
+                resolution.tenant
+            }
+            Err(e) => {
+                self.audit_refused(&req, None, &req.data, None, None, &e)
+                    .await;
+                return Err(e);
+            }
+        };
+        let router = tenant.router.load_full();
         let mut resolved = self.route(&mut req, &router);
-        let auth = match self.admit(&mut req, &mut resolved).await {
+        let auth = match self.admit(&mut req, &tenant, &mut resolved).await {
             Ok(auth) => auth,
             Err((e, caller)) => {
                 let data = resolved.data(&req);
                 let mount = resolved.mount.as_deref();
-                self.audit_refused(&req, data, caller.as_ref(), mount, &e)
+                self.audit_refused(&req, Some(&tenant), data, caller.as_ref(), mount, &e)
                     .await;
                 return Err(e);
             }
@@ -304,7 +371,10 @@ impl Unsealed {
         let data = Some(resolved.data(&req));
         let audited = self
             .audit
-            .log_request(&record(&req, auth.as_ref(), mount.as_deref(), data), None)
+            .log_request(
+                &record(&req, &tenant, auth.as_ref(), mount.as_deref(), data),
+                None,
+            )
             .await?;
 
         // A limited-use token spends one use per authorized request; the last use revokes it
@@ -316,6 +386,7 @@ impl Unsealed {
                 self.dispatch(
                     resolved.target,
                     &req,
+                    &tenant,
                     mount.as_deref(),
                     auth.as_ref(),
                     audited,
@@ -325,11 +396,11 @@ impl Unsealed {
             Err(e) => Err(e),
         };
 
-        let response_record = record(&req, auth.as_ref(), mount.as_deref(), None);
+        let response_record = record(&req, &tenant, auth.as_ref(), mount.as_deref(), None);
         let logged = self.audit.log_response(&response_record, &result).await;
         if revoke_after
             && let Some(auth) = &auth
-            && let Err(e) = self.tokens.revoke_tree(&auth.token_hash).await
+            && let Err(e) = auth.token_tenant.tokens.revoke_tree(&auth.token_hash).await
         {
             tracing::warn!(error = %e, "could not revoke a used-up token");
         }
@@ -343,7 +414,7 @@ impl Unsealed {
         let Some(auth) = auth.filter(|a| a.token.num_uses > 0) else {
             return Ok(false);
         };
-        match self.tokens.use_once(&auth.token_hash).await? {
+        match auth.token_tenant.tokens.use_once(&auth.token_hash).await? {
             None => Err(Error::PermissionDenied),
             Some(left) => Ok(left == 0),
         }
@@ -354,6 +425,7 @@ impl Unsealed {
         &self,
         target: Target,
         req: &Request,
+        tenant: &Arc<Tenant>,
         mount: Option<&MountEntry>,
         auth: Option<&Authorized>,
         _audited: Audited,
@@ -373,7 +445,7 @@ impl Unsealed {
             Target::Nowhere => Err(Error::NoHandler(req.path.clone())),
             Target::Unmatched(..) => Err(Error::UnsupportedPath),
             Target::Backend(ereq, engine) => {
-                engines::serve(&*engine, ereq, &Ctx::new(self, auth)).await
+                engines::serve(&*engine, ereq, &Ctx::new(self, tenant, auth)).await
             }
         }
     }

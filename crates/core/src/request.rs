@@ -80,6 +80,9 @@ pub struct Request {
     pub token: Option<ClientToken>,
     /// Remote address, for audit.
     pub remote_addr: Option<String>,
+    /// The `X-Vault-Namespace` header (empty: the root namespace). The path may name
+    /// namespaces below it too; the pipeline resolves both.
+    pub namespace: String,
 }
 
 impl std::fmt::Debug for Request {
@@ -167,7 +170,14 @@ impl Request {
             data: Map::new(),
             token: None,
             remote_addr: None,
+            namespace: String::new(),
         }
+    }
+
+    /// Builder: the namespace the request is made in (`X-Vault-Namespace`).
+    pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
     }
 
     /// Builder: attach a token.

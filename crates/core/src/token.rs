@@ -191,6 +191,9 @@ pub struct TokenStore {
     cache: CoherentCache<[u8; 32], Arc<TokenEntry>>,
     /// Serializes read-modify-write of entries (use counts, renewals, revocation).
     write_lock: tokio::sync::Mutex<()>,
+    /// `.<namespace id>`, appended to the tokens of a namespace other than the root (as
+    /// OpenBao does), so that a token names the namespace whose store holds it.
+    suffix: Option<String>,
 }
 
 impl std::fmt::Debug for TokenStore {
@@ -212,7 +215,7 @@ fn hex_to_hash(hex_hash: &str) -> Option<[u8; 32]> {
 
 impl TokenStore {
     /// Loads the token HMAC key from behind the barrier.
-    pub(crate) async fn open(view: View) -> Result<TokenStore> {
+    pub(crate) async fn open(view: View, namespace_id: Option<String>) -> Result<TokenStore> {
         let key = view
             .get(SALT_KEY)
             .await?
@@ -222,6 +225,7 @@ impl TokenStore {
             hmac_key: HmacKey::new(key.expose()),
             cache: CoherentCache::with_items(TOKEN_CACHE_ITEMS),
             write_lock: tokio::sync::Mutex::new(()),
+            suffix: namespace_id.map(|id| format!(".{id}")),
         };
         store.migrate_legacy_accessors().await?;
         Ok(store)
@@ -272,6 +276,21 @@ impl TokenStore {
             );
         }
         Ok(())
+    }
+
+    /// A new token string of this store's namespace: random, or `id` when the caller chose
+    /// one (root and sudo only), with the namespace suffix either way.
+    pub(crate) fn new_token(&self, batch: bool, id: Option<&str>) -> Result<String> {
+        let mut token = match id {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => generate_token(batch)?,
+        };
+        if let Some(suffix) = &self.suffix
+            && !token.ends_with(suffix.as_str())
+        {
+            token.push_str(suffix);
+        }
+        Ok(token)
     }
 
     /// The current time, Unix seconds.
@@ -411,10 +430,7 @@ impl TokenStore {
 
     /// Creates a root token (`id` given in dev mode, random otherwise) and returns it.
     pub async fn create_root(&self, id: Option<&str>) -> Result<String> {
-        let token = match id {
-            Some(t) if !t.is_empty() => t.to_string(),
-            _ => generate_token(false)?,
-        };
+        let token = self.new_token(false, id)?;
         let entry = TokenEntry {
             id_hash: String::new(),
             accessor: random_b64(18)?,
@@ -701,7 +717,7 @@ mod tests {
             .put(TOKEN_KEY_PATH, key.expose())
             .await
             .expect("put");
-        TokenStore::open(View::new(barrier, TOKEN_PREFIX))
+        TokenStore::open(View::new(barrier, TOKEN_PREFIX), None)
             .await
             .expect("open")
     }
@@ -772,7 +788,7 @@ mod tests {
             .put(TOKEN_KEY_PATH, key.expose())
             .await
             .expect("put");
-        let s = TokenStore::open(View::new(barrier.clone(), TOKEN_PREFIX))
+        let s = TokenStore::open(View::new(barrier.clone(), TOKEN_PREFIX), None)
             .await
             .expect("open");
         let e = s
@@ -809,7 +825,7 @@ mod tests {
             ])
             .await
             .expect("legacy write");
-        let s = TokenStore::open(View::new(barrier, TOKEN_PREFIX))
+        let s = TokenStore::open(View::new(barrier, TOKEN_PREFIX), None)
             .await
             .expect("reopen");
         let keys = backend.scan("").await.expect("scan");

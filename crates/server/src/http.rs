@@ -86,19 +86,6 @@ async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) ->
             );
         }
     };
-    // Namespaces are not implemented yet. Silently ignoring the header would run a request
-    // meant for a tenant against the root namespace, so refuse it instead.
-    if let Some(ns) = parts.headers.get("x-vault-namespace") {
-        let ns = ns.to_str().unwrap_or("?").trim().trim_matches('/');
-        if !ns.is_empty() && ns != "root" {
-            return reply::errors(
-                StatusCode::BAD_REQUEST,
-                &[format!(
-                    "namespace \"{ns}\" not found: namespaces are not available in this build"
-                )],
-            );
-        }
-    }
     let input = HttpInput {
         method: parts.method,
         path,
@@ -231,6 +218,16 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
     }
     let mut req = Request::new(op, path).with_data(data);
     req.token = input::token(&input.headers);
+    match input.headers.get("x-vault-namespace").map(|v| v.to_str()) {
+        None => {}
+        Some(Ok(ns)) => req.namespace = ns.to_string(),
+        Some(Err(_)) => {
+            return reply::errors(
+                StatusCode::BAD_REQUEST,
+                &["invalid X-Vault-Namespace header".into()],
+            );
+        }
+    }
     req.remote_addr = input.remote.map(|a| a.ip().to_string());
     let request_id = req.id.clone();
     match state.core.handle(req).await {

@@ -72,6 +72,7 @@ impl BackgroundAudit {
             token_hash: None,
             auth: None,
             mount: change.mount,
+            namespace: None,
             background: Some(change.job),
         };
         broker.log_request(&rec, None).await?;
@@ -100,6 +101,8 @@ pub(crate) struct AuditRecord<'a> {
     pub(crate) token_hash: Option<&'a [u8; 32]>,
     pub(crate) auth: Option<&'a TokenEntry>,
     pub(crate) mount: Option<&'a MountEntry>,
+    /// The namespace the request was made in (`None`: unknown, or a change of the core).
+    pub(crate) namespace: Option<&'a crate::namespace::NamespaceEntry>,
     /// Set for the entries of a background job (no caller): the job's name.
     pub(crate) background: Option<&'static str>,
 }
@@ -565,9 +568,18 @@ fn is_zero(n: &i64) -> bool {
 }
 
 #[derive(Serialize)]
+struct NamespaceOut<'a> {
+    id: &'a str,
+    path: &'a str,
+}
+
+#[derive(Serialize)]
 struct RequestOut<'a> {
     id: &'a str,
     operation: &'static str,
+    /// In both entries of a request, so that a tenant's entries can be picked out of a log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<NamespaceOut<'a>>,
     path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     mount_point: Option<&'a str>,
@@ -636,6 +648,10 @@ fn request_out<'a>(rec: &AuditRecord<'a>, live: &'a Live, full: bool) -> Request
     RequestOut {
         id: rec.request_id,
         operation: rec.operation.as_str(),
+        namespace: rec.namespace.map(|ns| NamespaceOut {
+            id: &ns.id,
+            path: &ns.path,
+        }),
         path: rec.path,
         mount_point: mount.map(|m| m.path.as_str()),
         mount_type: mount.map(|m| m.kind.as_str()),

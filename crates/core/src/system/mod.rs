@@ -5,6 +5,7 @@
 //! fields are private to this one.
 
 mod mounts;
+mod namespaces;
 mod policies;
 mod remount;
 mod sys;
@@ -12,29 +13,43 @@ mod token;
 
 pub(crate) use remount::Migrations;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::core::Unsealed;
 use crate::engines::{Engine, EngineRequest};
 use crate::error::{Error, Result};
+use crate::namespace::Tenant;
 use crate::pipeline::Authorized;
 use crate::request::Response;
 use crate::route::Routes;
 
 pub(crate) use token::tidy as tidy_tokens;
 
-/// What the pipeline gives a backend besides its request: the core and the authorized caller
-/// (`None` on an unauthenticated path).
+/// Where a system handler works: the unsealed core, and the namespace the request is in (its
+/// mounts, policies and tokens are the ones the handler sees).
+pub(crate) struct Scope<'a> {
+    pub(crate) unsealed: &'a Unsealed,
+    pub(crate) tenant: &'a Arc<Tenant>,
+}
+
+/// What the pipeline gives a backend besides its request: the core, the request's namespace
+/// and the authorized caller (`None` on an unauthenticated path).
 pub(crate) struct Ctx<'a> {
-    core: Option<&'a Unsealed>,
+    core: Option<Scope<'a>>,
     caller: Option<&'a Authorized>,
 }
 
 impl<'a> Ctx<'a> {
     /// The context of a request the pipeline dispatches.
-    pub(crate) fn new(core: &'a Unsealed, caller: Option<&'a Authorized>) -> Ctx<'a> {
+    pub(crate) fn new(
+        unsealed: &'a Unsealed,
+        tenant: &'a Arc<Tenant>,
+        caller: Option<&'a Authorized>,
+    ) -> Ctx<'a> {
         Ctx {
-            core: Some(core),
+            core: Some(Scope { unsealed, tenant }),
             caller,
         }
     }
@@ -48,8 +63,9 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn core(&self) -> Result<&'a Unsealed> {
+    fn core(&self) -> Result<&Scope<'a>> {
         self.core
+            .as_ref()
             .ok_or_else(|| Error::Internal("system backend called without the core".into()))
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::core::Unsealed;
+use super::Scope;
 use crate::engines::{EngineRequest, normalize_type};
 use crate::error::{Error, Result};
 use crate::fields::{self, parse_duration_secs};
@@ -16,8 +16,8 @@ use crate::mount::{
 use crate::pipeline::Authorized;
 use crate::request::{Operation, Response};
 
-pub(super) async fn list_mounts(core: &Unsealed) -> Response {
-    let table = core.mounts.lock().await;
+pub(super) async fn list_mounts(scope: &Scope<'_>) -> Response {
+    let table = scope.tenant.mounts.lock().await;
     let data: Map<String, Value> = table
         .entries
         .iter()
@@ -57,7 +57,7 @@ fn apply_config(config: &mut MountConfig, data: &Map<String, Value>) -> Result<(
 
 /// `sys/mounts/:path`: read, enable or disable a mount.
 pub(super) async fn mount_op(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     req: &EngineRequest,
     auth: &Authorized,
 ) -> Result<Response> {
@@ -72,7 +72,7 @@ pub(super) async fn mount_op(
     let path = normalize_mount_path(raw_path)?;
     match op {
         Operation::Read => {
-            let table = core.mounts.lock().await;
+            let table = scope.tenant.mounts.lock().await;
             let entry = table
                 .get(&path)
                 .ok_or_else(|| Error::invalid(format!("No secret engine mount at {path}")))?;
@@ -81,14 +81,14 @@ pub(super) async fn mount_op(
                 _ => Err(Error::Internal("mount entry is not an object".into())),
             }
         }
-        Operation::Create | Operation::Update => enable_mount(core, path, data).await,
-        Operation::Delete => disable_mount(core, &path).await,
+        Operation::Create | Operation::Update => enable_mount(scope, path, data).await,
+        Operation::Delete => disable_mount(scope, &path).await,
         _ => Err(Error::UnsupportedOperation),
     }
 }
 
 async fn enable_mount(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     path: String,
     data: &Map<String, Value>,
 ) -> Result<Response> {
@@ -105,7 +105,7 @@ async fn enable_mount(
         return Err(Error::invalid("'config' must be an object"));
     }
 
-    let mut table = core.mounts.lock().await;
+    let mut table = scope.tenant.mounts.lock().await;
     table.check_new_path(&path)?;
     let entry = MountEntry {
         accessor: accessor_for(&kind, &table)?,
@@ -122,13 +122,13 @@ async fn enable_mount(
     };
     let mut next = table.clone();
     next.entries.push(entry.clone());
-    commit_table(core, &mut table, next).await?;
+    commit_table(scope, &mut table, next).await?;
     tracing::info!(path = %entry.path, kind = %entry.kind, "mount enabled");
     Ok(Response::empty())
 }
 
-async fn disable_mount(core: &Unsealed, path: &str) -> Result<Response> {
-    let mut table = core.mounts.lock().await;
+async fn disable_mount(scope: &Scope<'_>, path: &str) -> Result<Response> {
+    let mut table = scope.tenant.mounts.lock().await;
     let Some(entry) = table.get(path).cloned() else {
         return Ok(Response::empty());
     };
@@ -139,9 +139,9 @@ async fn disable_mount(core: &Unsealed, path: &str) -> Result<Response> {
     next.entries.retain(|e| e.path != path);
     // The table goes in one commit with a purge marker: from then on the mount is gone, and
     // its data is removed now or, after a crash or an error, at the next unseal.
-    commit_table_with(core, &mut table, next, vec![mount::purge_marker(&entry)]).await?;
+    commit_table_with(scope, &mut table, next, vec![mount::purge_marker(&entry)]).await?;
     tracing::info!(path = %path, "mount disabled");
-    if let Err(e) = mount::purge(&core.barrier, &entry.uuid).await {
+    if let Err(e) = mount::purge(&scope.tenant.view, &entry.uuid).await {
         tracing::warn!(error = %e, path = %path, "removing a disabled mount's data failed; resumed at the next unseal");
     }
     Ok(Response::empty())
@@ -160,7 +160,7 @@ const TUNABLE: &[&str] = &[
 
 /// `sys/mounts/:path/tune`: read or change a mount's tunables.
 pub(super) async fn tune(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     req: &EngineRequest,
     auth: &Authorized,
 ) -> Result<Response> {
@@ -173,7 +173,7 @@ pub(super) async fn tune(
         auth.also_allows(op, &canonical)?;
     }
     let path = normalize_mount_path(raw_path)?;
-    let mut table = core.mounts.lock().await;
+    let mut table = scope.tenant.mounts.lock().await;
     let entry = table
         .get(&path)
         .cloned()
@@ -223,7 +223,7 @@ pub(super) async fn tune(
                     *e = updated.clone();
                 }
             }
-            commit_table(core, &mut table, next).await?;
+            commit_table(scope, &mut table, next).await?;
             Ok(Response::empty())
         }
         _ => Err(Error::UnsupportedOperation),
@@ -232,32 +232,32 @@ pub(super) async fn tune(
 
 /// Persists a new mount table, then publishes a router built from it.
 pub(super) async fn commit_table(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     current: &mut crate::mount::MountTable,
     next: crate::mount::MountTable,
 ) -> Result<()> {
-    commit_table_with(core, current, next, Vec::new()).await
+    commit_table_with(scope, current, next, Vec::new()).await
 }
 
 /// [`commit_table`] with more entries written in the same atomic commit.
 async fn commit_table_with(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     current: &mut crate::mount::MountTable,
     next: crate::mount::MountTable,
     mut also: Vec<(String, Option<Vec<u8>>)>,
 ) -> Result<()> {
     let router = Router::build(
         &next,
-        &core.barrier,
-        &core.audit.background(),
-        &core.mount_states,
+        &scope.tenant.view,
+        &scope.unsealed.audit.background(),
+        &scope.unsealed.mount_states,
     )?;
     let bytes =
         serde_json::to_vec(&next).map_err(|e| Error::Internal(format!("encode mounts: {e}")))?;
     also.push((MOUNTS_PATH.into(), Some(bytes)));
-    core.barrier.batch(also).await?;
+    scope.tenant.view.batch(also).await?;
     *current = next;
-    core.router.store(std::sync::Arc::new(router));
+    scope.tenant.router.store(std::sync::Arc::new(router));
     Ok(())
 }
 
@@ -316,19 +316,19 @@ pub(super) fn auth_mount_op(path: &str, op: Operation) -> Result<Option<Response
 /// `sys/internal/ui/mounts/:path`: which mount serves `path` and its KV version, for the
 /// `vault`/`bao` CLIs. Allowed when the caller has any capability on the path.
 pub(super) async fn ui_mount(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     path: &str,
     caller: Option<&Authorized>,
 ) -> Result<Response> {
     // No mount is listed to anonymous callers (no `listing_visibility` yet).
     let auth = caller.ok_or(Error::PermissionDenied)?;
-    let router = core.router.load_full();
+    let router = scope.tenant.router.load_full();
     let Some((route, _)) = router.route(path) else {
         return Err(Error::PermissionDenied);
     };
     let entry = &route.entry;
-    let caps = auth.acl.capabilities(path).names();
-    let mount_caps = auth.acl.capabilities(&entry.path).names();
+    let caps = auth.acl.capabilities(&auth.acl_path(path)).names();
+    let mount_caps = auth.acl.capabilities(&auth.acl_path(&entry.path)).names();
     if !auth.token.is_root()
         && caps == ["deny"]
         && mount_caps == ["deny"]
@@ -348,6 +348,7 @@ pub(super) async fn ui_mount(
 /// `HasNonDenyCapabilitiesWithPrefix`): some rule whose pattern lies under the mount, or a
 /// glob/`+` rule that can match paths under it, grants a non-deny capability.
 fn has_any_below(auth: &Authorized, mount: &str) -> bool {
+    let mount = &*auth.acl_path(mount);
     auth.acl.is_root()
         || auth.acl.rules().any(|(pattern, caps)| {
             if caps.is_deny() {
@@ -360,15 +361,15 @@ fn has_any_below(auth: &Authorized, mount: &str) -> bool {
 
 /// `sys/internal/ui/mounts`: the mounts the caller can use (`sys/` too, as OpenBao); an
 /// anonymous caller sees only those tuned `listing_visibility=unauth`.
-pub(super) async fn ui_mounts_all(core: &Unsealed, caller: Option<&Authorized>) -> Response {
-    let table = core.mounts.lock().await;
+pub(super) async fn ui_mounts_all(scope: &Scope<'_>, caller: Option<&Authorized>) -> Response {
+    let table = scope.tenant.mounts.lock().await;
     let secret: Map<String, Value> = table
         .entries
         .iter()
         .filter_map(|e| match caller {
             Some(auth)
                 if auth.token.is_root()
-                    || auth.acl.capabilities(&e.path).names() != ["deny"]
+                    || auth.acl.capabilities(&auth.acl_path(&e.path)).names() != ["deny"]
                     || has_any_below(auth, &e.path) =>
             {
                 Some((e.path.clone(), e.to_api()))

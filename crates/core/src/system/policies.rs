@@ -2,9 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::Scope;
 use super::sys::Route;
 use crate::clock::rfc3339_nanos;
-use crate::core::Unsealed;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
 use crate::fields;
@@ -13,8 +13,8 @@ use crate::policy_store::normalize_name;
 use crate::request::{Operation, Response};
 
 /// `sys/policies/acl` (LIST) and the legacy `sys/policy` (GET or LIST).
-pub(super) async fn list(core: &Unsealed, legacy: bool) -> Result<Response> {
-    let names = core.policies.list().await?;
+pub(super) async fn list(scope: &Scope<'_>, legacy: bool) -> Result<Response> {
+    let names = scope.tenant.policies.list().await?;
     let mut d = Map::new();
     d.insert("keys".into(), json!(names));
     if legacy {
@@ -26,7 +26,7 @@ pub(super) async fn list(core: &Unsealed, legacy: bool) -> Result<Response> {
 
 /// `sys/policies/acl/:name` and the legacy `sys/policy/:name`: read, write, delete.
 pub(super) async fn policy(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     req: &EngineRequest,
     auth: &Authorized,
     legacy: bool,
@@ -51,8 +51,8 @@ pub(super) async fn policy(
                 (Some(String::new()), None)
             } else {
                 (
-                    core.policies.text(&name).await?,
-                    core.policies.info(&name).await?,
+                    scope.tenant.policies.text(&name).await?,
+                    scope.tenant.policies.info(&name).await?,
                 )
             };
             text.map(|t| {
@@ -91,11 +91,11 @@ pub(super) async fn policy(
             };
             let text = decode_maybe_base64(&text);
             // A name is stored lower-cased, silently, as OpenBao does.
-            core.policies.put(&name, &text).await?;
+            scope.tenant.policies.put(&name, &text).await?;
             Some(r)
         }
         Operation::Delete => {
-            core.policies.delete(&name).await?;
+            scope.tenant.policies.delete(&name).await?;
             Some(Response::empty())
         }
         _ => return Err(Error::UnsupportedOperation),
@@ -119,7 +119,7 @@ fn decode_maybe_base64(text: &str) -> String {
 
 /// `sys/capabilities-self`, `sys/capabilities` (`token`), `sys/capabilities-accessor`.
 pub(super) async fn capabilities(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     route: Route,
     data: &Map<String, Value>,
     auth: &Authorized,
@@ -131,13 +131,16 @@ pub(super) async fn capabilities(
     if paths.is_empty() {
         return Err(Error::invalid("missing paths"));
     }
+    // The caller's own token may come from an ancestor namespace: its policies live there and
+    // name paths from there.
+    let own = route == Route::CapabilitiesSelf;
     let policies: Vec<String> = match route {
         Route::CapabilitiesSelf => auth.token.policies.clone(),
         Route::Capabilities => {
             let token = fields::opt_str(data, "token")?
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| Error::invalid("missing token"))?;
-            match core.tokens.lookup(token).await? {
+            match scope.tenant.tokens.lookup(token).await? {
                 Some(e) => e.policies.clone(),
                 None => return Err(Error::invalid("invalid token")),
             }
@@ -146,20 +149,30 @@ pub(super) async fn capabilities(
             let accessor = fields::opt_str(data, "accessor")?
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| Error::invalid("missing accessor"))?;
-            match core.tokens.lookup_accessor(accessor).await? {
+            match scope.tenant.tokens.lookup_accessor(accessor).await? {
                 Some((_, e)) => e.policies.clone(),
                 None => return Err(Error::invalid("invalid accessor")),
             }
         }
     };
-    let acl = core.policies.acl_for(&policies).await?;
+    let store = if own {
+        &auth.token_tenant.policies
+    } else {
+        &scope.tenant.policies
+    };
+    let acl = store.acl_for(&policies).await?;
     let mut d = Map::new();
     for path in &paths {
         let path = path.trim_start_matches('/');
         let caps = if policies.is_empty() {
             vec!["deny"]
         } else {
-            let mut names = acl.capabilities(path).names();
+            let acl_path = if own {
+                auth.acl_path(path)
+            } else {
+                path.into()
+            };
+            let mut names = acl.capabilities(&acl_path).names();
             names.sort_unstable();
             names
         };

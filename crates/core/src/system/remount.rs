@@ -12,8 +12,8 @@ use std::collections::VecDeque;
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 
+use super::Scope;
 use super::mounts::commit_table;
-use crate::core::Unsealed;
 use crate::error::{Error, Result};
 use crate::fields;
 use crate::mount::normalize_mount_path;
@@ -30,7 +30,7 @@ struct Migration {
     target_mount: String,
 }
 
-/// The recent moves of this unsealed core, newest last.
+/// The recent moves of this unsealed scope, newest last.
 #[derive(Debug, Default)]
 pub(crate) struct Migrations(Mutex<VecDeque<Migration>>);
 
@@ -60,7 +60,7 @@ fn mount_path(data: &Map<String, Value>, name: &str) -> Result<String> {
 }
 
 /// `POST sys/remount`: moves the mount at `from` to `to`.
-pub(super) async fn remount(core: &Unsealed, data: &Map<String, Value>) -> Result<Response> {
+pub(super) async fn remount(scope: &Scope<'_>, data: &Map<String, Value>) -> Result<Response> {
     let given = |name| fields::opt_str(data, name).map(|v| v.is_some_and(|s| !s.is_empty()));
     if !given("from")? || !given("to")? {
         return Err(Error::invalid(
@@ -73,7 +73,7 @@ pub(super) async fn remount(core: &Unsealed, data: &Map<String, Value>) -> Resul
         // Only the token method exists, and OpenBao does not move it either.
         return Err(Error::invalid(format!("cannot remount \"{from}\"")));
     }
-    let mut table = core.mounts.lock().await;
+    let mut table = scope.tenant.mounts.lock().await;
     let entry = table
         .get(&from)
         .cloned()
@@ -88,11 +88,11 @@ pub(super) async fn remount(core: &Unsealed, data: &Map<String, Value>) -> Resul
             e.path = to.clone();
         }
     }
-    commit_table(core, &mut table, next).await?;
+    commit_table(scope, &mut table, next).await?;
     tracing::info!(from = %from, to = %to, "mount moved");
 
     let id = uuid::Uuid::new_v4().to_string();
-    core.migrations.record(Migration {
+    scope.tenant.migrations.record(Migration {
         id: id.clone(),
         source_mount: from,
         target_mount: to,
@@ -109,8 +109,8 @@ pub(super) async fn remount(core: &Unsealed, data: &Map<String, Value>) -> Resul
 }
 
 /// `GET sys/remount/status/:migration_id`: what became of a move (404 when unknown).
-pub(super) fn status(core: &Unsealed, id: &str) -> Option<Response> {
-    let m = core.migrations.find(id)?;
+pub(super) fn status(scope: &Scope<'_>, id: &str) -> Option<Response> {
+    let m = scope.tenant.migrations.find(id)?;
     let mut d = Map::new();
     d.insert("migration_id".into(), json!(m.id));
     d.insert(

@@ -7,9 +7,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
-use super::{mounts, policies, remount};
+use super::{Scope, mounts, namespaces, policies, remount};
 use crate::clock::rfc3339_nanos;
-use crate::core::Unsealed;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
 use crate::fields;
@@ -41,6 +40,8 @@ pub(super) enum Route {
     Mount,
     Remount,
     RemountStatus,
+    Namespaces,
+    Namespace,
     Rotate,
     KeyStatus,
     Random,
@@ -231,6 +232,21 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .ops(WRITE)
                 .fields(&MOUNT_FIELDS)
                 .help("Mount, read or unmount a secrets engine.", ""),
+            path("namespaces/?", Route::Namespaces)
+                .ops(&[List])
+                .help("List the namespaces below this one.", ""),
+            path("namespaces/{path+}", Route::Namespace)
+                .ops(&[Read, Delete, Operation::Patch])
+                .ops(WRITE)
+                .fields(&[field(
+                    "custom_metadata",
+                    FieldKind::Map,
+                    "Free key/value strings.",
+                )])
+                .help(
+                    "Create, read, update and delete namespaces.",
+                    "Deleting a namespace destroys its key first: its data cannot be read again.",
+                ),
             path("remount", Route::Remount)
                 .ops(WRITE)
                 .fields(&[
@@ -298,16 +314,16 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
 
 /// Serves a request the table matched; `req.path` is relative to `sys/`.
 pub(super) async fn handle(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     req: &EngineRequest,
     caller: Option<&Authorized>,
 ) -> Result<Option<Response>> {
     let route = ROUTES.route(&req.matched).ok_or(Error::UnsupportedPath)?;
     // The unauthenticated paths take the caller as it is; every other one has a caller.
     match route {
-        Route::UiMounts => return Ok(Some(mounts::ui_mounts_all(core, caller).await)),
+        Route::UiMounts => return Ok(Some(mounts::ui_mounts_all(scope, caller).await)),
         Route::UiMount => {
-            return mounts::ui_mount(core, req.param("path"), caller)
+            return mounts::ui_mount(scope, req.param("path"), caller)
                 .await
                 .map(Some);
         }
@@ -317,12 +333,12 @@ pub(super) async fn handle(
     let (op, data) = (req.operation, &req.data);
     let param = || req.param("path");
     match route {
-        Route::AclPolicies => policies::list(core, false).await.map(Some),
-        Route::LegacyPolicies => policies::list(core, true).await.map(Some),
-        Route::AclPolicy => policies::policy(core, req, auth, false).await,
-        Route::LegacyPolicy => policies::policy(core, req, auth, true).await,
+        Route::AclPolicies => policies::list(scope, false).await.map(Some),
+        Route::LegacyPolicies => policies::list(scope, true).await.map(Some),
+        Route::AclPolicy => policies::policy(scope, req, auth, false).await,
+        Route::LegacyPolicy => policies::policy(scope, req, auth, true).await,
         Route::Capabilities | Route::CapabilitiesSelf | Route::CapabilitiesAccessor => {
-            policies::capabilities(core, route, data, auth)
+            policies::capabilities(scope, route, data, auth)
                 .await
                 .map(Some)
         }
@@ -330,8 +346,8 @@ pub(super) async fn handle(
         Route::AuthTune => mounts::auth_tune(param(), op),
         Route::AuthMount => mounts::auth_mount_op(param(), op),
         Route::AuditList => {
-            let mut resp = Response::with_data(core.audit.list()).injected();
-            if core.audit.is_empty() {
+            let mut resp = Response::with_data(scope.unsealed.audit.list()).injected();
+            if scope.unsealed.audit.is_empty() {
                 resp.warnings.push(NO_AUDIT_WARNING.into());
             }
             Ok(Some(resp))
@@ -342,28 +358,33 @@ pub(super) async fn handle(
             if canonical != format!("sys/{}", req.path) {
                 auth.also_allows(op, &canonical)?;
             }
-            audit_device_op(core, name, op, data).await
+            audit_device_op(scope, name, op, data).await
         }
         Route::AuditHash => {
             let input = fields::opt_str(data, "input")?
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| Error::invalid("the \"input\" parameter is required"))?;
             let mut d = Map::new();
-            d.insert("hash".into(), json!(core.audit.hash(param(), input)?));
+            d.insert(
+                "hash".into(),
+                json!(scope.unsealed.audit.hash(param(), input)?),
+            );
             Ok(Some(Response::with_data(d).injected()))
         }
-        Route::AuditChain => Ok(core.audit.chain(param()).map(Response::with_data)),
+        Route::AuditChain => Ok(scope.unsealed.audit.chain(param()).map(Response::with_data)),
         Route::UiMounts | Route::UiMount => Err(Error::UnsupportedPath),
-        Route::Mounts => Ok(Some(mounts::list_mounts(core).await)),
-        Route::MountTune => mounts::tune(core, req, auth).await.map(Some),
-        Route::Mount => mounts::mount_op(core, req, auth).await.map(Some),
-        Route::Remount => remount::remount(core, data).await.map(Some),
-        Route::RemountStatus => Ok(remount::status(core, req.param("migration_id"))),
+        Route::Mounts => Ok(Some(mounts::list_mounts(scope).await)),
+        Route::MountTune => mounts::tune(scope, req, auth).await.map(Some),
+        Route::Mount => mounts::mount_op(scope, req, auth).await.map(Some),
+        Route::Namespaces => Ok(namespaces::list(scope)),
+        Route::Namespace => namespaces::namespace_op(scope, req).await,
+        Route::Remount => remount::remount(scope, data).await.map(Some),
+        Route::RemountStatus => Ok(remount::status(scope, req.param("migration_id"))),
         Route::Rotate => {
-            core.barrier.rotate().await?;
+            scope.unsealed.barrier.rotate().await?;
             Ok(Some(Response::empty()))
         }
-        Route::KeyStatus => Ok(Some(key_status(core))),
+        Route::KeyStatus => Ok(Some(key_status(scope))),
         Route::Random => {
             let rest = req.path.strip_prefix("tools/random").unwrap_or("");
             crate::engines::transit_random(rest.trim_start_matches('/'), data).map(Some)
@@ -372,8 +393,8 @@ pub(super) async fn handle(
     }
 }
 
-fn key_status(core: &Unsealed) -> Response {
-    let info = core.barrier.key_status();
+fn key_status(scope: &Scope<'_>) -> Response {
+    let info = scope.unsealed.barrier.key_status();
     let mut data = Map::new();
     data.insert("term".into(), json!(info.term));
     data.insert(
@@ -390,7 +411,7 @@ const NO_AUDIT_WARNING: &str = "no audit device is enabled: requests are not aud
 
 /// `sys/audit/:name`: enable (only when the config allows it) or disable a device.
 async fn audit_device_op(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     name: &str,
     op: Operation,
     data: &Map<String, Value>,
@@ -405,11 +426,15 @@ async fn audit_device_op(
                 _ => Map::new(),
             };
             let description = fields::opt_str(data, "description")?.unwrap_or("");
-            core.audit.enable(name, kind, &options, description).await?;
+            scope
+                .unsealed
+                .audit
+                .enable(name, kind, &options, description)
+                .await?;
             Ok(Some(Response::empty()))
         }
         Operation::Delete => {
-            core.audit.disable(name).await?;
+            scope.unsealed.audit.disable(name).await?;
             Ok(Some(Response::empty()))
         }
         _ => Err(Error::UnsupportedOperation),

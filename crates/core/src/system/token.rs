@@ -6,15 +6,15 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
+use super::Scope;
 use crate::clock::rfc3339_nanos;
-use crate::core::Unsealed;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
 use crate::fields;
 use crate::pipeline::Authorized;
 use crate::request::{Operation, Response};
 use crate::route::{Field, FieldKind, Table, WRITE, field, path};
-use crate::token::{SYSTEM_MAX_TTL, TokenEntry, TokenRole, TokenStore, generate_token};
+use crate::token::{SYSTEM_MAX_TTL, TokenEntry, TokenRole, TokenStore};
 
 fn secs_to_i64(s: u64) -> i64 {
     i64::try_from(s).unwrap_or(i64::MAX)
@@ -215,81 +215,107 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
 
 /// Serves a request the table matched; `req.path` is relative to `auth/token/`.
 pub(super) async fn handle(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     req: &EngineRequest,
     auth: &Authorized,
 ) -> Result<Option<Response>> {
     let route = ROUTES.route(&req.matched).ok_or(Error::UnsupportedPath)?;
     let data = &req.data;
-    let now = || core.barrier.clock().now_unix_secs();
+    let now = || scope.unsealed.barrier.clock().now_unix_secs();
     match route {
-        Route::Create => create(core, data, auth, CreateKind::Normal).await.map(Some),
-        Route::CreateOrphan => create(core, data, auth, CreateKind::Orphan).await.map(Some),
+        Route::Create => create(scope, data, auth, CreateKind::Normal)
+            .await
+            .map(Some),
+        Route::CreateOrphan => create(scope, data, auth, CreateKind::Orphan)
+            .await
+            .map(Some),
         Route::CreateRole => {
             let role = CreateKind::Role(req.param("role").to_string());
-            create(core, data, auth, role).await.map(Some)
+            create(scope, data, auth, role).await.map(Some)
         }
         Route::LookupSelf => Ok(Some(lookup_response(
             now(),
             &auth.token,
             Some(auth.raw_token()),
         ))),
-        Route::Lookup => lookup(core, data, auth).await.map(Some),
-        Route::LookupAccessor => lookup_accessor(core, data).await.map(Some),
+        Route::Lookup => lookup(scope, data, auth).await.map(Some),
+        Route::LookupAccessor => lookup_accessor(scope, data).await.map(Some),
         Route::RenewSelf => {
             let inc = fields::opt_duration_secs(data, "increment")?;
-            renew(&core.tokens, &auth.token_hash, auth.raw_token(), inc)
-                .await
-                .map(Some)
+            renew(
+                &auth.token_tenant.tokens,
+                &auth.token_hash,
+                auth.raw_token(),
+                inc,
+            )
+            .await
+            .map(Some)
         }
         Route::Renew => {
             let token = required_str(data, "token")?;
             let inc = fields::opt_duration_secs(data, "increment")?;
-            renew(&core.tokens, &core.tokens.hash(&token), &token, inc)
-                .await
-                .map(Some)
+            renew(
+                &scope.tenant.tokens,
+                &scope.tenant.tokens.hash(&token),
+                &token,
+                inc,
+            )
+            .await
+            .map(Some)
         }
         Route::RenewAccessor => {
             let accessor = required_str(data, "accessor")?;
             let inc = fields::opt_duration_secs(data, "increment")?;
-            let (hash, _) = core
+            let (hash, _) = scope
+                .tenant
                 .tokens
                 .lookup_accessor(&accessor)
                 .await?
                 .ok_or_else(|| Error::invalid("invalid accessor"))?;
-            let entry = core.tokens.renew(&hash, inc).await?;
+            let entry = scope.tenant.tokens.renew(&hash, inc).await?;
             Ok(Some(auth_response(now(), &entry, "")))
         }
         Route::RevokeSelf => {
-            core.tokens.revoke_tree(&auth.token_hash).await?;
+            auth.token_tenant
+                .tokens
+                .revoke_tree(&auth.token_hash)
+                .await?;
             Ok(Some(Response::empty()))
         }
         Route::Revoke => {
             let token = required_str(data, "token")?;
-            core.tokens.revoke_tree(&core.tokens.hash(&token)).await?;
+            scope
+                .tenant
+                .tokens
+                .revoke_tree(&scope.tenant.tokens.hash(&token))
+                .await?;
             Ok(Some(Response::empty()))
         }
         Route::RevokeOrphan => {
             let token = required_str(data, "token")?;
-            core.tokens.revoke_orphan(&core.tokens.hash(&token)).await?;
+            scope
+                .tenant
+                .tokens
+                .revoke_orphan(&scope.tenant.tokens.hash(&token))
+                .await?;
             Ok(Some(Response::empty()))
         }
         Route::RevokeAccessor => {
             let accessor = required_str(data, "accessor")?;
             let mut resp = Response::empty();
-            match core.tokens.lookup_accessor(&accessor).await? {
-                Some((hash, _)) => core.tokens.revoke_tree(&hash).await?,
+            match scope.tenant.tokens.lookup_accessor(&accessor).await? {
+                Some((hash, _)) => scope.tenant.tokens.revoke_tree(&hash).await?,
                 None => resp
                     .warnings
                     .push("No token found with this accessor".into()),
             }
             Ok(Some(resp))
         }
-        Route::Accessors => keys_response(core.tokens.accessors().await?),
-        Route::Roles => keys_response(core.tokens.roles().await?),
-        Route::Role => role_op(&core.tokens, req.param("role"), req.operation, data).await,
+        Route::Accessors => keys_response(scope.tenant.tokens.accessors().await?),
+        Route::Roles => keys_response(scope.tenant.tokens.roles().await?),
+        Route::Role => role_op(&scope.tenant.tokens, req.param("role"), req.operation, data).await,
         Route::Tidy => {
-            let removed = core.tokens.tidy().await?;
+            let removed = scope.tenant.tokens.tidy().await?;
             // 202 as OpenBao, although the tidy has finished by the time it answers.
             let mut resp = Response {
                 status: Some(202),
@@ -337,7 +363,7 @@ fn normalize_policies(mut policies: Vec<String>) -> Vec<String> {
 }
 
 async fn create(
-    core: &Unsealed,
+    scope: &Scope<'_>,
     data: &Map<String, Value>,
     auth: &Authorized,
     kind: CreateKind,
@@ -346,7 +372,9 @@ async fn create(
     let privileged = caller.is_root() || auth.sudo;
     let role = match &kind {
         CreateKind::Role(name) => Some(
-            core.tokens
+            scope
+                .tenant
+                .tokens
                 .role(name)
                 .await?
                 .ok_or_else(|| Error::invalid(format!("unknown role {name}")))?,
@@ -426,7 +454,7 @@ async fn create(
         return Err(Error::invalid("token must have at least one policy"));
     }
     for p in &policies {
-        if p != "root" && !core.policies.exists(p).await? {
+        if p != "root" && !scope.tenant.policies.exists(p).await? {
             warnings.push(format!("Policy \"{p}\" does not exist"));
         }
     }
@@ -534,11 +562,8 @@ async fn create(
         }
     };
 
-    let now = core.barrier.clock().now_unix_secs();
-    let token = match id {
-        Some(i) => i.to_string(),
-        None => generate_token(token_type == "batch")?,
-    };
+    let now = scope.unsealed.barrier.clock().now_unix_secs();
+    let token = scope.tenant.tokens.new_token(token_type == "batch", id)?;
     let entry = TokenEntry {
         id_hash: String::new(),
         accessor: if token_type == "batch" {
@@ -557,7 +582,10 @@ async fn create(
         num_uses,
         renewable,
         meta,
-        parent: (!orphan).then(|| hex::encode(auth.token_hash)),
+        // A token made in a namespace below the caller's cannot point at a parent in another
+        // store: it is an orphan (revoking the caller does not reach it).
+        parent: (!orphan && std::ptr::eq(&*auth.token_tenant, &**scope.tenant))
+            .then(|| hex::encode(auth.token_hash)),
         token_type: token_type.into(),
         role: match &kind {
             CreateKind::Role(n) => Some(n.clone()),
@@ -565,7 +593,7 @@ async fn create(
         },
         last_renewal_time: None,
     };
-    let entry = core.tokens.create(&token, entry).await?;
+    let entry = scope.tenant.tokens.create(&token, entry).await?;
     let mut resp = auth_response(now, &entry, &token);
     resp.warnings = warnings;
     Ok(resp)
@@ -656,17 +684,21 @@ pub(crate) fn lookup_response(now: i64, entry: &TokenEntry, id: Option<&str>) ->
     Response::with_data(d)
 }
 
-async fn lookup(core: &Unsealed, data: &Map<String, Value>, auth: &Authorized) -> Result<Response> {
+async fn lookup(
+    scope: &Scope<'_>,
+    data: &Map<String, Value>,
+    auth: &Authorized,
+) -> Result<Response> {
     let Some(token) = fields::opt_str(data, "token")?.filter(|t| !t.is_empty()) else {
         return Ok(lookup_response(
-            core.barrier.clock().now_unix_secs(),
+            scope.unsealed.barrier.clock().now_unix_secs(),
             &auth.token,
             Some(auth.raw_token()),
         ));
     };
-    match core.tokens.lookup(token).await? {
+    match scope.tenant.tokens.lookup(token).await? {
         Some(entry) => Ok(lookup_response(
-            core.barrier.clock().now_unix_secs(),
+            scope.unsealed.barrier.clock().now_unix_secs(),
             &entry,
             Some(token),
         )),
@@ -674,11 +706,11 @@ async fn lookup(core: &Unsealed, data: &Map<String, Value>, auth: &Authorized) -
     }
 }
 
-async fn lookup_accessor(core: &Unsealed, data: &Map<String, Value>) -> Result<Response> {
+async fn lookup_accessor(scope: &Scope<'_>, data: &Map<String, Value>) -> Result<Response> {
     let accessor = required_str(data, "accessor")?;
-    match core.tokens.lookup_accessor(&accessor).await? {
+    match scope.tenant.tokens.lookup_accessor(&accessor).await? {
         Some((_, entry)) => Ok(lookup_response(
-            core.barrier.clock().now_unix_secs(),
+            scope.unsealed.barrier.clock().now_unix_secs(),
             &entry,
             None,
         )),
@@ -800,8 +832,8 @@ fn role_response(r: &TokenRole) -> Response {
 
 /// The periodic token tidy, as a background change: audited (job `token-tidy`) when there is
 /// something to remove, and then done. Returns how many tokens were removed.
-pub(crate) async fn tidy(core: &Unsealed) -> Result<usize> {
-    let due = core.tokens.tidy_candidates().await?;
+pub(crate) async fn tidy(scope: &Scope<'_>) -> Result<usize> {
+    let due = scope.tenant.tokens.tidy_candidates().await?;
     if due.is_empty() {
         return Ok(0);
     }
@@ -814,8 +846,10 @@ pub(crate) async fn tidy(core: &Unsealed) -> Result<usize> {
         mount: None,
         data: Some(&data),
     };
-    core.audit
+    scope
+        .unsealed
+        .audit
         .background()
-        .record(&change, core.tokens.revoke_all(&due))
+        .record(&change, scope.tenant.tokens.revoke_all(&due))
         .await
 }

@@ -4,6 +4,15 @@
 //! The keyring itself is stored under [`KEYRING_PATH`], encrypted with the root key. Rotation
 //! writes the new keyring before any value is encrypted under the new term, so a crash at any
 //! point leaves every stored value decryptable.
+//!
+//! Values of a namespace other than the root are encrypted with that namespace's own keyring
+//! instead ([`namespace_keys`]); a [`View`] of the namespace carries it.
+
+mod namespace_keys;
+mod view;
+
+pub use namespace_keys::{NAMESPACE_KEYS_PATH, NamespaceKey};
+pub use view::View;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +23,7 @@ use coffre_storage::{Backend, Op};
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use namespace_keys::NamespaceKeys;
 
 /// Storage key of the keyring blob (encrypted with the root key, not with the keyring).
 pub const KEYRING_PATH: &str = "core/keyring";
@@ -41,6 +51,8 @@ pub struct Barrier {
     sealed: AtomicBool,
     /// The core's clock, handed to everything that has storage.
     clock: SharedClock,
+    /// The keyrings of the namespaces; changed under `keyring_write`.
+    namespace_keys: ArcSwap<NamespaceKeys>,
 }
 
 impl std::fmt::Debug for Barrier {
@@ -76,6 +88,12 @@ impl Barrier {
         let plain = decrypt_with_key(&root_key, KEYRING_PATH.as_bytes(), &blob)?;
         let keyring = Keyring::from_bytes(plain.expose())?;
         let count = keyring.active_term().encryptions;
+        // Absent until the first namespace is created: storage from before namespaces
+        // needs no migration.
+        let namespace_keys = match backend.get(NAMESPACE_KEYS_PATH).await? {
+            Some(blob) => NamespaceKeys::open(&root_key, &blob)?,
+            None => NamespaceKeys::default(),
+        };
         Ok(Barrier {
             backend,
             root_key,
@@ -85,6 +103,7 @@ impl Barrier {
             persisted_count: AtomicU64::new(count),
             sealed: AtomicBool::new(false),
             clock,
+            namespace_keys: ArcSwap::from_pointee(namespace_keys),
         })
     }
 
@@ -95,17 +114,37 @@ impl Barrier {
 
     /// Decrypts the value at `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>> {
+        self.get_in(None, key).await
+    }
+
+    /// [`Barrier::get`] of a value encrypted with a namespace's keyring (`None`: the barrier's).
+    pub(crate) async fn get_in(
+        &self,
+        namespace: Option<&NamespaceKey>,
+        key: &str,
+    ) -> Result<Option<SecretBytes>> {
         self.check_open()?;
         match self.backend.get(key).await? {
             None => Ok(None),
-            Some(blob) => Ok(Some(self.keyring.load().decrypt(key.as_bytes(), &blob)?)),
+            Some(blob) => Ok(Some(match namespace {
+                Some(ns) => ns.decrypt(key.as_bytes(), &blob)?,
+                None => self.keyring.load().decrypt(key.as_bytes(), &blob)?,
+            })),
         }
     }
 
     /// Encrypts `value` for `key` without writing it.
-    fn encrypt(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+    fn encrypt(
+        &self,
+        namespace: Option<&NamespaceKey>,
+        key: &str,
+        value: &[u8],
+    ) -> Result<Vec<u8>> {
         self.check_open()?;
-        Ok(self.keyring.load().encrypt(key.as_bytes(), value)?)
+        match namespace {
+            Some(ns) => ns.encrypt(key.as_bytes(), value),
+            None => Ok(self.keyring.load().encrypt(key.as_bytes(), value)?),
+        }
     }
 
     /// Encrypts and durably stores `value` at `key`.
@@ -115,7 +154,17 @@ impl Barrier {
     /// value (the backend's writes are atomic). Once the write is durable it is reported as
     /// done: the keyring upkeep that follows it cannot turn it into an error.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        let blob = self.encrypt(key, value)?;
+        self.put_in(None, key, value).await
+    }
+
+    /// [`Barrier::put`] with a namespace's keyring (`None`: the barrier's).
+    pub(crate) async fn put_in(
+        &self,
+        namespace: Option<&NamespaceKey>,
+        key: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        let blob = self.encrypt(namespace, key, value)?;
         self.backend.put(key, blob).await?;
         self.after_encryptions().await;
         Ok(())
@@ -157,19 +206,96 @@ impl Barrier {
     /// # Errors
     /// As [`Barrier::put`]: an error means none of the entries was written.
     pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
+        self.batch_in(None, entries).await
+    }
+
+    /// [`Barrier::batch`] with a namespace's keyring (`None`: the barrier's).
+    pub(crate) async fn batch_in(
+        &self,
+        namespace: Option<&NamespaceKey>,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<()> {
+        let ops = self.seal_ops(namespace, entries)?;
+        self.backend.batch(ops).await?;
+        self.after_encryptions().await;
+        Ok(())
+    }
+
+    fn seal_ops(
+        &self,
+        namespace: Option<&NamespaceKey>,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<Vec<Op>> {
         self.check_open()?;
-        let mut ops = Vec::with_capacity(entries.len());
+        let mut ops = Vec::with_capacity(entries.len() + 1);
         for (key, value) in entries {
             ops.push(match value {
                 Some(v) => {
-                    let blob = self.encrypt(&key, &v)?;
+                    let blob = self.encrypt(namespace, &key, &v)?;
                     Op::Put(key, blob)
                 }
                 None => Op::Delete(key),
             });
         }
+        Ok(ops)
+    }
+
+    /// The keyring of a namespace, if it has one (it has none once deleted).
+    pub(crate) fn namespace_key(&self, id: &str) -> Option<Arc<NamespaceKey>> {
+        self.namespace_keys.load().get(id)
+    }
+
+    /// Gives namespace `id` a fresh keyring, writing `entries` (root storage, the barrier's
+    /// keyring) in the same atomic commit: a namespace and its key exist together or not at
+    /// all.
+    pub(crate) async fn create_namespace_key(
+        &self,
+        id: &str,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<Arc<NamespaceKey>> {
+        let _guard = self.keyring_write.lock().await;
+        let next = self
+            .namespace_keys
+            .load()
+            .with_new(id, self.clock.now_unix_nanos())?;
+        self.commit_namespace_keys(&next, entries).await?;
+        let key = next
+            .get(id)
+            .ok_or_else(|| Error::Internal("new namespace key missing".into()))?;
+        self.namespace_keys.store(Arc::new(next));
+        Ok(key)
+    }
+
+    /// Destroys namespace `id`'s keyring durably, writing `entries` (root storage) in the same
+    /// commit. Once this returns, nothing stored under the namespace can be decrypted with the
+    /// current keys, and every holder of the keyring is refused.
+    pub(crate) async fn destroy_namespace_key(
+        &self,
+        id: &str,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<()> {
+        let _guard = self.keyring_write.lock().await;
+        let current = self.namespace_keys.load_full();
+        let (next, _removed) = current.without(id);
+        self.commit_namespace_keys(&next, entries).await?;
+        current.destroy_missing_from(&next);
+        self.namespace_keys.store(Arc::new(next));
+        Ok(())
+    }
+
+    async fn commit_namespace_keys(
+        &self,
+        next: &NamespaceKeys,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<()> {
+        let mut ops = self.seal_ops(None, entries)?;
+        ops.push(Op::Put(
+            NAMESPACE_KEYS_PATH.into(),
+            next.seal(&self.root_key)?,
+        ));
+        // No keyring upkeep here: it takes `keyring_write`, which the caller holds. The next
+        // ordinary write does it.
         self.backend.batch(ops).await?;
-        self.after_encryptions().await;
         Ok(())
     }
 
@@ -207,6 +333,13 @@ impl Barrier {
         let keyring = self.keyring.load_full();
         let blob = seal_keyring(&self.root_key, &keyring)?;
         self.backend.put(KEYRING_PATH, blob).await?;
+        // The namespace keyrings' counters travel in their table.
+        let namespace_keys = self.namespace_keys.load_full();
+        if !namespace_keys.is_empty() {
+            self.backend
+                .put(NAMESPACE_KEYS_PATH, namespace_keys.seal(&self.root_key)?)
+                .await?;
+        }
         self.persisted_count
             .store(keyring.active_term().encryptions, Ordering::Relaxed);
         Ok(())
@@ -236,84 +369,6 @@ impl Barrier {
         if let Err(e) = result {
             tracing::error!(error = %e, "barrier keyring upkeep failed; retried on the next write");
         }
-    }
-}
-
-/// A barrier confined to a key prefix: what an engine gets, and nothing more.
-#[derive(Clone, Debug)]
-pub struct View {
-    barrier: Arc<Barrier>,
-    prefix: String,
-}
-
-impl View {
-    /// A view of `barrier` below `prefix` (which should end in `/`).
-    pub fn new(barrier: Arc<Barrier>, prefix: impl Into<String>) -> Self {
-        View {
-            barrier,
-            prefix: prefix.into(),
-        }
-    }
-
-    fn full(&self, key: &str) -> String {
-        let mut full = String::with_capacity(self.prefix.len() + key.len());
-        full.push_str(&self.prefix);
-        full.push_str(key);
-        full
-    }
-
-    /// Decrypts the value at `key`.
-    pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>> {
-        self.barrier.get(&self.full(key)).await
-    }
-
-    /// The core's clock.
-    pub fn clock(&self) -> &SharedClock {
-        self.barrier.clock()
-    }
-
-    /// Stores `value` at `key`.
-    pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.barrier.put(&self.full(key), value).await
-    }
-
-    /// Deletes `key`.
-    pub async fn delete(&self, key: &str) -> Result<()> {
-        self.barrier.delete(&self.full(key)).await
-    }
-
-    /// One level of names below `prefix`.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.barrier.list(&self.full(prefix)).await
-    }
-
-    /// Every key of the view below `prefix`, recursively (relative to the view).
-    pub async fn scan(&self, prefix: &str) -> Result<Vec<String>> {
-        let keys = self.barrier.scan(&self.full(prefix)).await?;
-        Ok(keys
-            .into_iter()
-            .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
-            .collect())
-    }
-
-    /// Writes several entries of the view atomically, in one durable commit. `None` deletes.
-    pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
-        let entries = entries
-            .into_iter()
-            .map(|(k, v)| (self.full(&k), v))
-            .collect();
-        self.barrier.batch(entries).await
-    }
-
-    /// Deletes everything in the view (used when a mount is disabled).
-    pub async fn clear(&self) -> Result<()> {
-        let keys = self.barrier.scan(&self.prefix).await?;
-        for chunk in keys.chunks(1000) {
-            self.barrier
-                .batch(chunk.iter().map(|k| (k.clone(), None)).collect())
-                .await?;
-        }
-        Ok(())
     }
 }
 

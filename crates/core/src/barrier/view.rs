@@ -1,0 +1,121 @@
+//! [`View`]: the barrier confined to a key prefix, and to one namespace's keyring.
+
+use std::sync::Arc;
+
+use coffre_crypto::SecretBytes;
+
+use super::{Barrier, NamespaceKey};
+use crate::clock::SharedClock;
+use crate::error::Result;
+
+/// A barrier confined to a key prefix: what an engine or a store gets, and nothing more. A
+/// view of a namespace encrypts with that namespace's keyring; views made from it with
+/// [`View::sub`] stay inside the namespace, so nothing below can reach another's data.
+#[derive(Clone, Debug)]
+pub struct View {
+    barrier: Arc<Barrier>,
+    prefix: String,
+    /// `None` in the root namespace (the barrier's keyring).
+    namespace: Option<Arc<NamespaceKey>>,
+}
+
+impl View {
+    /// A view of `barrier` below `prefix` (which should end in `/`), in the root namespace.
+    pub fn new(barrier: Arc<Barrier>, prefix: impl Into<String>) -> Self {
+        View {
+            barrier,
+            prefix: prefix.into(),
+            namespace: None,
+        }
+    }
+
+    /// The storage of a namespace: everything below `prefix`, under its own keyring.
+    pub(crate) fn of_namespace(
+        barrier: Arc<Barrier>,
+        prefix: impl Into<String>,
+        key: Arc<NamespaceKey>,
+    ) -> Self {
+        View {
+            barrier,
+            prefix: prefix.into(),
+            namespace: Some(key),
+        }
+    }
+
+    /// A view below `prefix` of this one, in the same namespace.
+    pub fn sub(&self, prefix: &str) -> View {
+        View {
+            barrier: self.barrier.clone(),
+            prefix: self.full(prefix),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    fn full(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.prefix.len() + key.len());
+        full.push_str(&self.prefix);
+        full.push_str(key);
+        full
+    }
+
+    /// Decrypts the value at `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<SecretBytes>> {
+        self.barrier
+            .get_in(self.namespace.as_deref(), &self.full(key))
+            .await
+    }
+
+    /// The core's clock.
+    pub fn clock(&self) -> &SharedClock {
+        self.barrier.clock()
+    }
+
+    /// Stores `value` at `key`.
+    pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.barrier
+            .put_in(self.namespace.as_deref(), &self.full(key), value)
+            .await
+    }
+
+    /// Deletes `key`.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.barrier.delete(&self.full(key)).await
+    }
+
+    /// One level of names below `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.barrier.list(&self.full(prefix)).await
+    }
+
+    /// Every key of the view below `prefix`, recursively (relative to the view).
+    pub async fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        let keys = self.barrier.scan(&self.full(prefix)).await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
+            .collect())
+    }
+
+    /// Writes several entries of the view atomically, in one durable commit. `None` deletes.
+    pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
+        let entries = entries
+            .into_iter()
+            .map(|(k, v)| (self.full(&k), v))
+            .collect();
+        self.barrier
+            .batch_in(self.namespace.as_deref(), entries)
+            .await
+    }
+
+    /// Deletes everything in the view (a disabled mount's data, a deleted namespace's). Needs
+    /// no key, so it works after a namespace's keyring is destroyed.
+    pub async fn clear(&self) -> Result<()> {
+        let keys = self.barrier.scan(&self.prefix).await?;
+        for chunk in keys.chunks(1000) {
+            self.barrier
+                .batch(chunk.iter().map(|k| (k.clone(), None)).collect())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,245 @@
+//! Creating, changing and deleting namespaces, and opening them all at unseal.
+//!
+//! Creation commits the namespace's keyring and its entry together ([`Barrier::create_namespace_key`]),
+//! then writes its initial stores with the new key. Deletion commits, in one write, the new key
+//! table without the namespace's keyring, the removal of its entry and a purge marker: from that
+//! commit on the namespace's data cannot be decrypted (crypto-shredding). Its ciphertext is then
+//! removed in the background; a crash leaves the marker, and the next unseal finishes the job.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{
+    NAMESPACES_PREFIX, NamespaceEntry, Namespaces, Tenant, initial_entries, new_id, storage_prefix,
+};
+use crate::audit::{BackgroundAudit, BackgroundChange};
+use crate::barrier::{Barrier, View};
+use crate::core::Unsealed;
+use crate::engines::mount_state::MountStates;
+use crate::error::{Error, Result};
+use crate::request::Operation;
+
+/// `core/namespace-purge/<id>`: a deleted namespace whose ciphertext is still to be removed.
+const PURGE_PREFIX: &str = "core/namespace-purge/";
+
+fn encode(entry: &NamespaceEntry) -> Result<Vec<u8>> {
+    serde_json::to_vec(entry).map_err(|e| Error::Internal(format!("encode namespace: {e}")))
+}
+
+/// Opens the root namespace and every namespace in the table.
+pub(crate) async fn open_all(
+    barrier: &Arc<Barrier>,
+    background: &BackgroundAudit,
+    states: &MountStates,
+) -> Result<Namespaces> {
+    let root = Tenant::open(
+        NamespaceEntry::root(),
+        View::new(barrier.clone(), ""),
+        background,
+        states,
+    )
+    .await?;
+    let mut others = Vec::new();
+    for id in barrier.list(NAMESPACES_PREFIX).await? {
+        let raw = barrier
+            .get(&format!("{NAMESPACES_PREFIX}{id}"))
+            .await?
+            .ok_or_else(|| Error::Internal(format!("namespace {id} vanished")))?;
+        let entry: NamespaceEntry = serde_json::from_slice(raw.expose())
+            .map_err(|e| Error::Internal(format!("corrupt namespace entry {id}: {e}")))?;
+        // The entry and the key are committed and removed together, so a crash cannot leave
+        // one without the other; storage restored from before a deletion, with the keys of
+        // after it, can. Such a namespace was shredded: nothing decrypts its data.
+        let Some(key) = barrier.namespace_key(&entry.id) else {
+            tracing::warn!(id = %entry.id, path = %entry.path, "namespace entry without a key (deleted): its data cannot be decrypted and is not served");
+            continue;
+        };
+        let view = View::of_namespace(barrier.clone(), entry.storage_prefix(), key);
+        others.push(Arc::new(
+            Tenant::open(entry, view, background, states).await?,
+        ));
+    }
+    if !others.is_empty() {
+        tracing::info!(count = others.len(), "namespaces opened");
+    }
+    Ok(Namespaces::new(Arc::new(root), others))
+}
+
+/// Creates namespace `name` below `parent`, or, when it exists, replaces its custom metadata
+/// (`PUT sys/namespaces/:name` does both, as in OpenBao: no metadata given clears it).
+pub(crate) async fn create_or_update(
+    core: &Unsealed,
+    parent: &Tenant,
+    name: &str,
+    custom_metadata: BTreeMap<String, String>,
+) -> Result<NamespaceEntry> {
+    let _write = core.namespaces.write.lock().await;
+    let path = format!("{}{name}/", parent.ns.path);
+    if let Some(existing) = core.namespaces.by_path(&path) {
+        let mut entry = existing.entry();
+        entry.custom_metadata = custom_metadata;
+        return replace_entry(core, &existing, entry).await;
+    }
+    if core.namespaces.by_path(&parent.ns.path).is_none() {
+        return Err(Error::NamespaceNotFound(
+            "parent namespace was deleted".into(),
+        ));
+    }
+    let all = core.namespaces.all();
+    let entry = NamespaceEntry {
+        id: new_id(|id| all.iter().any(|t| t.ns.id == id))?,
+        uuid: uuid::Uuid::new_v4().to_string(),
+        path,
+        custom_metadata,
+    };
+    let key = core
+        .barrier
+        .create_namespace_key(
+            &entry.id,
+            vec![(
+                format!("{NAMESPACES_PREFIX}{}", entry.id),
+                Some(encode(&entry)?),
+            )],
+        )
+        .await?;
+    let view = View::of_namespace(core.barrier.clone(), entry.storage_prefix(), key);
+    view.batch(initial_entries(view.clock().now_unix_nanos())?)
+        .await?;
+    let tenant = Tenant::open(
+        entry.clone(),
+        view,
+        &core.audit.background(),
+        &core.mount_states,
+    )
+    .await?;
+    core.namespaces.insert(Arc::new(tenant));
+    tracing::info!(path = %entry.path, id = %entry.id, "namespace created");
+    Ok(entry)
+}
+
+/// Stores a changed entry (custom metadata) and publishes it.
+async fn replace_entry(
+    core: &Unsealed,
+    existing: &Tenant,
+    entry: NamespaceEntry,
+) -> Result<NamespaceEntry> {
+    core.barrier
+        .put(
+            &format!("{NAMESPACES_PREFIX}{}", entry.id),
+            &encode(&entry)?,
+        )
+        .await?;
+    *existing.custom_metadata.write() = entry.custom_metadata.clone();
+    Ok(entry)
+}
+
+/// `PATCH sys/namespaces/:name`: a JSON merge patch of the custom metadata (`null` removes a
+/// key; a `null` patch clears it all).
+pub(crate) async fn patch_metadata(
+    core: &Unsealed,
+    path: &str,
+    patch: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<Option<NamespaceEntry>> {
+    let _write = core.namespaces.write.lock().await;
+    let Some(existing) = core.namespaces.by_path(path) else {
+        return Ok(None);
+    };
+    let mut entry = existing.entry();
+    match patch {
+        None => entry.custom_metadata.clear(),
+        Some(patch) => {
+            for (k, v) in patch {
+                match v {
+                    serde_json::Value::Null => {
+                        entry.custom_metadata.remove(k);
+                    }
+                    serde_json::Value::String(s) => {
+                        entry.custom_metadata.insert(k.clone(), s.clone());
+                    }
+                    _ => {
+                        return Err(Error::invalid(
+                            "metadata patch can only have string or null values",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    replace_entry(core, &existing, entry).await.map(Some)
+}
+
+/// Deletes the namespace at `path`: destroys its key durably, withdraws it, and removes its
+/// data in the background. `Ok(false)`: there was none.
+pub(crate) async fn delete(core: &Unsealed, path: &str) -> Result<bool> {
+    let _write = core.namespaces.write.lock().await;
+    let Some(tenant) = core.namespaces.by_path(path) else {
+        return Ok(false);
+    };
+    if tenant.ns.is_root() {
+        return Err(Error::invalid("unable to delete root namespace"));
+    }
+    if !core.namespaces.children(path).is_empty() {
+        return Err(Error::Conflict(
+            "unable to delete namespace containing child namespaces".into(),
+        ));
+    }
+    let id = tenant.ns.id.clone();
+    core.barrier
+        .destroy_namespace_key(
+            &id,
+            vec![
+                (format!("{NAMESPACES_PREFIX}{id}"), None),
+                (
+                    format!("{PURGE_PREFIX}{id}"),
+                    Some(tenant.ns.storage_prefix().into_bytes()),
+                ),
+            ],
+        )
+        .await?;
+    core.namespaces.remove(path);
+    tracing::info!(path, id = %id, "namespace deleted: its key is destroyed");
+    spawn_purge(
+        core.barrier.clone(),
+        core.audit.background(),
+        id,
+        path.to_string(),
+    );
+    Ok(true)
+}
+
+/// Removes a deleted namespace's ciphertext, audited as a background change.
+fn spawn_purge(barrier: Arc<Barrier>, background: BackgroundAudit, id: String, path: String) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let audit_path = format!("sys/namespaces/{path}");
+        let change = BackgroundChange {
+            job: "namespace-purge",
+            operation: Operation::Delete,
+            path: &audit_path,
+            mount: None,
+            data: None,
+        };
+        if let Err(e) = background.record(&change, purge(&barrier, &id)).await {
+            tracing::warn!(error = %e, id, "removing a deleted namespace's data failed; resumed at the next unseal");
+        }
+    });
+}
+
+async fn purge(barrier: &Arc<Barrier>, id: &str) -> Result<()> {
+    View::new(barrier.clone(), storage_prefix(id))
+        .clear()
+        .await?;
+    barrier.delete(&format!("{PURGE_PREFIX}{id}")).await?;
+    tracing::info!(id, "data of a deleted namespace removed");
+    Ok(())
+}
+
+/// Finishes the purges of namespaces deleted before a crash (at unseal).
+pub(crate) async fn resume_purges(barrier: &Arc<Barrier>) -> Result<()> {
+    for id in barrier.list(PURGE_PREFIX).await? {
+        purge(barrier, &id).await?;
+    }
+    Ok(())
+}

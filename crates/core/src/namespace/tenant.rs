@@ -1,0 +1,106 @@
+//! [`Tenant`]: what one namespace holds while the core is unsealed.
+
+use arc_swap::ArcSwap;
+use coffre_crypto::Key256;
+
+use super::NamespaceEntry;
+use crate::audit::BackgroundAudit;
+use crate::barrier::View;
+use crate::engines::mount_state::MountStates;
+use crate::error::{Error, Result};
+use crate::mount::{MOUNTS_PATH, MountTable, Router};
+use crate::policy_store::{POLICY_PREFIX, PolicyStore, default_policy_entry};
+use crate::system::Migrations;
+use crate::token::{TOKEN_KEY_PATH, TOKEN_PREFIX, TokenStore};
+
+/// One namespace's stores, mount table and router. Everything in it works on the namespace's
+/// [`View`], so nothing reached through a tenant can touch another tenant's storage.
+pub(crate) struct Tenant {
+    /// Who the namespace is (its `custom_metadata` as at unseal: read [`Tenant::entry`]).
+    pub(crate) ns: NamespaceEntry,
+    /// The namespace's custom metadata, the one thing about it that changes.
+    pub(crate) custom_metadata: parking_lot::RwLock<std::collections::BTreeMap<String, String>>,
+    /// The namespace's whole storage (`""` in the root, `namespaces/<id>/` otherwise).
+    pub(crate) view: View,
+    pub(crate) tokens: TokenStore,
+    pub(crate) policies: PolicyStore,
+    /// The stored table; the mutex serializes mount changes.
+    pub(crate) mounts: tokio::sync::Mutex<MountTable>,
+    pub(crate) router: ArcSwap<Router>,
+    /// Recent `sys/remount` moves, for `sys/remount/status`.
+    pub(crate) migrations: Migrations,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("path", &self.ns.path)
+            .field("id", &self.ns.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a new namespace (or a freshly initialized root) starts with, relative to its view: the
+/// `default` policy, a mount table with `sys/`, and the key that hashes its tokens.
+pub(crate) fn initial_entries(now_unix_nanos: i64) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+    let (default_key, default_policy) = default_policy_entry(now_unix_nanos)?;
+    let table = serde_json::to_vec(&MountTable::initial()?)
+        .map_err(|e| Error::Internal(format!("encode mounts: {e}")))?;
+    let token_key = Key256::generate()?;
+    Ok(vec![
+        (default_key, Some(default_policy)),
+        (MOUNTS_PATH.into(), Some(table)),
+        (TOKEN_KEY_PATH.into(), Some(token_key.expose().to_vec())),
+    ])
+}
+
+impl Tenant {
+    /// Opens a namespace's stores from its view. A namespace whose creation was cut short after
+    /// its key and entry were committed gets its initial entries now.
+    pub(crate) async fn open(
+        ns: NamespaceEntry,
+        view: View,
+        background: &BackgroundAudit,
+        states: &MountStates,
+    ) -> Result<Tenant> {
+        let raw = match view.get(MOUNTS_PATH).await? {
+            Some(raw) => raw,
+            None if !ns.is_root() => {
+                view.batch(initial_entries(view.clock().now_unix_nanos())?)
+                    .await?;
+                view.get(MOUNTS_PATH)
+                    .await?
+                    .ok_or_else(|| Error::Internal("mount table missing".into()))?
+            }
+            None => return Err(Error::Internal("core/mounts missing from storage".into())),
+        };
+        let mounts: MountTable = serde_json::from_slice(raw.expose())
+            .map_err(|e| Error::Internal(format!("corrupt mount table: {e}")))?;
+        let suffix = (!ns.is_root()).then(|| ns.id.clone());
+        let tokens = TokenStore::open(view.sub(TOKEN_PREFIX), suffix).await?;
+        let router = Router::build(&mounts, &view, background, states)?;
+        Ok(Tenant {
+            custom_metadata: parking_lot::RwLock::new(ns.custom_metadata.clone()),
+            policies: PolicyStore::new(view.sub(POLICY_PREFIX)),
+            tokens,
+            mounts: tokio::sync::Mutex::new(mounts),
+            router: ArcSwap::from_pointee(router),
+            migrations: Migrations::default(),
+            view,
+            ns,
+        })
+    }
+
+    /// The namespace entry as it is now.
+    pub(crate) fn entry(&self) -> NamespaceEntry {
+        NamespaceEntry {
+            custom_metadata: self.custom_metadata.read().clone(),
+            ..self.ns.clone()
+        }
+    }
+
+    /// Whether this namespace is `other` or one of its ancestors.
+    pub(crate) fn contains(&self, other: &Tenant) -> bool {
+        other.ns.path.starts_with(&self.ns.path)
+    }
+}

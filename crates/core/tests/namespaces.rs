@@ -1,0 +1,522 @@
+//! Namespaces as tenants, through the core's API: the header and path-prefix forms, a tenant's
+//! own mounts, policies and tokens, isolation between tenants, and crypto-shredding.
+
+mod common;
+
+use std::sync::Arc;
+
+use coffre_core::{Core, CoreConfig, ErrorKind, Operation, Request, Response};
+use coffre_storage::{Backend, InMemoryBackend};
+use serde_json::{Value, json};
+
+use common::obj;
+
+struct Fx {
+    core: Core,
+    backend: Arc<InMemoryBackend>,
+    share: String,
+    root: String,
+}
+
+impl Fx {
+    async fn new() -> Fx {
+        let backend = Arc::new(InMemoryBackend::new());
+        let core = Core::new(backend.clone(), CoreConfig::default());
+        let (share, root) = core.dev_init(None).await.expect("init");
+        Fx {
+            core,
+            backend,
+            share: hex::encode(share.expose()),
+            root,
+        }
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        ns: &str,
+        op: Operation,
+        path: &str,
+        data: Value,
+    ) -> coffre_core::Result<Option<Response>> {
+        self.core
+            .handle(
+                Request::new(op, path)
+                    .with_token(token)
+                    .in_namespace(ns)
+                    .with_data(obj(data)),
+            )
+            .await
+    }
+
+    async fn ok(&self, token: &str, ns: &str, op: Operation, path: &str, data: Value) -> Value {
+        match self.call(token, ns, op, path, data).await {
+            Ok(Some(r)) => Value::Object(r.data.unwrap_or_default()),
+            Ok(None) => panic!("{op:?} {ns}|{path}: 404"),
+            Err(e) => panic!("{op:?} {ns}|{path}: {e}"),
+        }
+    }
+
+    async fn kind(&self, token: &str, ns: &str, op: Operation, path: &str) -> Option<ErrorKind> {
+        match self.call(token, ns, op, path, json!({})).await {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(ErrorKind::NotFound),
+            Err(e) => Some(e.kind()),
+        }
+    }
+
+    /// Creates namespace `name` in `parent`, mounts KV v2 at `kv/` in it and writes one secret.
+    async fn tenant(&self, parent: &str, name: &str, secret: &str) {
+        self.ok(
+            &self.root,
+            parent,
+            Operation::Update,
+            &format!("sys/namespaces/{name}"),
+            json!({}),
+        )
+        .await;
+        let ns = format!("{parent}/{name}");
+        self.ok(
+            &self.root,
+            &ns,
+            Operation::Update,
+            "sys/mounts/kv",
+            json!({"type": "kv-v2"}),
+        )
+        .await;
+        self.ok(
+            &self.root,
+            &ns,
+            Operation::Update,
+            "kv/data/app",
+            json!({"data": {"secret": secret}}),
+        )
+        .await;
+    }
+
+    /// A token created in namespace `ns` with a policy (written in `ns`) granting `caps` on
+    /// every path there.
+    async fn token_in(&self, ns: &str, caps: &str) -> String {
+        self.ok(
+            &self.root,
+            ns,
+            Operation::Update,
+            "sys/policies/acl/all",
+            json!({"policy": format!(r#"path "*" {{ capabilities = [{caps}] }}"#)}),
+        )
+        .await;
+        let r = self
+            .call(
+                &self.root,
+                ns,
+                Operation::Update,
+                "auth/token/create",
+                json!({"policies": ["all"]}),
+            )
+            .await
+            .expect("create")
+            .expect("response");
+        r.auth.expect("auth")["client_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+}
+
+const ALL: &str = r#""create","read","update","delete","list","patch","sudo""#;
+
+#[tokio::test]
+async fn namespaces_are_created_listed_read_patched_and_deleted() {
+    let fx = Fx::new().await;
+    let created = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Update,
+            "sys/namespaces/team-a",
+            json!({"custom_metadata": {"owner": "alice"}}),
+        )
+        .await;
+    assert_eq!(created["path"], "team-a/");
+    assert_eq!(created["custom_metadata"], json!({"owner": "alice"}));
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(id.len(), 5);
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "sys/namespaces/prod",
+        json!({}),
+    )
+    .await;
+
+    let listed = fx
+        .ok(&fx.root, "", Operation::List, "sys/namespaces/", json!({}))
+        .await;
+    assert_eq!(listed["keys"], json!(["team-a/"]));
+    let nested = fx
+        .ok(
+            &fx.root,
+            "team-a",
+            Operation::List,
+            "sys/namespaces/",
+            json!({}),
+        )
+        .await;
+    assert_eq!(nested["keys"], json!(["prod/"]));
+    // The path-prefix form names the same namespace.
+    let nested = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::List,
+            "team-a/sys/namespaces/",
+            json!({}),
+        )
+        .await;
+    assert_eq!(nested["keys"], json!(["prod/"]));
+    assert_eq!(nested["key_info"]["prod/"]["path"], "prod/");
+
+    let patched = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Patch,
+            "sys/namespaces/team-a",
+            json!({"custom_metadata": {"owner": null, "tier": "gold"}}),
+        )
+        .await;
+    assert_eq!(patched["custom_metadata"], json!({"tier": "gold"}));
+    let read = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Read,
+            "sys/namespaces/team-a",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (read["id"].as_str(), &read["custom_metadata"]),
+        (Some(id.as_str()), &json!({"tier": "gold"}))
+    );
+
+    // A namespace with children is not deleted; a leaf is.
+    assert_eq!(
+        fx.kind(&fx.root, "", Operation::Delete, "sys/namespaces/team-a")
+            .await,
+        Some(ErrorKind::Conflict)
+    );
+    let deleted = fx
+        .ok(
+            &fx.root,
+            "team-a",
+            Operation::Delete,
+            "sys/namespaces/prod",
+            json!({}),
+        )
+        .await;
+    assert_eq!(deleted["status"], "in-progress");
+    assert_eq!(
+        fx.kind(&fx.root, "team-a/prod", Operation::Read, "sys/mounts")
+            .await,
+        Some(ErrorKind::NotFound)
+    );
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Delete,
+        "sys/namespaces/team-a",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        fx.kind(&fx.root, "", Operation::List, "sys/namespaces/")
+            .await,
+        Some(ErrorKind::NotFound)
+    );
+
+    for bad in ["sys", "a/b", "..", "a b", "x*", "root"] {
+        assert_eq!(
+            fx.kind(
+                &fx.root,
+                "",
+                Operation::Update,
+                &format!("sys/namespaces/{bad}")
+            )
+            .await,
+            Some(ErrorKind::InvalidRequest),
+            "{bad:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_namespace_is_a_404_never_the_root() {
+    let fx = Fx::new().await;
+    for ns in ["nosuch", "nosuch/deeper", "team-a"] {
+        assert_eq!(
+            fx.kind(&fx.root, ns, Operation::Read, "sys/mounts").await,
+            Some(ErrorKind::NotFound),
+            "{ns}"
+        );
+    }
+    // Header tricks are refused, not resolved to something else.
+    for ns in ["../", "a/../b", "a%2Fb", "a//b", "sys"] {
+        assert_eq!(
+            fx.kind(&fx.root, ns, Operation::Read, "sys/mounts").await,
+            Some(ErrorKind::InvalidRequest),
+            "{ns}"
+        );
+    }
+    // `root` and "" both name the root namespace.
+    assert_eq!(
+        fx.kind(&fx.root, "root", Operation::Read, "sys/mounts")
+            .await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn each_tenant_has_its_own_mounts_data_policies_and_tokens() {
+    let fx = Fx::new().await;
+    fx.tenant("", "team-a", "a-secret").await;
+    fx.tenant("", "team-b", "b-secret").await;
+
+    // Header and path-prefix forms reach the same data; the root has no `kv/` mount.
+    let via_header = fx
+        .ok(
+            &fx.root,
+            "team-a",
+            Operation::Read,
+            "kv/data/app",
+            json!({}),
+        )
+        .await;
+    let via_prefix = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Read,
+            "team-a/kv/data/app",
+            json!({}),
+        )
+        .await;
+    assert_eq!(via_header["data"], json!({"secret": "a-secret"}));
+    assert_eq!(via_prefix["data"], via_header["data"]);
+    let b = fx
+        .ok(
+            &fx.root,
+            "team-b",
+            Operation::Read,
+            "kv/data/app",
+            json!({}),
+        )
+        .await;
+    assert_eq!(b["data"], json!({"secret": "b-secret"}));
+    assert_eq!(
+        fx.kind(&fx.root, "", Operation::Read, "kv/data/app").await,
+        Some(ErrorKind::NotFound)
+    );
+    let mounts = fx
+        .ok(&fx.root, "team-a", Operation::Read, "sys/mounts", json!({}))
+        .await;
+    assert!(
+        mounts.get("kv/").is_some() && mounts.get("secret/").is_none(),
+        "{mounts}"
+    );
+
+    // A tenant's token carries its namespace and works only there.
+    let a = fx.token_in("team-a", ALL).await;
+    let a_id = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Read,
+            "sys/namespaces/team-a",
+            json!({}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert!(a.ends_with(&format!(".{a_id}")), "{a}");
+    let me = fx
+        .ok(
+            &a,
+            "team-a",
+            Operation::Read,
+            "auth/token/lookup-self",
+            json!({}),
+        )
+        .await;
+    assert_eq!(me["policies"], json!(["all", "default"]));
+    assert!(
+        fx.kind(&a, "team-a", Operation::Read, "kv/data/app")
+            .await
+            .is_none()
+    );
+
+    let denied = Some(ErrorKind::PermissionDenied);
+    for (ns, path) in [
+        ("team-b", "kv/data/app"),
+        ("", "team-b/kv/data/app"),
+        ("", "kv/data/app"),
+        ("", "sys/mounts"),
+        ("", "sys/policies/acl/all"),
+        ("team-b", "sys/mounts"),
+        ("team-b", "sys/policies/acl/all"),
+        ("team-b", "auth/token/lookup-self"),
+        ("", "team-b/auth/token/lookup-self"),
+        ("team-b", "sys/namespaces/"),
+        ("", "sys/namespaces/team-b"),
+    ] {
+        for op in [
+            Operation::Read,
+            Operation::List,
+            Operation::Update,
+            Operation::Delete,
+        ] {
+            assert_eq!(
+                fx.kind(&a, ns, op, path).await,
+                denied,
+                "{op:?} {ns}|{path}"
+            );
+        }
+    }
+    // The token of another tenant is not found in this one's store.
+    let b_token = fx.token_in("team-b", ALL).await;
+    assert_eq!(
+        fx.kind(&b_token, "team-a", Operation::Read, "kv/data/app")
+            .await,
+        denied
+    );
+}
+
+#[tokio::test]
+async fn a_root_namespace_policy_reaches_the_child_paths_it_names_and_nothing_else() {
+    let fx = Fx::new().await;
+    fx.tenant("", "team-a", "a-secret").await;
+    fx.tenant("", "team-b", "b-secret").await;
+    let t = common::token_with(
+        &fx.core,
+        &fx.root,
+        "team-a-only",
+        r#"path "team-a/*" { capabilities = ["read", "list"] }"#,
+    )
+    .await;
+    let read = fx
+        .ok(&t, "team-a", Operation::Read, "kv/data/app", json!({}))
+        .await;
+    assert_eq!(read["data"], json!({"secret": "a-secret"}));
+    let read = fx
+        .ok(&t, "", Operation::Read, "team-a/kv/data/app", json!({}))
+        .await;
+    assert_eq!(read["data"], json!({"secret": "a-secret"}));
+    let denied = Some(ErrorKind::PermissionDenied);
+    assert_eq!(
+        fx.kind(&t, "team-a", Operation::Update, "kv/data/app")
+            .await,
+        denied
+    );
+    assert_eq!(
+        fx.kind(&t, "team-b", Operation::Read, "kv/data/app").await,
+        denied
+    );
+    assert_eq!(
+        fx.kind(&t, "", Operation::Read, "team-b/kv/data/app").await,
+        denied
+    );
+    assert_eq!(fx.kind(&t, "", Operation::Read, "sys/mounts").await, denied);
+    let caps = fx
+        .ok(
+            &t,
+            "",
+            Operation::Update,
+            "sys/capabilities-self",
+            json!({"paths": ["team-a/kv/data/app"]}),
+        )
+        .await;
+    assert_eq!(caps["capabilities"], json!(["list", "read"]));
+}
+
+/// Everything stored, as a backup of the storage would hold it.
+async fn snapshot(backend: &InMemoryBackend) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for key in backend.scan("").await.expect("scan") {
+        if let Some(v) = backend.get(&key).await.expect("get") {
+            out.push((key, v));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_deleted_namespace_cannot_be_read_from_a_copy_made_before_with_the_current_keys() {
+    let fx = Fx::new().await;
+    fx.tenant("", "team-a", "a-secret").await;
+    fx.tenant("", "team-b", "b-secret").await;
+    let a_id = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Read,
+            "sys/namespaces/team-a",
+            json!({}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let before = snapshot(&fx.backend).await;
+    assert!(
+        before
+            .iter()
+            .any(|(k, _)| k.starts_with(&format!("namespaces/{a_id}/logical/"))),
+        "team-a's secret is in the copy"
+    );
+
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Delete,
+        "sys/namespaces/team-a",
+        json!({}),
+    )
+    .await;
+    let after = snapshot(&fx.backend).await;
+    let current = |key: &str| after.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+
+    // The copy from before, with the keys of now (the keyring and the namespace key table).
+    let restored = Arc::new(InMemoryBackend::new());
+    for (k, v) in &before {
+        restored.put(k, v.clone()).await.expect("put");
+    }
+    for key in ["core/keyring", "core/namespace-keys"] {
+        restored
+            .put(key, current(key).expect(key))
+            .await
+            .expect("put");
+    }
+    let core = Core::new(restored, CoreConfig::default());
+    core.unseal(&fx.share).await.expect("unseal the copy");
+    let read = |ns: &'static str| {
+        let root = fx.root.clone();
+        let core = &core;
+        async move {
+            core.handle(
+                Request::new(Operation::Read, "kv/data/app")
+                    .with_token(root)
+                    .in_namespace(ns),
+            )
+            .await
+        }
+    };
+    let b = read("team-b").await.expect("team-b").expect("data");
+    assert_eq!(b.data.expect("data")["data"], json!({"secret": "b-secret"}));
+    // team-a's entry is in the copy, but no key decrypts its data: the namespace is gone.
+    assert_eq!(
+        read("team-a").await.err().map(|e| e.kind()),
+        Some(ErrorKind::NotFound)
+    );
+}
