@@ -1044,6 +1044,75 @@ def error_steps() -> list[Step]:
     ]
 
 
+def ns(name: str) -> dict[str, str]:
+    return {"X-Vault-Namespace": name}
+
+
+NS_VALUES = ("data.path", "data.custom_metadata", "data.tainted", "data.locked")
+
+
+def namespace_steps() -> list[Step]:
+    return [
+        # the API
+        S("POST", "sys/namespaces/team-a", {"custom_metadata": {"owner": "alice"}}, expect=200,
+          values=NS_VALUES),
+        S("GET", "sys/namespaces/team-a", expect=200, values=NS_VALUES),
+        S("PUT", "sys/namespaces/team-b", {}, expect=200, values=NS_VALUES),
+        S("LIST", "sys/namespaces", expect=200, values=("data.keys",),
+          keys_at=("data.key_info", "data.key_info.team-a/")),
+        S("PATCH", "sys/namespaces/team-a", {"custom_metadata": {"owner": None, "tier": "gold"}},
+          headers=MERGE, expect=200, values=NS_VALUES),
+        S("POST", "team-a/sys/namespaces/prod", {}, expect=200, values=NS_VALUES),
+        S("LIST", "sys/namespaces", headers=ns("team-a"), expect=200, values=("data.keys",)),
+        S("GET", "sys/namespaces/prod", headers=ns("team-a"), expect=200, values=NS_VALUES),
+        S("GET", "prod/sys/namespaces/", headers=ns("team-a"), expect=405),
+        S("LIST", "prod/sys/namespaces/", headers=ns("team-a"), expect=404),
+        S("GET", "sys/namespaces/nosuch", expect=404),
+        S("POST", "sys/namespaces/sys", {}, expect=400),
+        S("POST", "sys/namespaces/a%20b", {}, expect=400),
+        S("POST", "sys/namespaces/team-a", {"custom_metadata": {"n": 1}}, expect=400),
+        S("DELETE", "sys/namespaces/team-a", expect=400),
+        S("GET", "sys/mounts", headers=ns("nosuch"), expect=404),
+        # a tenant's own mounts, data and tokens
+        S("POST", "sys/mounts/kv", {"type": "kv", "options": {"version": "2"}},
+          headers=ns("team-a"), expect=204),
+        S("POST", "kv/data/app", {"data": {"a": "1"}}, headers=ns("team-a"), expect=200),
+        S("GET", "kv/data/app", headers=ns("team-a"), expect=200, values=("data.data",)),
+        S("GET", "team-a/kv/data/app", expect=200, values=("data.data",)),
+        S("GET", "prod/kv/data/app", headers=ns("team-a"), expect=404),
+        S("GET", "kv/data/app", headers=ns("team-b"), expect=404),
+        S("GET", "kv/data/app", expect=404),
+        S("GET", "sys/mounts", headers=ns("team-a"), expect=200,
+          keys_at=("data", "data.kv/")),
+        S("PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'},
+          headers=ns("team-a"), expect=204),
+        S("LIST", "sys/policies/acl", headers=ns("team-a"), expect=200, values=("data.keys",)),
+        S("POST", "auth/token/create", {"policies": ["reader"]}, headers=ns("team-a"),
+          expect=200, capture={"ta": "auth.client_token"}),
+        S("GET", "auth/token/lookup-self", token="ta", headers=ns("team-a"), expect=200,
+          values=("data.policies", "data.namespace_path", "data.path")),
+        S("GET", "kv/data/app", token="ta", headers=ns("team-a"), expect=200),
+        S("GET", "team-a/kv/data/app", token="ta", expect=200),
+        S("POST", "kv/data/app", {"data": {"a": "2"}}, token="ta", headers=ns("team-a"),
+          expect=403),
+        S("GET", "kv/data/app", token="ta", headers=ns("team-b"), expect=403),
+        S("GET", "team-b/kv/data/app", token="ta", expect=403),
+        S("GET", "sys/mounts", token="ta", expect=403),
+        S("GET", "auth/token/lookup-self", expect=200, values=("data.policies",)),
+        S("POST", "sys/capabilities-self", {"paths": ["team-a/kv/data/app"]}, token="lim",
+          expect=200, values=("data.capabilities",)),
+        # deletion
+        S("DELETE", "sys/namespaces/prod", headers=ns("team-a"), expect=200,
+          values=("data.status",)),
+        S("DELETE", "sys/namespaces/team-a", expect=200, values=("data.status",)),
+        S("GET", "sys/namespaces/team-a", expect=404, until=("errors", [])),
+        S("GET", "kv/data/app", headers=ns("team-a"), expect=404),
+        S("DELETE", "sys/namespaces/team-b", expect=200),
+        S("DELETE", "sys/namespaces/nosuch", expect=200),
+        S("LIST", "sys/namespaces", expect=404),
+    ]
+
+
 def help_steps() -> list[Step]:
     return [
         S("GET", "kv2/?help=1", expect=200),
@@ -1100,6 +1169,7 @@ SCENARIO: list[Step] = (
     + kv2_steps()
     + transit_steps()
     + ui_steps()
+    + namespace_steps()
     + error_steps()
     + help_steps()
     + seal_steps()

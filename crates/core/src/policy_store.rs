@@ -178,9 +178,13 @@ impl PolicyStore {
     }
 
     /// All policy names, sorted, including `root`.
-    pub(crate) async fn list(&self) -> Result<Vec<String>> {
+    /// The stored policies, and `root` when `with_root` (OpenBao lists it in the root
+    /// namespace only, though it applies in every namespace).
+    pub(crate) async fn list(&self, with_root: bool) -> Result<Vec<String>> {
         let mut names = self.view.scan("").await?;
-        names.push("root".into());
+        if with_root {
+            names.push("root".into());
+        }
         names.sort();
         names.dedup();
         Ok(names)

@@ -140,7 +140,7 @@ async fn namespaces_are_created_listed_read_patched_and_deleted() {
     assert_eq!(created["path"], "team-a/");
     assert_eq!(created["custom_metadata"], json!({"owner": "alice"}));
     let id = created["id"].as_str().expect("id").to_string();
-    assert_eq!(id.len(), 5);
+    assert_eq!(id.len(), 6);
     fx.ok(
         &fx.root,
         "team-a",
@@ -175,7 +175,7 @@ async fn namespaces_are_created_listed_read_patched_and_deleted() {
         )
         .await;
     assert_eq!(nested["keys"], json!(["prod/"]));
-    assert_eq!(nested["key_info"]["prod/"]["path"], "prod/");
+    assert_eq!(nested["key_info"]["prod/"]["path"], "team-a/prod/");
 
     let patched = fx
         .ok(
@@ -205,7 +205,7 @@ async fn namespaces_are_created_listed_read_patched_and_deleted() {
     assert_eq!(
         fx.kind(&fx.root, "", Operation::Delete, "sys/namespaces/team-a")
             .await,
-        Some(ErrorKind::Conflict)
+        Some(ErrorKind::InvalidRequest)
     );
     let deleted = fx
         .ok(

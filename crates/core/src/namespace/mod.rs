@@ -50,7 +50,7 @@ const MAX_PATH_LEN: usize = 512;
 /// A namespace as stored and as `sys/namespaces` reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NamespaceEntry {
-    /// Short public id (5 characters, as OpenBao's); suffix of the namespace's tokens.
+    /// Short public id (6 characters, as OpenBao's); suffix of the namespace's tokens.
     pub id: String,
     /// A UUID, unique for all time (a namespace re-created at the same path gets a new one).
     pub uuid: String,
@@ -90,19 +90,12 @@ impl NamespaceEntry {
         Some(trimmed.rfind('/').map_or("", |i| &self.path[..=i]))
     }
 
-    /// The API form (`sys/namespaces/:path`), the path shown relative to the namespace
-    /// `parent_path` the request was made in.
-    pub(crate) fn to_api(&self, parent_path: &str) -> serde_json::Map<String, serde_json::Value> {
+    /// The API form (`sys/namespaces/:path`): the full path, as OpenBao shows it.
+    pub(crate) fn to_api(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut d = serde_json::Map::new();
         d.insert("id".into(), self.id.clone().into());
         d.insert("uuid".into(), self.uuid.clone().into());
-        d.insert(
-            "path".into(),
-            self.path
-                .strip_prefix(parent_path)
-                .unwrap_or(&self.path)
-                .into(),
-        );
+        d.insert("path".into(), self.path.clone().into());
         d.insert("tainted".into(), false.into());
         d.insert("locked".into(), false.into());
         d.insert(
@@ -177,17 +170,24 @@ pub(crate) fn canonical_path(raw: &str) -> Result<String> {
     Ok(path)
 }
 
-/// A fresh namespace id: 5 characters of `[a-zA-Z0-9]`, as OpenBao's.
+/// Length of a namespace id (OpenBao's: 6 characters of base62).
+pub(crate) const ID_LEN: usize = 6;
+
+/// A fresh namespace id: [`ID_LEN`] characters of `[A-Za-z0-9]`, uniform (bytes past the
+/// largest multiple of 62 are drawn again), not `root`, not `taken`.
 pub(crate) fn new_id(mut taken: impl FnMut(&str) -> bool) -> Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const LIMIT: u8 = 248; // 4 × 62
     loop {
-        let raw: [u8; 5] = coffre_crypto::random_array()?;
-        // 256 is a multiple of 62 only approximately: the bias (< 2%) does not matter for an
-        // identifier that is public and checked for uniqueness.
-        let id: String = raw
-            .iter()
-            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
-            .collect();
+        let mut id = String::with_capacity(ID_LEN);
+        while id.len() < ID_LEN {
+            let raw: [u8; 16] = coffre_crypto::random_array()?;
+            for b in raw.into_iter().filter(|b| *b < LIMIT) {
+                if id.len() < ID_LEN {
+                    id.push(char::from(ALPHABET[usize::from(b % 62)]));
+                }
+            }
+        }
         if id != ROOT_ID && !taken(&id) {
             return Ok(id);
         }
@@ -241,7 +241,7 @@ impl Namespaces {
         let map = self.by_path.load();
         if map.len() > 1
             && let Some((_, id)) = token.rsplit_once('.')
-            && id.len() == 5
+            && id.len() == ID_LEN
             && let Some(t) = map.values().find(|t| t.ns.id == id)
         {
             return t.clone();
@@ -365,9 +365,9 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_five_alphanumerics_and_unique() {
+    fn ids_are_six_alphanumerics_and_unique() {
         let id = new_id(|_| false).expect("id");
-        assert_eq!(id.len(), 5);
+        assert_eq!(id.len(), ID_LEN);
         assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
         let mut calls = 0;
         let second = new_id(|_| {
@@ -375,7 +375,7 @@ mod tests {
             calls == 1
         })
         .expect("id");
-        assert_eq!(second.len(), 5);
+        assert_eq!(second.len(), ID_LEN);
         assert_eq!(calls, 2, "a taken id is drawn again");
     }
 }

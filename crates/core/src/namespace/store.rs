@@ -179,8 +179,9 @@ pub(crate) async fn delete(core: &Unsealed, path: &str) -> Result<bool> {
         return Err(Error::invalid("unable to delete root namespace"));
     }
     if !core.namespaces.children(path).is_empty() {
-        return Err(Error::Conflict(
-            "unable to delete namespace containing child namespaces".into(),
+        // OpenBao answers 400 here too.
+        return Err(Error::invalid(
+            "unable to delete namespace containing child namespaces",
         ));
     }
     let id = tenant.ns.id.clone();

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::namespace::{self, NamespaceEntry};
 use crate::request::{Operation, Response};
 
-fn entry_response(scope: &Scope<'_>, entry: &NamespaceEntry) -> Response {
-    Response::with_data(entry.to_api(&scope.tenant.ns.path))
+fn entry_response(entry: &NamespaceEntry) -> Response {
+    Response::with_data(entry.to_api())
 }
 
 /// `LIST sys/namespaces`: the namespaces directly below the request's, with their details.
@@ -36,7 +36,7 @@ pub(super) fn list(scope: &Scope<'_>) -> Option<Response> {
             .strip_prefix(parent.as_str())
             .unwrap_or(&child.path);
         keys.push(Value::from(rel));
-        info.insert(rel.to_string(), Value::Object(child.to_api(parent)));
+        info.insert(rel.to_string(), Value::Object(child.to_api()));
     }
     let mut d = Map::new();
     d.insert("keys".into(), Value::Array(keys));
@@ -71,12 +71,12 @@ pub(super) async fn namespace_op(
         Operation::Read => Ok(core
             .namespaces
             .by_path(&path)
-            .map(|t| entry_response(scope, &t.entry()))),
+            .map(|t| entry_response(&t.entry()))),
         Operation::Create | Operation::Update => {
             let entry =
                 namespace::create_or_update(core, scope.tenant, &name, metadata(&req.data)?)
                     .await?;
-            Ok(Some(entry_response(scope, &entry)))
+            Ok(Some(entry_response(&entry)))
         }
         Operation::Patch => {
             let patch = match req.data.get("custom_metadata") {
@@ -85,7 +85,7 @@ pub(super) async fn namespace_op(
                 _ => return Err(Error::invalid("missing required field \"custom_metadata\"")),
             };
             match namespace::patch_metadata(core, &path, patch).await? {
-                Some(entry) => Ok(Some(entry_response(scope, &entry))),
+                Some(entry) => Ok(Some(entry_response(&entry))),
                 None => Err(Error::NamespaceNotFound("namespace not found".into())),
             }
         }

@@ -14,7 +14,11 @@ use crate::request::{Operation, Response};
 
 /// `sys/policies/acl` (LIST) and the legacy `sys/policy` (GET or LIST).
 pub(super) async fn list(scope: &Scope<'_>, legacy: bool) -> Result<Response> {
-    let names = scope.tenant.policies.list().await?;
+    let names = scope
+        .tenant
+        .policies
+        .list(scope.tenant.ns.is_root())
+        .await?;
     let mut d = Map::new();
     d.insert("keys".into(), json!(names));
     if legacy {

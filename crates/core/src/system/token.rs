@@ -237,6 +237,7 @@ pub(super) async fn handle(
             now(),
             &auth.token,
             Some(auth.raw_token()),
+            &auth.token_tenant.ns.path,
         ))),
         Route::Lookup => lookup(scope, data, auth).await.map(Some),
         Route::LookupAccessor => lookup_accessor(scope, data).await.map(Some),
@@ -631,8 +632,14 @@ pub(crate) fn auth_response(now: i64, entry: &TokenEntry, token: &str) -> Respon
     }
 }
 
-/// Token information as `lookup*` returns it. `id` is `None` for accessor lookups.
-pub(crate) fn lookup_response(now: i64, entry: &TokenEntry, id: Option<&str>) -> Response {
+/// Token information as `lookup*` returns it. `id` is `None` for accessor lookups; `namespace`
+/// is the path of the namespace holding the token (`""`: the root, not shown, as OpenBao).
+pub(crate) fn lookup_response(
+    now: i64,
+    entry: &TokenEntry,
+    id: Option<&str>,
+    namespace: &str,
+) -> Response {
     let mut d = Map::new();
     d.insert("id".into(), json!(id.unwrap_or("")));
     d.insert("accessor".into(), json!(entry.accessor));
@@ -674,6 +681,9 @@ pub(crate) fn lookup_response(now: i64, entry: &TokenEntry, id: Option<&str>) ->
     if let Some(role) = &entry.role {
         d.insert("role".into(), json!(role));
     }
+    if !namespace.is_empty() {
+        d.insert("namespace_path".into(), json!(namespace));
+    }
     if let Some(t) = entry.last_renewal_time {
         d.insert("last_renewal_time".into(), json!(t));
         d.insert(
@@ -694,6 +704,7 @@ async fn lookup(
             scope.unsealed.barrier.clock().now_unix_secs(),
             &auth.token,
             Some(auth.raw_token()),
+            &auth.token_tenant.ns.path,
         ));
     };
     match scope.tenant.tokens.lookup(token).await? {
@@ -701,6 +712,7 @@ async fn lookup(
             scope.unsealed.barrier.clock().now_unix_secs(),
             &entry,
             Some(token),
+            &scope.tenant.ns.path,
         )),
         None => Err(Error::PermissionDeniedMsg("bad token".into())),
     }
@@ -713,6 +725,7 @@ async fn lookup_accessor(scope: &Scope<'_>, data: &Map<String, Value>) -> Result
             scope.unsealed.barrier.clock().now_unix_secs(),
             &entry,
             None,
+            &scope.tenant.ns.path,
         )),
         None => Err(Error::invalid("invalid accessor")),
     }
