@@ -17,7 +17,8 @@ use output::Format;
 /// coffre: a secrets manager speaking the HashiCorp Vault HTTP API.
 ///
 /// Client commands find the server through --address, else COFFRE_ADDR, else VAULT_ADDR,
-/// else http://127.0.0.1:8200, and authenticate with COFFRE_TOKEN (or VAULT_TOKEN).
+/// else http://127.0.0.1:8200, and authenticate with COFFRE_TOKEN (or VAULT_TOKEN). They work
+/// in the namespace of --namespace, else COFFRE_NAMESPACE, else VAULT_NAMESPACE (else the root).
 /// COFFRE_CACERT / VAULT_CACERT name a PEM file of CA certificates to trust;
 /// COFFRE_SKIP_VERIFY=true / VAULT_SKIP_VERIFY=true accept any server certificate.
 #[derive(Debug, Parser)]
@@ -32,6 +33,11 @@ struct Cli {
     /// as pretty-printed JSON
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     format: Format,
+
+    /// Namespace to work in, e.g. `team-a` or `team-a/prod` [default: COFFRE_NAMESPACE, else
+    /// VAULT_NAMESPACE, else the root namespace]
+    #[arg(long, short = 'n', global = true, value_name = "NAMESPACE")]
+    namespace: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -84,10 +90,16 @@ enum Command {
     /// on errors. --mount defaults to `transit`.
     #[command(subcommand)]
     Transit(commands::transit::TransitCommand),
+    /// Create, list, look up, patch and delete namespaces (tenants)
+    ///
+    /// Deleting a namespace destroys its key first (crypto-shredding) and asks for
+    /// confirmation. Vault-style flags (`-custom-metadata=k=v`, `-f`) are accepted too.
+    #[command(subcommand)]
+    Namespace(commands::namespace::NamespaceCommand),
 }
 
 /// Command groups that accept Vault-style single-dash long flags (`-mount=secret`).
-const VAULT_STYLE_GROUPS: [&str; 3] = ["kv", "policy", "token"];
+const VAULT_STYLE_GROUPS: [&str; 4] = ["kv", "policy", "token", "namespace"];
 
 /// Rewrites Vault-style single-dash long flags (`-mount=x`, `-field`, `-self`) to their
 /// `--` form for the `kv`, `policy` and `token` commands, so muscle memory from the `vault`
@@ -101,7 +113,10 @@ fn vault_style_args(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         let a = arg.to_str().unwrap_or_default();
         if skip_value {
             skip_value = false;
-        } else if matches!(a, "--address" | "--format" | "-address" | "-format") {
+        } else if matches!(
+            a,
+            "--address" | "--format" | "--namespace" | "-address" | "-format" | "-namespace" | "-n"
+        ) {
             skip_value = true;
         } else if !a.starts_with('-') {
             group = Some(a);
@@ -109,7 +124,8 @@ fn vault_style_args(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         }
     }
     if !group.is_some_and(|g| VAULT_STYLE_GROUPS.contains(&g)) {
-        return args;
+        // The global `-namespace` flag is Vault's spelling for every command.
+        return args.into_iter().map(global_vault_flag).collect();
     }
     let mut out = Vec::with_capacity(args.len());
     let mut rest = false;
@@ -126,6 +142,14 @@ fn vault_style_args(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         out.push(rewritten.map_or(arg, Into::into));
     }
     out
+}
+
+/// `-namespace[=x]` → `--namespace[=x]` (the one Vault-style global flag of every command).
+fn global_vault_flag(arg: std::ffi::OsString) -> std::ffi::OsString {
+    match arg.to_str() {
+        Some(a) if a == "-namespace" || a.starts_with("-namespace=") => format!("-{a}").into(),
+        _ => arg,
+    }
 }
 
 fn is_single_dash_long_flag(arg: &str) -> bool {
@@ -156,6 +180,7 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         address: cli.address.filter(|a| !a.trim().is_empty()),
         format: cli.format,
+        namespace: cli.namespace.filter(|n| !n.trim().is_empty()),
     };
     let result = match cli.command {
         Command::Server(args) => commands::server::run(args),
@@ -170,6 +195,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => commands::block_on(commands::policy::run(&ctx, cmd)),
         Command::Token(cmd) => commands::block_on(commands::token::run(&ctx, cmd)),
         Command::Transit(cmd) => commands::block_on(commands::transit::run(&ctx, cmd)),
+        Command::Namespace(cmd) => commands::block_on(commands::namespace::run(&ctx, cmd)),
     };
     match result {
         Ok(code) => code,

@@ -16,6 +16,7 @@
 
 mod error;
 mod kv;
+mod namespace;
 mod policy;
 mod token;
 mod transit;
@@ -50,6 +51,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Header carrying the client token.
 pub const TOKEN_HEADER: &str = "X-Vault-Token";
+/// The header naming the namespace of a request.
+pub const NAMESPACE_HEADER: &str = "X-Vault-Namespace";
 
 type Result<T, E = ClientError> = std::result::Result<T, E>;
 
@@ -66,6 +69,8 @@ pub struct ClientOptions {
     pub skip_verify: bool,
     /// Whole-request timeout; `None` for no limit.
     pub timeout: Option<Duration>,
+    /// Namespace sent as `X-Vault-Namespace` (`None`: the root namespace).
+    pub namespace: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -76,6 +81,7 @@ impl Default for ClientOptions {
             ca_cert: None,
             skip_verify: false,
             timeout: Some(DEFAULT_TIMEOUT),
+            namespace: None,
         }
     }
 }
@@ -116,6 +122,7 @@ impl ClientOptions {
             opts.address = addr;
         }
         opts.token = first(["COFFRE_TOKEN", "VAULT_TOKEN"]).map(|(_, t)| t);
+        opts.namespace = first(["COFFRE_NAMESPACE", "VAULT_NAMESPACE"]).map(|(_, n)| n);
         opts.ca_cert = first(["COFFRE_CACERT", "VAULT_CACERT"]).map(|(_, p)| PathBuf::from(p));
         if let Some((name, v)) = first(["COFFRE_SKIP_VERIFY", "VAULT_SKIP_VERIFY"]) {
             opts.skip_verify = parse_bool(&v).ok_or_else(|| {
@@ -149,6 +156,7 @@ fn redacted(token: &Option<String>) -> &'static str {
 pub struct Client {
     addr: String,
     token: Option<String>,
+    namespace: Option<String>,
     http: reqwest::Client,
 }
 
@@ -157,6 +165,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("addr", &self.addr)
             .field("token", &redacted(&self.token))
+            .field("namespace", &self.namespace)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +194,17 @@ impl Client {
         }
         let mut headers = HeaderMap::new();
         headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        let namespace = opts
+            .namespace
+            .as_deref()
+            .map(|ns| ns.trim().trim_matches('/'))
+            .filter(|ns| !ns.is_empty());
+        if let Some(ns) = namespace {
+            let value = HeaderValue::from_str(ns).map_err(|_| {
+                ClientError::Config(format!("invalid namespace {ns:?}: not a valid header"))
+            })?;
+            headers.insert(NAMESPACE_HEADER, value);
+        }
         let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("coffre-client/", env!("CARGO_PKG_VERSION")));
@@ -217,6 +237,7 @@ impl Client {
         Ok(Client {
             addr,
             token: opts.token,
+            namespace: namespace.map(str::to_string),
             http,
         })
     }
@@ -232,6 +253,11 @@ impl Client {
     /// Replaces (or clears) the token.
     pub fn set_token(&mut self, token: Option<String>) {
         self.token = token;
+    }
+
+    /// The namespace this client works in (`None`: the root).
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
     }
 
     /// The token this client sends, if any.

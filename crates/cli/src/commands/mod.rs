@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod generic;
 pub mod kv;
+pub mod namespace;
 pub mod operator;
 pub mod policy;
 pub mod server;
@@ -25,6 +26,8 @@ pub struct Ctx {
     pub address: Option<String>,
     /// `--format`.
     pub format: Format,
+    /// `--namespace` / `COFFRE_NAMESPACE` / `VAULT_NAMESPACE`.
+    pub namespace: Option<String>,
 }
 
 impl Ctx {
@@ -33,6 +36,9 @@ impl Ctx {
         let mut opts = ClientOptions::from_env()?;
         if let Some(addr) = &self.address {
             opts.address = addr.clone();
+        }
+        if let Some(ns) = &self.namespace {
+            opts.namespace = Some(ns.clone());
         }
         Ok(Client::with_options(opts)?)
     }

@@ -2,6 +2,8 @@
 //! loopback port with a temporary config + data dir, talk to it with reqwest, init/unseal it.
 #![allow(dead_code)]
 
+pub mod dev;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::net::TcpListener;
