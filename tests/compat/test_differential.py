@@ -1044,6 +1044,34 @@ def error_steps() -> list[Step]:
     ]
 
 
+QUOTA_VALUES = ("data.name", "data.path", "data.rate", "data.interval", "data.block_interval",
+                "data.inheritable", "data.type", "data.role")
+
+
+def quota_steps() -> list[Step]:
+    return [
+        S("POST", "sys/quotas/rate-limit/q1", {"rate": 1, "interval": "60s", "path": "kv1/"},
+          expect=204),
+        S("GET", "sys/quotas/rate-limit/q1", expect=200, values=QUOTA_VALUES),
+        S("POST", "sys/quotas/rate-limit/q2", {"rate": 2500.5, "block_interval": "5m",
+                                               "path": "kv2/"}, expect=204),
+        S("GET", "sys/quotas/rate-limit/q2", expect=200, values=QUOTA_VALUES),
+        S("LIST", "sys/quotas/rate-limit", expect=200,
+          note="OpenBao lists in no particular order: keys not compared"),
+        S("GET", "kv1/quota-probe", expect=404),
+        S("GET", "kv1/quota-probe", expect=429),
+        S("POST", "sys/quotas/rate-limit/q3", {"rate": 1, "path": "kv1/"}, expect=400),
+        S("POST", "sys/quotas/rate-limit/q3", {"rate": 0}, expect=400),
+        S("POST", "sys/quotas/rate-limit/q3", {"rate": 1, "path": "nosuch/"}, expect=400),
+        S("GET", "sys/quotas/rate-limit/nosuch", expect=404),
+        S("DELETE", "sys/quotas/rate-limit/q1", expect=204),
+        S("DELETE", "sys/quotas/rate-limit/q2", expect=204),
+        S("GET", "kv1/quota-probe", expect=404),
+        S("GET", "sys/quotas/rate-limit/q1", expect=404),
+        S("LIST", "sys/quotas/rate-limit", expect=404),
+    ]
+
+
 def ns(name: str) -> dict[str, str]:
     return {"X-Vault-Namespace": name}
 
@@ -1084,6 +1112,15 @@ def namespace_steps() -> list[Step]:
         S("GET", "kv/data/app", expect=404),
         S("GET", "sys/mounts", headers=ns("team-a"), expect=200,
           keys_at=("data", "data.kv/")),
+        # a quota on one tenant
+        S("POST", "sys/quotas/rate-limit/qa", {"rate": 1, "interval": "60s", "path": "team-a/"},
+          expect=204),
+        S("GET", "sys/quotas/rate-limit/qa", expect=200, values=QUOTA_VALUES),
+        S("GET", "kv/data/app", headers=ns("team-a"), expect=200),
+        S("GET", "kv/data/app", headers=ns("team-a"), expect=429),
+        S("GET", "team-a/kv/data/app", expect=429),
+        S("GET", "kv/data/app", headers=ns("team-b"), expect=404),
+        S("DELETE", "sys/quotas/rate-limit/qa", expect=204),
         S("PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'},
           headers=ns("team-a"), expect=204),
         S("LIST", "sys/policies/acl", headers=ns("team-a"), expect=200, values=("data.keys",)),
@@ -1169,6 +1206,7 @@ SCENARIO: list[Step] = (
     + kv2_steps()
     + transit_steps()
     + ui_steps()
+    + quota_steps()
     + namespace_steps()
     + error_steps()
     + help_steps()

@@ -132,3 +132,69 @@ async fn namespaces_through_the_cli() {
         0
     );
 }
+
+/// A 10 req/s limit on team-a, under concurrent load over HTTP: team-a gets 429s with
+/// `Retry-After`, team-b none.
+#[tokio::test]
+async fn a_tenant_rate_limit_under_load_spares_the_other_tenant() {
+    use common::Api;
+    use common::dev::ROOT;
+    use serde_json::json;
+
+    let server = DevServer::start().await;
+    let api = Api::new(&server.base).with_token(ROOT);
+    for ns in ["team-a", "team-b"] {
+        assert_eq!(
+            api.post(&format!("sys/namespaces/{ns}"), json!({}))
+                .await
+                .status,
+            200
+        );
+    }
+    let r = api
+        .post(
+            "sys/quotas/rate-limit/team-a",
+            json!({"rate": 10, "path": "team-a/"}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    let burst = |ns: &'static str| {
+        let api = api.clone();
+        async move {
+            let mut calls = tokio::task::JoinSet::new();
+            for _ in 0..200 {
+                let api = api.clone();
+                calls.spawn(async move {
+                    api.request(
+                        "GET",
+                        "sys/mounts",
+                        common::Body::None,
+                        &[("X-Vault-Namespace", ns)],
+                    )
+                    .await
+                });
+            }
+            calls.join_all().await
+        }
+    };
+    let (a, b) = tokio::join!(burst("team-a"), burst("team-b"));
+    let limited: Vec<_> = a.iter().filter(|r| r.status == 429).collect();
+    let passed = a.iter().filter(|r| r.status == 200).count();
+    assert_eq!(
+        limited.len() + passed,
+        a.len(),
+        "only 200 or 429 for team-a"
+    );
+    assert!(!limited.is_empty(), "team-a was never limited");
+    assert!(limited.iter().all(|r| {
+        r.header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1))
+    }));
+    assert!(
+        limited[0].text.contains("rate limit quota exceeded"),
+        "{}",
+        limited[0].text
+    );
+    assert!(b.iter().all(|r| r.status == 200), "team-b was limited");
+}

@@ -130,6 +130,8 @@ pub(crate) struct Unsealed {
     pub(crate) audit: Arc<AuditBroker>,
     /// Every namespace's stores and router, the root's included.
     pub(crate) namespaces: Namespaces,
+    /// The rate-limit rules of every namespace.
+    pub(crate) quotas: crate::quota::Quotas,
     /// State shared by the engine instances of each mount.
     pub(crate) mount_states: crate::engines::mount_state::MountStates,
     pub(crate) cluster: ClusterInfo,
@@ -371,10 +373,17 @@ impl Core {
         let mount_states = crate::engines::mount_state::MountStates::default();
         let namespaces =
             crate::namespace::open_all(&barrier, &audit.background(), &mount_states).await?;
+        let views = namespaces
+            .all()
+            .iter()
+            .map(|t| (t.ns.path.clone(), t.view.clone()))
+            .collect();
+        let quotas = crate::quota::Quotas::open(views).await?;
         Ok(Unsealed {
             audit,
             barrier,
             namespaces,
+            quotas,
             mount_states,
             cluster,
         })

@@ -17,6 +17,8 @@ pub enum ErrorKind {
     UnsupportedOperation,
     /// The path conflicts with an existing object (HTTP 409).
     Conflict,
+    /// A quota refused the request (HTTP 429, with `Retry-After`).
+    TooManyRequests,
     /// The server is sealed (HTTP 503).
     Sealed,
     /// Our own failure or a failing dependency (HTTP 500).
@@ -61,6 +63,17 @@ pub enum Error {
     /// Encryption or decryption failed; for stored data this means corruption or tampering.
     #[error("cryptographic failure: {0}")]
     Crypto(#[from] CryptoError),
+    /// A rate-limit quota refused the request.
+    #[error("request path \"{path}\": rate limit quota exceeded")]
+    RateLimited {
+        /// The request's path (with its namespace).
+        path: String,
+        /// When the client may try again.
+        retry_after_secs: u64,
+    },
+    /// A namespace's secret count is at its `max_secrets` cap.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// No audit device could record the request: it was refused (fail-closed).
     #[error("failed to audit request")]
     AuditFailed,
@@ -81,6 +94,7 @@ impl Error {
             }
             Error::UnsupportedOperation => ErrorKind::UnsupportedOperation,
             Error::Conflict(_) => ErrorKind::Conflict,
+            Error::RateLimited { .. } | Error::QuotaExceeded(_) => ErrorKind::TooManyRequests,
             Error::Storage(_) | Error::Crypto(_) | Error::Internal(_) | Error::AuditFailed => {
                 ErrorKind::Internal
             }
@@ -90,6 +104,16 @@ impl Error {
     /// Shorthand for [`Error::InvalidRequest`].
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidRequest(msg.into())
+    }
+
+    /// Seconds after which a refused client may retry (`Retry-After`), for quota refusals.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
     }
 
     /// The message a client may see. Internal errors are not described beyond their category:

@@ -16,6 +16,7 @@ mod namespace;
 mod pipeline;
 pub mod policy;
 mod policy_store;
+mod quota;
 mod request;
 mod route;
 mod seal;

@@ -356,6 +356,9 @@ impl Unsealed {
         };
         let router = tenant.router.load_full();
         let mut resolved = self.route(&mut req, &router);
+        // Before authentication, so a flood is turned away cheaply. Not audited (OpenBao's
+        // default): a flood of refusals would otherwise be a flood of audit entries.
+        self.check_quota(&req, &tenant, &resolved)?;
         let auth = match self.admit(&mut req, &tenant, &mut resolved).await {
             Ok(auth) => auth,
             Err((e, caller)) => {
@@ -406,6 +409,28 @@ impl Unsealed {
         }
         logged?;
         result
+    }
+
+    /// Applies the request's rate-limit rule, if any. `sys/quotas/` is exempt, so a quota can
+    /// always be fixed.
+    fn check_quota(&self, req: &Request, tenant: &Tenant, resolved: &Resolved) -> Result<()> {
+        let mount = resolved.mount.as_deref().map_or("", |m| m.path.as_str());
+        let rel = match &resolved.target {
+            Target::Backend(ereq, _) => ereq.path.as_str(),
+            Target::Unmatched(_, rel) => rel.as_str(),
+            Target::Nowhere => req.path.as_str(),
+        };
+        if mount == "sys/" && rel.starts_with("quotas/") {
+            return Ok(());
+        }
+        let target = crate::quota::Target {
+            namespace: &tenant.ns.path,
+            mount,
+            rel,
+        };
+        let client = req.remote_addr.as_deref().unwrap_or("");
+        self.quotas
+            .check(&target, client, self.barrier.clock().now_unix_nanos())
     }
 
     /// Counts one use of a limited-use token; `true` when it was the last one. A token used

@@ -16,6 +16,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Sealed => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -59,7 +60,12 @@ pub fn error(err: &Error) -> HttpResponse {
     if kind == ErrorKind::Internal {
         tracing::error!(error = %err, "request failed");
     }
-    errors(status_for(kind), &[err.public_message()])
+    let mut resp = errors(status_for(kind), &[err.public_message()]);
+    if let Some(secs) = err.retry_after_secs() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 /// The success envelope around a core response (or 204 when there is nothing to say).

@@ -198,6 +198,7 @@ pub(crate) async fn delete(core: &Unsealed, path: &str) -> Result<bool> {
         )
         .await?;
     core.namespaces.remove(path);
+    forget_quotas(core, path).await;
     tracing::info!(path, id = %id, "namespace deleted: its key is destroyed");
     spawn_purge(
         core.barrier.clone(),
@@ -206,6 +207,29 @@ pub(crate) async fn delete(core: &Unsealed, path: &str) -> Result<bool> {
         path.to_string(),
     );
     Ok(true)
+}
+
+/// Drops the rate-limit rules stored in a deleted namespace (its storage is gone) and those
+/// its ancestors wrote for it (so a namespace created later at the same path starts clean).
+async fn forget_quotas(core: &Unsealed, path: &str) {
+    let _write = core.quotas.write.lock().await;
+    let mut kept = Vec::new();
+    for (owner, rule) in core.quotas.all() {
+        if owner == path {
+            continue;
+        }
+        if rule.namespace == path {
+            if let Some(tenant) = core.namespaces.by_path(&owner) {
+                let key = format!("{}{}", crate::quota::RATE_LIMIT_PREFIX, rule.name);
+                if let Err(e) = tenant.view.delete(&key).await {
+                    tracing::warn!(error = %e, quota = %rule.name, "could not remove the quota of a deleted namespace");
+                }
+            }
+            continue;
+        }
+        kept.push((owner, rule));
+    }
+    core.quotas.publish(kept);
 }
 
 /// Removes a deleted namespace's ciphertext, audited as a background change.

@@ -7,6 +7,7 @@
 mod mounts;
 mod namespaces;
 mod policies;
+mod quotas;
 mod remount;
 mod sys;
 mod token;

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
-use super::{Scope, mounts, namespaces, policies, remount};
+use super::{Scope, mounts, namespaces, policies, quotas, remount};
 use crate::clock::rfc3339_nanos;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
@@ -42,6 +42,8 @@ pub(super) enum Route {
     RemountStatus,
     Namespaces,
     Namespace,
+    RateLimitQuotas,
+    RateLimitQuota,
     Rotate,
     KeyStatus,
     Random,
@@ -247,6 +249,49 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                     "Create, read, update and delete namespaces.",
                     "Deleting a namespace destroys its key first: its data cannot be read again.",
                 ),
+            path("quotas/rate-limit/?", Route::RateLimitQuotas)
+                .ops(&[List])
+                .help("List the rate-limit quotas of this namespace.", ""),
+            path("quotas/rate-limit/{name}", Route::RateLimitQuota)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&[
+                    field(
+                        "path",
+                        FieldKind::Str,
+                        "Namespace, mount or path inside a mount (\"\": this namespace).",
+                    ),
+                    field(
+                        "rate",
+                        FieldKind::Any,
+                        "Requests allowed per interval (a positive number).",
+                    ),
+                    field(
+                        "interval",
+                        FieldKind::Duration,
+                        "The interval (default 1s).",
+                    ),
+                    field(
+                        "block_interval",
+                        FieldKind::Duration,
+                        "How long a client that overdraws is refused.",
+                    ),
+                    field(
+                        "inheritable",
+                        FieldKind::Bool,
+                        "Namespace quotas only: applies to the namespaces below too.",
+                    ),
+                    field(
+                        "role",
+                        FieldKind::Str,
+                        "Role-based quotas (not available: no auth method with roles).",
+                    ),
+                    field("type", FieldKind::Str, "Ignored (always rate-limit)."),
+                ])
+                .help(
+                    "Create, read, update and delete a rate-limit quota.",
+                    "A refused request gets 429 with Retry-After.",
+                ),
             path("remount", Route::Remount)
                 .ops(WRITE)
                 .fields(&[
@@ -378,6 +423,8 @@ pub(super) async fn handle(
         Route::Mount => mounts::mount_op(scope, req, auth).await.map(Some),
         Route::Namespaces => Ok(namespaces::list(scope)),
         Route::Namespace => namespaces::namespace_op(scope, req).await,
+        Route::RateLimitQuotas => Ok(quotas::list(scope)),
+        Route::RateLimitQuota => quotas::rate_limit(scope, req).await,
         Route::Remount => remount::remount(scope, data).await.map(Some),
         Route::RemountStatus => Ok(remount::status(scope, req.param("migration_id"))),
         Route::Rotate => {
