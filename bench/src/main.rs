@@ -71,6 +71,10 @@ enum Suite {
     /// kv-v1, kv-v2, then audit-compare (what `all` used to be).
     #[command(name = "kv-all")]
     KvAll(Common),
+    /// Issue 12: KV v2 reads in the root namespace, inside a namespace, and with a quota rule
+    /// on another namespace, as ratios to the root read.
+    #[command(name = "namespaces")]
+    Namespaces(Common),
 }
 
 /// Options shared by every suite.
@@ -130,6 +134,7 @@ fn main() -> Result<()> {
         Suite::KvV2(c) => ("kv-v2", c),
         Suite::AuditCompare(c) => ("audit-compare", c),
         Suite::KvAll(c) => ("kv-all", c),
+        Suite::Namespaces(c) => ("namespaces", c),
     };
     // Pin this thread before the runtime exists, so every thread inherits the load core.
     let pinning = pin::plan(common.no_pin, common.no_taskset);
@@ -160,6 +165,7 @@ async fn run(name: &str, suite: &Suite, common: &Common, pinning: pin::Pinning) 
         Suite::KvV1(_) => suites::kv_single(KvBench::V1, &opts, &cfg).await?,
         Suite::KvV2(_) => suites::kv_single(KvBench::V2, &opts, &cfg).await?,
         Suite::AuditCompare(_) => suites::audit_compare(&opts, &cfg).await?,
+        Suite::Namespaces(_) => suites::namespaces(&opts, &cfg).await?,
         Suite::KvAll(_) => json!({
             "kv-v1": suites::kv_single(KvBench::V1, &opts, &cfg).await?,
             "kv-v2": suites::kv_single(KvBench::V2, &opts, &cfg).await?,

@@ -92,7 +92,7 @@ pub async fn measure(opts: &ServerOpts, secrets: u64) -> Result<MemoryReport> {
     let parts = ReqParts::new(srv.addr(), Some(&srv.ctx.load_token))?;
     let write = load::run(
         srv.addr(),
-        scenarios::kv2_writer(&parts, "s"),
+        scenarios::kv2_writer(&parts, "secret/data/s"),
         32,
         Stop::Count(secrets),
         0,

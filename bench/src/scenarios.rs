@@ -62,6 +62,12 @@ pub enum Scenario {
     /// `POST secret/data/w<seq>` `{"data":{"v":<100 B>}}` (non-root token; durable; every
     /// write creates version 1 of a new secret).
     KvV2Write,
+    /// [`Scenario::KvV2Read`] inside the namespace `bench-ns/` (path-prefix form,
+    /// `bench-ns/secret/data/k<n>`) with that namespace's `bench` token.
+    KvV2ReadNamespace,
+    /// [`Scenario::KvV2Read`] while a rate-limit rule exists on another namespace: what the
+    /// quota check costs unquoted traffic.
+    KvV2ReadQuotaElsewhere,
     /// `POST transit/encrypt/bench-aes256` with 1 KiB of plaintext (aes256-gcm96).
     TransitEncrypt1k,
     /// `POST transit/decrypt/bench-aes256` of one pre-made 1 KiB ciphertext.
@@ -84,6 +90,8 @@ impl Scenario {
             Scenario::KvV1Read => "kv-v1 read",
             Scenario::KvV2Read => "kv-v2 read",
             Scenario::KvV2Write => "kv-v2 write",
+            Scenario::KvV2ReadNamespace => "kv-v2 read ns",
+            Scenario::KvV2ReadQuotaElsewhere => "kv-v2 read +quota",
             Scenario::TransitEncrypt1k => "encrypt 1KiB",
             Scenario::TransitDecrypt1k => "decrypt 1KiB",
             Scenario::TransitEncryptBatch => "encrypt 100x1KiB",
@@ -175,20 +183,21 @@ impl Scenario {
                     parts.build(&Method::GET, u, &empty)
                 }))
             }
-            Scenario::KvV2Read => {
-                // Seeded with the load token, so a policy mistake fails here, not as errors.
-                seed_with(srv, kv2_writer(&load_parts, "k"), READ_KEYS as u64).await?;
-                let uris: Vec<_> = (0..READ_KEYS)
-                    .map(|k| load::uri(&format!("secret/data/k{k}")))
-                    .collect();
-                let empty = Bytes::new();
-                let parts = load_parts;
-                Ok(Arc::new(move |seq| {
-                    let u = uris[(load::mix(seq) % READ_KEYS as u64) as usize].clone();
-                    parts.build(&Method::GET, u, &empty)
-                }))
+            Scenario::KvV2Read => kv2_reader(srv, load_parts, "").await,
+            Scenario::KvV2ReadNamespace => {
+                let parts = ReqParts::new(srv.addr(), Some(&ctx.ns_token))?;
+                kv2_reader(srv, parts, "bench-ns/").await
             }
-            Scenario::KvV2Write => Ok(kv2_writer(&load_parts, "w")),
+            Scenario::KvV2ReadQuotaElsewhere => {
+                ctx.expect_ok(
+                    "POST",
+                    "sys/quotas/rate-limit/bench-other",
+                    Some(&json!({"rate": 1, "path": "bench-other/"})),
+                )
+                .await?;
+                kv2_reader(srv, load_parts, "").await
+            }
+            Scenario::KvV2Write => Ok(kv2_writer(&load_parts, "secret/data/w")),
             Scenario::TransitEncrypt1k => {
                 ensure_key(srv, AES_KEY, "aes256-gcm96").await?;
                 let body = json!({ "plaintext": B64.encode(plaintext_1k()) });
@@ -335,16 +344,33 @@ fn fixed(parts: ReqParts, path: &str, body: &Value) -> MakeReq {
 }
 
 /// `POST secret/data/<prefix><seq>` with a 100 B value: a new secret per sequence number.
-pub fn kv2_writer(parts: &ReqParts, prefix: &'static str) -> MakeReq {
+/// Writes `<prefix><seq>` (e.g. `secret/data/w<seq>`).
+pub fn kv2_writer(parts: &ReqParts, prefix: &str) -> MakeReq {
     let parts = parts.clone();
+    let prefix = prefix.to_string();
     let body = Bytes::from(json!({ "data": { "v": value_100b(0) } }).to_string());
     Arc::new(move |seq| {
         parts.build(
             &Method::POST,
-            load::uri(&format!("secret/data/{prefix}{seq}")),
+            load::uri(&format!("{prefix}{seq}")),
             &body,
         )
     })
+}
+
+/// Reads of [`READ_KEYS`] secrets `secret/data/k<n>` below `namespace` (a path prefix, `""`
+/// for the root), seeded first with the same token, so a policy mistake fails here.
+async fn kv2_reader(srv: &Server, parts: ReqParts, namespace: &str) -> Result<MakeReq> {
+    let base = format!("{namespace}secret/data/k");
+    seed_with(srv, kv2_writer(&parts, &base), READ_KEYS as u64).await?;
+    let uris: Vec<_> = (0..READ_KEYS)
+        .map(|k| load::uri(&format!("{base}{k}")))
+        .collect();
+    let empty = Bytes::new();
+    Ok(Arc::new(move |seq| {
+        let u = uris[(load::mix(seq) % READ_KEYS as u64) as usize].clone();
+        parts.build(&Method::GET, u, &empty)
+    }))
 }
 
 /// Writes sequence numbers `0..n` with 32 connections; fails on any error.
@@ -448,6 +474,41 @@ pub async fn setup_kv2(srv: &mut Server) -> Result<()> {
         bail!("load token is not a plain `bench` token: policies {policies}");
     }
     ctx.load_token = token;
+    Ok(())
+}
+
+/// KV v2 as above, and the same inside the namespace `bench-ns/` (mount, policy, token), and
+/// an empty namespace `bench-other/` for a quota rule that does not apply.
+pub async fn setup_namespaces(srv: &mut Server) -> Result<()> {
+    setup_kv2(srv).await?;
+    let ctx = &mut srv.ctx;
+    for ns in ["bench-ns", "bench-other"] {
+        ctx.expect_ok("POST", &format!("sys/namespaces/{ns}"), Some(&json!({})))
+            .await?;
+    }
+    ctx.expect_ok(
+        "POST",
+        "bench-ns/sys/mounts/secret",
+        Some(&json!({"type": "kv", "options": {"version": "2"}})),
+    )
+    .await?;
+    ctx.expect_ok(
+        "PUT",
+        "bench-ns/sys/policies/acl/bench",
+        Some(&json!({ "policy": BENCH_POLICY })),
+    )
+    .await?;
+    let created = ctx
+        .expect_ok(
+            "POST",
+            "bench-ns/auth/token/create",
+            Some(&json!({"policies": ["bench"], "ttl": "2h"})),
+        )
+        .await?;
+    ctx.ns_token = created["auth"]["client_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("bench-ns/auth/token/create: no auth.client_token: {created}"))?
+        .to_string();
     Ok(())
 }
 

@@ -152,6 +152,8 @@ pub struct ServerCtx {
     pub token: String,
     /// Token the load sends (root unless the suite's setup creates another).
     pub load_token: String,
+    /// The `bench` token of the namespace `bench-ns/` (namespaces suite only).
+    pub ns_token: String,
     /// The single unseal share (init is 1-of-1).
     pub unseal_key: String,
     client: reqwest::Client,
@@ -231,6 +233,7 @@ impl Server {
                 base: format!("http://{}", dir.addr),
                 token: String::new(),
                 load_token: String::new(),
+                ns_token: String::new(),
                 unseal_key: String::new(),
                 client: http_client()?,
             },

@@ -287,3 +287,65 @@ pub fn slowdown_pct(off: &Row, on: &Row) -> f64 {
         f64::NAN
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Namespaces
+
+/// KV v2 reads in the root namespace, inside a namespace, and with a quota rule on another
+/// namespace, on one server: prints each as a ratio to the root-namespace read.
+pub async fn namespaces(opts: &ServerOpts, cfg: &RunCfg) -> Result<Value> {
+    eprintln!("starting {} (namespaces)", opts.binary.display());
+    let mut srv = Server::start(opts).await?;
+    scenarios::setup_namespaces(&mut srv)
+        .await
+        .context("setup namespaces")?;
+    let order = [
+        Scenario::Health,
+        Scenario::KvV2Read,
+        Scenario::KvV2ReadNamespace,
+        Scenario::KvV2ReadQuotaElsewhere,
+    ];
+    let mut run_no = 0;
+    let rows = run_scenarios(&srv, &order, &cfg.conns, cfg, &mut run_no).await?;
+    println!(
+        "## namespaces (audit {})",
+        if opts.audit { "on" } else { "off" }
+    );
+    report::print_table(&rows, &[]);
+    println!(
+        "{:<18} {:>5} {:>11} {:>16}",
+        "scenario", "conns", "req/s", "vs root read"
+    );
+    let mut ratios = Vec::new();
+    for row in &rows {
+        let Some(base) = rows
+            .iter()
+            .find(|b| b.scenario == Scenario::KvV2Read.name() && b.conns() == row.conns())
+        else {
+            continue;
+        };
+        let ratio = if base.rps() > 0.0 {
+            row.rps() / base.rps()
+        } else {
+            f64::NAN
+        };
+        println!(
+            "{:<18} {:>5} {:>11.0} {:>15.3}x",
+            row.scenario,
+            row.conns(),
+            row.rps(),
+            ratio
+        );
+        ratios.push(json!({
+            "scenario": row.scenario,
+            "clients": row.conns(),
+            "req_per_sec": row.rps(),
+            "ratio_to_root_read": ratio,
+        }));
+    }
+    println!();
+    Ok(json!({
+        "results": report::rows_json(&rows, &[]),
+        "ratios": ratios,
+    }))
+}
