@@ -349,13 +349,7 @@ pub fn kv2_writer(parts: &ReqParts, prefix: &str) -> MakeReq {
     let parts = parts.clone();
     let prefix = prefix.to_string();
     let body = Bytes::from(json!({ "data": { "v": value_100b(0) } }).to_string());
-    Arc::new(move |seq| {
-        parts.build(
-            &Method::POST,
-            load::uri(&format!("{prefix}{seq}")),
-            &body,
-        )
-    })
+    Arc::new(move |seq| parts.build(&Method::POST, load::uri(&format!("{prefix}{seq}")), &body))
 }
 
 /// Reads of [`READ_KEYS`] secrets `secret/data/k<n>` below `namespace` (a path prefix, `""`

@@ -288,6 +288,7 @@ impl Router {
     pub(crate) fn build(
         table: &MountTable,
         namespace: &View,
+        secrets: &Arc<crate::quota::SecretCount>,
         background: &crate::audit::BackgroundAudit,
         states: &engines::mount_state::MountStates,
     ) -> Result<Router> {
@@ -301,6 +302,7 @@ impl Router {
                     view: &view,
                     background,
                     states,
+                    secrets,
                 },
             )?;
             routes.push(Route {
@@ -315,6 +317,11 @@ impl Router {
 
     /// The mount serving `path` and the path relative to it. A path equal to a mount without
     /// its trailing slash (`secret` for `secret/`) routes to that mount's root.
+    /// Every route, longest mount path first.
+    pub(crate) fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
     pub(crate) fn route<'a>(&'a self, path: &'a str) -> Option<(&'a Route, &'a str)> {
         self.routes.iter().find_map(|r| {
             let mount = r.entry.path.as_str();

@@ -520,3 +520,198 @@ async fn a_deleted_namespace_cannot_be_read_from_a_copy_made_before_with_the_cur
         Some(ErrorKind::NotFound)
     );
 }
+
+#[tokio::test]
+async fn max_secrets_caps_what_a_namespace_stores() {
+    let fx = Fx::new().await;
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Update,
+        "sys/namespaces/team-a",
+        json!({"max_secrets": 3}),
+    )
+    .await;
+    for (path, body) in [
+        ("sys/mounts/kv", json!({"type": "kv-v2"})),
+        ("sys/mounts/kv1", json!({"type": "kv"})),
+        ("kv/data/a", json!({"data": {"v": "1"}})),
+        ("kv1/b", json!({"v": "1"})),
+    ] {
+        fx.ok(&fx.root, "team-a", Operation::Update, path, body)
+            .await;
+    }
+    let read = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Read,
+            "sys/namespaces/team-a",
+            json!({}),
+        )
+        .await;
+    assert_eq!(read["max_secrets"], 3);
+    // A third secret fits; a fourth does not, in either engine, nor as bare metadata.
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv/data/c",
+        json!({"data": {"v": "1"}}),
+    )
+    .await;
+    let full = Some(ErrorKind::TooManyRequests);
+    for (path, body) in [
+        ("kv/data/d", json!({"data": {"v": "1"}})),
+        ("kv/metadata/d", json!({"max_versions": 2})),
+        ("kv1/d", json!({"v": "1"})),
+    ] {
+        let e = fx
+            .call(&fx.root, "team-a", Operation::Update, path, body)
+            .await
+            .err();
+        assert_eq!(e.as_ref().map(|e| e.kind()), full, "{path}: {e:?}");
+        assert!(e.is_some_and(|e| e.to_string().contains("max_secrets")));
+    }
+    // New versions of a stored secret are not new secrets.
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv/data/a",
+        json!({"data": {"v": "2"}}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv1/b",
+        json!({"v": "2"}),
+    )
+    .await;
+    // Deleting makes room (KV v2: the metadata; a soft delete keeps the secret).
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Delete,
+        "kv/data/a",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        fx.call(
+            &fx.root,
+            "team-a",
+            Operation::Update,
+            "kv1/d",
+            json!({"v": "1"})
+        )
+        .await
+        .err()
+        .map(|e| e.kind()),
+        full
+    );
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Delete,
+        "kv/metadata/a",
+        json!({}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv1/d",
+        json!({"v": "1"}),
+    )
+    .await;
+    fx.ok(&fx.root, "team-a", Operation::Delete, "kv1/b", json!({}))
+        .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv/data/e",
+        json!({"data": {"v": "1"}}),
+    )
+    .await;
+    // The count survives a seal (it is taken again at unseal), and the root is not capped.
+    fx.core.seal(Some(&fx.root)).await.expect("seal");
+    fx.core.unseal(&fx.share).await.expect("unseal");
+    let e = fx
+        .call(
+            &fx.root,
+            "team-a",
+            Operation::Update,
+            "kv/data/f",
+            json!({"data": {}}),
+        )
+        .await
+        .err();
+    assert_eq!(e.map(|e| e.kind()), full);
+    // Raising or lifting the cap (by the parent) makes room.
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Patch,
+        "sys/namespaces/team-a",
+        json!({"max_secrets": 4}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv/data/f",
+        json!({"data": {"v": "1"}}),
+    )
+    .await;
+    assert_eq!(
+        fx.call(
+            &fx.root,
+            "team-a",
+            Operation::Update,
+            "kv/data/g",
+            json!({"data": {"v": "1"}})
+        )
+        .await
+        .err()
+        .map(|e| e.kind()),
+        full
+    );
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Patch,
+        "sys/namespaces/team-a",
+        json!({"max_secrets": 0}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv/data/g",
+        json!({"data": {"v": "1"}}),
+    )
+    .await;
+    let read = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Read,
+            "sys/namespaces/team-a",
+            json!({}),
+        )
+        .await;
+    assert!(read.get("max_secrets").is_none(), "{read}");
+    // The namespace cannot raise its own cap: sys/namespaces/team-a is its parent's path.
+    assert_eq!(
+        fx.kind(&fx.root, "team-a", Operation::Read, "sys/namespaces/team-a")
+            .await,
+        Some(ErrorKind::NotFound)
+    );
+}

@@ -1,20 +1,33 @@
 //! KV version 1: unversioned key/value secrets. The body of a write is the secret, stored as
 //! JSON behind the barrier; reads return it verbatim.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::{Engine, EngineRequest};
+use crate::barrier::View;
 use crate::error::{Error, Result};
 use crate::fields::parse_duration_secs;
+use crate::quota::SecretCount;
 use crate::request::{Operation, Response};
 use crate::route::{Routes, Table, WRITE, path};
 use crate::system::Ctx;
 
-/// The KV v1 engine (stateless: everything lives in the mount's view).
-pub(crate) struct KvV1;
+/// The KV v1 engine (everything lives in the mount's view).
+pub(crate) struct KvV1 {
+    /// The namespace's `max_secrets` count.
+    secrets: Arc<SecretCount>,
+}
+
+impl KvV1 {
+    pub(crate) fn new(ctx: &super::EngineContext<'_>) -> KvV1 {
+        KvV1 {
+            secrets: ctx.secrets.clone(),
+        }
+    }
+}
 
 /// One path: every key, with any fields (the body is the secret).
 static ROUTES: LazyLock<Table<()>> = LazyLock::new(|| {
@@ -72,6 +85,10 @@ impl Engine for KvV1 {
         Ok(req.view.get(&req.path).await?.is_some())
     }
 
+    async fn count_secrets(&self, view: &View) -> Result<u64> {
+        Ok(view.scan("").await?.len() as u64)
+    }
+
     async fn handle(&self, req: EngineRequest, _ctx: &Ctx<'_>) -> Result<Option<Response>> {
         match req.operation {
             Operation::Read => {
@@ -109,12 +126,27 @@ impl Engine for KvV1 {
                 }
                 let bytes = serde_json::to_vec(&req.data)
                     .map_err(|e| Error::Internal(format!("encode kv entry: {e}")))?;
+                // Under a cap, a new key needs room (asked of storage again: the existence
+                // check may be stale by now).
+                let admission = if self.secrets.active() && req.view.get(&req.path).await?.is_none()
+                {
+                    Some(self.secrets.admit()?)
+                } else {
+                    None
+                };
                 req.view.put(&req.path, &bytes).await?;
+                if let Some(a) = admission {
+                    a.keep();
+                }
                 Ok(Some(Response::empty()))
             }
             Operation::Delete => {
                 check_key(&req.path)?;
+                let counted = self.secrets.active() && req.view.get(&req.path).await?.is_some();
                 req.view.delete(&req.path).await?;
+                if counted {
+                    self.secrets.removed();
+                }
                 Ok(Some(Response::empty()))
             }
             Operation::Patch | Operation::Help => Err(Error::UnsupportedOperation),

@@ -74,6 +74,13 @@ pub(crate) trait Engine: Send + Sync {
     /// Handles the request. `Ok(None)` on a read or list means "nothing there" (404). `ctx`
     /// gives the system backends the core and the caller; secrets engines cannot open it.
     async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>>;
+
+    /// How many secrets the mount stores (for a namespace's `max_secrets`); 0 for engines that
+    /// store none. `view` is the mount's storage.
+    async fn count_secrets(&self, view: &View) -> Result<u64> {
+        let _ = view;
+        Ok(0)
+    }
 }
 
 /// Settles a POST/PUT into create or update: the existence check when the path declares
@@ -222,15 +229,21 @@ pub(crate) struct EngineContext<'a> {
     pub(crate) background: &'a crate::audit::BackgroundAudit,
     /// The per-mount state shared by the mount's instances.
     pub(crate) states: &'a mount_state::MountStates,
+    /// The namespace's `max_secrets` count, which the KV engines keep.
+    pub(crate) secrets: &'a Arc<crate::quota::SecretCount>,
 }
 
 /// Creates the engine for a mount entry.
 pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result<Arc<dyn Engine>> {
     match entry.kind.as_str() {
         "kv" if entry.options.get("version").map(String::as_str) == Some("2") => {
-            Ok(Arc::new(kv_v2::KvV2::new(&entry.uuid, ctx.states)))
+            Ok(Arc::new(kv_v2::KvV2::new(
+                &entry.uuid,
+                ctx.states,
+                ctx.secrets,
+            )))
         }
-        "kv" => Ok(Arc::new(kv_v1::KvV1)),
+        "kv" => Ok(Arc::new(kv_v1::KvV1::new(ctx))),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
         "system" => Ok(Arc::new(crate::system::SysBackend)),
         "token" => Ok(Arc::new(crate::system::TokenBackend)),

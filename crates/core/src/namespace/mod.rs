@@ -59,6 +59,13 @@ pub struct NamespaceEntry {
     /// Free key/value strings.
     #[serde(default)]
     pub custom_metadata: BTreeMap<String, String>,
+    /// Most secrets (KV entries) the namespace may store; 0 = no cap (a coffre extension).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_secrets: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl NamespaceEntry {
@@ -69,6 +76,7 @@ impl NamespaceEntry {
             uuid: "00000000-0000-0000-0000-000000000000".into(),
             path: String::new(),
             custom_metadata: BTreeMap::new(),
+            max_secrets: 0,
         }
     }
 
@@ -102,6 +110,9 @@ impl NamespaceEntry {
             "custom_metadata".into(),
             serde_json::to_value(&self.custom_metadata).unwrap_or_default(),
         );
+        if self.max_secrets > 0 {
+            d.insert("max_secrets".into(), self.max_secrets.into());
+        }
         d
     }
 }

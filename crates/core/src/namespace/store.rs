@@ -67,19 +67,25 @@ pub(crate) async fn open_all(
 
 /// Creates namespace `name` below `parent`, or, when it exists, replaces its custom metadata
 /// (`PUT sys/namespaces/:name` does both, as in OpenBao: no metadata given clears it).
+/// `max_secrets`: `None` keeps an existing namespace's cap (none for a new one).
 pub(crate) async fn create_or_update(
     core: &Unsealed,
     parent: &Tenant,
     name: &str,
     custom_metadata: BTreeMap<String, String>,
+    max_secrets: Option<u64>,
 ) -> Result<NamespaceEntry> {
     let _write = core.namespaces.write.lock().await;
     let path = format!("{}{name}/", parent.ns.path);
     if let Some(existing) = core.namespaces.by_path(&path) {
         let mut entry = existing.entry();
         entry.custom_metadata = custom_metadata;
+        if let Some(cap) = max_secrets {
+            entry.max_secrets = cap;
+        }
         return replace_entry(core, &existing, entry).await;
     }
+    let max_secrets = max_secrets.unwrap_or(0);
     if core.namespaces.by_path(&parent.ns.path).is_none() {
         return Err(Error::NamespaceNotFound(
             "parent namespace was deleted".into(),
@@ -91,6 +97,7 @@ pub(crate) async fn create_or_update(
         uuid: uuid::Uuid::new_v4().to_string(),
         path,
         custom_metadata,
+        max_secrets,
     };
     let key = core
         .barrier
@@ -129,7 +136,11 @@ async fn replace_entry(
             &encode(&entry)?,
         )
         .await?;
-    *existing.custom_metadata.write() = entry.custom_metadata.clone();
+    let cap_changed = existing.entry().max_secrets != entry.max_secrets;
+    existing.set_entry(&entry);
+    if cap_changed {
+        existing.apply_max_secrets(entry.max_secrets).await?;
+    }
     Ok(entry)
 }
 
@@ -139,12 +150,16 @@ pub(crate) async fn patch_metadata(
     core: &Unsealed,
     path: &str,
     patch: Option<&serde_json::Map<String, serde_json::Value>>,
+    max_secrets: Option<u64>,
 ) -> Result<Option<NamespaceEntry>> {
     let _write = core.namespaces.write.lock().await;
     let Some(existing) = core.namespaces.by_path(path) else {
         return Ok(None);
     };
     let mut entry = existing.entry();
+    if let Some(cap) = max_secrets {
+        entry.max_secrets = cap;
+    }
     match patch {
         None => entry.custom_metadata.clear(),
         Some(patch) => {

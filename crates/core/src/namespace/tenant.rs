@@ -10,16 +10,18 @@ use crate::engines::mount_state::MountStates;
 use crate::error::{Error, Result};
 use crate::mount::{MOUNTS_PATH, MountTable, Router};
 use crate::policy_store::{POLICY_PREFIX, PolicyStore, default_policy_entry};
+use crate::quota::SecretCount;
 use crate::system::Migrations;
 use crate::token::{TOKEN_KEY_PATH, TOKEN_PREFIX, TokenStore};
 
 /// One namespace's stores, mount table and router. Everything in it works on the namespace's
 /// [`View`], so nothing reached through a tenant can touch another tenant's storage.
 pub(crate) struct Tenant {
-    /// Who the namespace is (its `custom_metadata` as at unseal: read [`Tenant::entry`]).
+    /// Who the namespace is (its `custom_metadata` and `max_secrets` as at unseal: read
+    /// [`Tenant::entry`]).
     pub(crate) ns: NamespaceEntry,
-    /// The namespace's custom metadata, the one thing about it that changes.
-    pub(crate) custom_metadata: parking_lot::RwLock<std::collections::BTreeMap<String, String>>,
+    /// What changes about the namespace: custom metadata and `max_secrets`.
+    changeable: parking_lot::RwLock<(std::collections::BTreeMap<String, String>, u64)>,
     /// The namespace's whole storage (`""` in the root, `namespaces/<id>/` otherwise).
     pub(crate) view: View,
     pub(crate) tokens: TokenStore,
@@ -29,6 +31,8 @@ pub(crate) struct Tenant {
     pub(crate) router: ArcSwap<Router>,
     /// Recent `sys/remount` moves, for `sys/remount/status`.
     pub(crate) migrations: Migrations,
+    /// The `max_secrets` cap and count, kept by the KV engines of the namespace.
+    pub(crate) secrets: std::sync::Arc<SecretCount>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -78,25 +82,53 @@ impl Tenant {
             .map_err(|e| Error::Internal(format!("corrupt mount table: {e}")))?;
         let suffix = (!ns.is_root()).then(|| ns.id.clone());
         let tokens = TokenStore::open(view.sub(TOKEN_PREFIX), suffix).await?;
-        let router = Router::build(&mounts, &view, background, states)?;
-        Ok(Tenant {
-            custom_metadata: parking_lot::RwLock::new(ns.custom_metadata.clone()),
+        let secrets = std::sync::Arc::new(SecretCount::default());
+        let router = Router::build(&mounts, &view, &secrets, background, states)?;
+        let tenant = Tenant {
+            changeable: parking_lot::RwLock::new((ns.custom_metadata.clone(), ns.max_secrets)),
             policies: PolicyStore::new(view.sub(POLICY_PREFIX)),
             tokens,
             mounts: tokio::sync::Mutex::new(mounts),
             router: ArcSwap::from_pointee(router),
             migrations: Migrations::default(),
+            secrets,
             view,
             ns,
-        })
+        };
+        tenant.apply_max_secrets(tenant.ns.max_secrets).await?;
+        Ok(tenant)
+    }
+
+    /// Sets the namespace's `max_secrets` (0: none), counting what it stores when there is a
+    /// cap. A secret written while the count runs may be missed by it (the count is then one
+    /// low until the next cap change or unseal).
+    pub(crate) async fn apply_max_secrets(&self, cap: u64) -> Result<()> {
+        if cap == 0 {
+            self.secrets.set(0, 0);
+            return Ok(());
+        }
+        let router = self.router.load_full();
+        let mut stored = 0;
+        for route in router.routes() {
+            stored += route.engine.count_secrets(&route.view).await?;
+        }
+        self.secrets.set(cap, stored);
+        Ok(())
     }
 
     /// The namespace entry as it is now.
     pub(crate) fn entry(&self) -> NamespaceEntry {
+        let (custom_metadata, max_secrets) = self.changeable.read().clone();
         NamespaceEntry {
-            custom_metadata: self.custom_metadata.read().clone(),
+            custom_metadata,
+            max_secrets,
             ..self.ns.clone()
         }
+    }
+
+    /// Publishes a changed entry (its id and path are the same).
+    pub(crate) fn set_entry(&self, entry: &NamespaceEntry) {
+        *self.changeable.write() = (entry.custom_metadata.clone(), entry.max_secrets);
     }
 
     /// Whether this namespace is `other` or one of its ancestors.

@@ -11,6 +11,7 @@
 //! immutable [`QuotaIndex`]; with no rule at all the check is one atomic load.
 
 mod limiter;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::barrier::View;
 use crate::error::{Error, Result};
 use limiter::Limiter;
 pub(crate) use limiter::Verdict;
+pub(crate) use secrets::SecretCount;
 
 /// Storage prefix of a namespace's rate-limit rules (relative to the namespace's view).
 pub(crate) const RATE_LIMIT_PREFIX: &str = "sys/quotas/rate-limit/";

@@ -249,6 +249,7 @@ async fn commit_table_with(
     let router = Router::build(
         &next,
         &scope.tenant.view,
+        &scope.tenant.secrets,
         &scope.unsealed.audit.background(),
         &scope.unsealed.mount_states,
     )?;

@@ -59,6 +59,18 @@ fn metadata(data: &Map<String, Value>) -> Result<BTreeMap<String, String>> {
     }
 }
 
+static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+/// `max_secrets`: a non-negative integer (0: no cap).
+fn max_secrets(data: &Map<String, Value>) -> Result<Option<u64>> {
+    match crate::fields::opt_i64(data, "max_secrets")? {
+        None => Ok(None),
+        Some(n) => u64::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::invalid("max_secrets must be 0 (no cap) or more")),
+    }
+}
+
 /// `sys/namespaces/:name`.
 pub(super) async fn namespace_op(
     scope: &Scope<'_>,
@@ -73,18 +85,25 @@ pub(super) async fn namespace_op(
             .by_path(&path)
             .map(|t| entry_response(&t.entry()))),
         Operation::Create | Operation::Update => {
-            let entry =
-                namespace::create_or_update(core, scope.tenant, &name, metadata(&req.data)?)
-                    .await?;
+            let entry = namespace::create_or_update(
+                core,
+                scope.tenant,
+                &name,
+                metadata(&req.data)?,
+                max_secrets(&req.data)?,
+            )
+            .await?;
             Ok(Some(entry_response(&entry)))
         }
         Operation::Patch => {
+            let cap = max_secrets(&req.data)?;
             let patch = match req.data.get("custom_metadata") {
                 Some(Value::Object(m)) => Some(m),
                 Some(Value::Null) => None,
+                None if cap.is_some() => Some(&*EMPTY),
                 _ => return Err(Error::invalid("missing required field \"custom_metadata\"")),
             };
-            match namespace::patch_metadata(core, &path, patch).await? {
+            match namespace::patch_metadata(core, &path, patch, cap).await? {
                 Some(entry) => Ok(Some(entry_response(&entry))),
                 None => Err(Error::NamespaceNotFound("namespace not found".into())),
             }

@@ -240,11 +240,14 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
             path("namespaces/{path+}", Route::Namespace)
                 .ops(&[Read, Delete, Operation::Patch])
                 .ops(WRITE)
-                .fields(&[field(
-                    "custom_metadata",
-                    FieldKind::Map,
-                    "Free key/value strings.",
-                )])
+                .fields(&[
+                    field("custom_metadata", FieldKind::Map, "Free key/value strings."),
+                    field(
+                        "max_secrets",
+                        FieldKind::Int,
+                        "Most KV secrets the namespace may store (0: no cap).",
+                    ),
+                ])
                 .help(
                     "Create, read, update and delete namespaces.",
                     "Deleting a namespace destroys its key first: its data cannot be read again.",

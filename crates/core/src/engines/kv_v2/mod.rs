@@ -20,9 +20,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Engine, EngineRequest};
 use crate::barrier::View;
-use crate::engines::mount_state::MountStates;
 use crate::error::{Error, Result};
 use crate::fields::{opt_bool, opt_i64};
+use crate::quota::SecretCount;
 use crate::request::{Operation, Response};
 use crate::route::{Field, FieldKind, Routes, Table, WRITE, field, path};
 use crate::system::Ctx;
@@ -41,13 +41,20 @@ pub(crate) struct KvV2 {
     /// The mount's lock table, looked up once here rather than in the global table on every
     /// request (that lookup took a contended mutex on the hot path).
     locks: Arc<MountLocks>,
+    /// The namespace's `max_secrets` count: a secret is a key with metadata.
+    secrets: Arc<SecretCount>,
 }
 
 impl KvV2 {
     /// A new engine instance for the mount with this uuid.
-    pub(crate) fn new(mount_uuid: &str, states: &MountStates) -> KvV2 {
+    pub(crate) fn new(
+        mount_uuid: &str,
+        states: &crate::engines::mount_state::MountStates,
+        secrets: &Arc<SecretCount>,
+    ) -> KvV2 {
         KvV2 {
             locks: states.get(mount_uuid),
+            secrets: secrets.clone(),
         }
     }
 }
@@ -238,6 +245,10 @@ impl Engine for KvV2 {
         &*ROUTES
     }
 
+    async fn count_secrets(&self, view: &View) -> Result<u64> {
+        store::count_secrets(view).await
+    }
+
     async fn exists(&self, req: &EngineRequest) -> Result<bool> {
         let key = req.param("path");
         if !valid_key(key) {
@@ -265,7 +276,7 @@ impl Engine for KvV2 {
                 Ok::<(), Error>(())
             })
             .await?;
-        dispatch(route, &req, &self.locks).await
+        dispatch(route, &req, &self.locks, &self.secrets).await
     }
 }
 
@@ -273,6 +284,7 @@ async fn dispatch(
     route: Route,
     req: &EngineRequest,
     locks: &MountLocks,
+    secrets: &SecretCount,
 ) -> Result<Option<Response>> {
     let view = &req.view;
     let data = &req.data;
@@ -292,13 +304,13 @@ async fn dispatch(
             Operation::Read => data_read(view, key, data, locks).await,
             Operation::Patch => data_patch(view, key, data, locks).await,
             Operation::Delete => data_delete(view, key, locks).await,
-            _ => data_write(view, key, data, locks).await,
+            _ => data_write(view, key, data, locks, secrets).await,
         },
         Route::Metadata => match op {
             Operation::Read => metadata_read(view, key, locks).await,
             Operation::Patch => metadata_patch(view, key, data, locks).await,
-            Operation::Delete => metadata_delete(view, key, locks).await,
-            _ => metadata_write(view, key, data, locks).await,
+            Operation::Delete => metadata_delete(view, key, locks, secrets).await,
+            _ => metadata_write(view, key, data, locks, secrets).await,
         },
         Route::Delete => versions_op(view, key, data, locks, VersionsOp::Delete).await,
         Route::Undelete => versions_op(view, key, data, locks, VersionsOp::Undelete).await,
@@ -445,15 +457,23 @@ async fn data_write(
     key: &str,
     data: &Map<String, Value>,
     locks: &MountLocks,
+    secrets: &SecretCount,
 ) -> Result<Option<Response>> {
     let secret = data_field(data)?;
     let config = store::load_config(view, locks).await?;
     let _guard = locks.key(key).write().await;
-    let meta = store::load_meta(view, locks, key)
-        .await?
-        .unwrap_or_default();
+    let existing = store::load_meta(view, locks, key).await?;
+    let admission = match existing {
+        None => Some(secrets.admit()?),
+        Some(_) => None,
+    };
+    let meta = existing.unwrap_or_default();
     check_cas(data, &config, &meta)?;
-    append_version(view, locks, key, &config, meta, secret).await
+    let resp = append_version(view, locks, key, &config, meta, secret).await?;
+    if let Some(a) = admission {
+        a.keep();
+    }
+    Ok(resp)
 }
 
 async fn data_patch(
@@ -654,6 +674,7 @@ async fn metadata_write(
     key: &str,
     data: &Map<String, Value>,
     locks: &MountLocks,
+    secrets: &SecretCount,
 ) -> Result<Option<Response>> {
     let max = opt_u32(data, "max_versions")?;
     let cas = opt_bool(data, "cas_required")?;
@@ -674,9 +695,11 @@ async fn metadata_write(
     }
     let config = store::load_config(view, locks).await?;
     let _guard = locks.key(key).write().await;
+    let mut admission = None;
     let mut meta = match store::load_meta(view, locks, key).await? {
         Some(m) => m,
         None => {
+            admission = Some(secrets.admit()?);
             let now = view.clock().now_unix_nanos();
             KeyMeta {
                 created_time: Some(now),
@@ -699,6 +722,9 @@ async fn metadata_write(
     }
     meta.current_metadata_version += 1;
     store::save_meta(view, locks, key, &meta).await?;
+    if let Some(a) = admission {
+        a.keep();
+    }
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
 }
 
@@ -749,9 +775,18 @@ async fn metadata_patch(
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
 }
 
-async fn metadata_delete(view: &View, key: &str, locks: &MountLocks) -> Result<Option<Response>> {
+async fn metadata_delete(
+    view: &View,
+    key: &str,
+    locks: &MountLocks,
+    secrets: &SecretCount,
+) -> Result<Option<Response>> {
     let _guard = locks.key(key).write().await;
+    let counted = secrets.active() && store::load_meta(view, locks, key).await?.is_some();
     store::delete_meta_and_versions(view, locks, key).await?;
+    if counted {
+        secrets.removed();
+    }
     empty()
 }
 

@@ -321,6 +321,12 @@ pub(super) async fn save_meta(
 
 /// Deletes `key`'s metadata and every version blob stored for it (listed, so leftovers go
 /// too) in one atomic commit (caller holds the key's write lock).
+/// How many secrets (keys with metadata) the mount holds.
+pub(super) async fn count_secrets(view: &View) -> Result<u64> {
+    let keys = view.scan(META_PREFIX).await?;
+    Ok(keys.iter().filter(|k| !k.contains(VERSION_SEP)).count() as u64)
+}
+
 pub(super) async fn delete_meta_and_versions(
     view: &View,
     locks: &MountLocks,

@@ -131,6 +131,7 @@ impl Fx {
                 view: &view,
                 background: &audit.background(),
                 states: &states,
+                secrets: &Default::default(),
             },
         );
         Fx {
@@ -1536,6 +1537,7 @@ async fn hot_path_is_served_from_the_cache() {
             view: &fx.view,
             background: &fx.audit.background(),
             states: &fx.states,
+            secrets: &Default::default(),
         },
     );
     fx.rotate("k").await;
