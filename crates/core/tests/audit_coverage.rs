@@ -201,3 +201,50 @@ async fn under_load_every_answered_request_was_audited_across_a_seal() {
         );
     }
 }
+
+/// Both entries of a request record the namespace it was resolved to (header or path-prefix
+/// form); a request naming a missing namespace is recorded, with no namespace, and refused.
+#[tokio::test]
+async fn entries_record_the_namespace() {
+    let fx = Fx::new().await;
+    fx.ok(Operation::Update, "sys/namespaces/team-a", json!({}))
+        .await;
+    let via_header = fx
+        .req(Operation::Read, "sys/mounts", json!({}))
+        .in_namespace("team-a");
+    let header_id = via_header.id.clone();
+    fx.core.handle(via_header).await.expect("header form");
+    let via_prefix = fx.req(Operation::Read, "team-a/sys/mounts", json!({}));
+    let prefix_id = via_prefix.id.clone();
+    fx.core.handle(via_prefix).await.expect("prefix form");
+    let missing = fx
+        .req(Operation::Read, "sys/mounts", json!({}))
+        .in_namespace("nosuch");
+    let missing_id = missing.id.clone();
+    assert!(fx.core.handle(missing).await.is_err());
+
+    let entries = fx.entries();
+    for id in [&header_id, &prefix_id] {
+        let both = &entries[id];
+        assert_eq!(both.len(), 2, "request and response entries");
+        for e in both {
+            assert_eq!(e["request"]["namespace"]["path"], "team-a/", "{e}");
+            assert_eq!(
+                e["request"]["namespace"]["id"].as_str().map(str::len),
+                Some(6)
+            );
+            assert_eq!(
+                e["request"]["path"], "sys/mounts",
+                "the path inside the namespace"
+            );
+        }
+    }
+    let refused = &entries[&missing_id];
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0]["request"].get("namespace").is_none());
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not found"))
+    );
+}

@@ -49,6 +49,18 @@ pub(crate) struct BackgroundChange<'a> {
 #[derive(Clone)]
 pub(crate) struct BackgroundAudit {
     broker: std::sync::Weak<AuditBroker>,
+    /// The namespace whose jobs these are (`None`: the core's own).
+    namespace: Option<Arc<crate::namespace::NamespaceEntry>>,
+}
+
+impl BackgroundAudit {
+    /// The same log, for the jobs of namespace `ns` (their entries record it).
+    pub(crate) fn in_namespace(&self, ns: &crate::namespace::NamespaceEntry) -> BackgroundAudit {
+        BackgroundAudit {
+            broker: self.broker.clone(),
+            namespace: Some(Arc::new(ns.clone())),
+        }
+    }
 }
 
 impl BackgroundAudit {
@@ -72,7 +84,7 @@ impl BackgroundAudit {
             token_hash: None,
             auth: None,
             mount: change.mount,
-            namespace: None,
+            namespace: self.namespace.as_deref(),
             background: Some(change.job),
         };
         broker.log_request(&rec, None).await?;
@@ -285,6 +297,7 @@ impl AuditBroker {
     pub(crate) fn background(self: &Arc<Self>) -> BackgroundAudit {
         BackgroundAudit {
             broker: Arc::downgrade(self),
+            namespace: None,
         }
     }
 

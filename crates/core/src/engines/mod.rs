@@ -236,13 +236,9 @@ pub(crate) struct EngineContext<'a> {
 /// Creates the engine for a mount entry.
 pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result<Arc<dyn Engine>> {
     match entry.kind.as_str() {
-        "kv" if entry.options.get("version").map(String::as_str) == Some("2") => {
-            Ok(Arc::new(kv_v2::KvV2::new(
-                &entry.uuid,
-                ctx.states,
-                ctx.secrets,
-            )))
-        }
+        "kv" if entry.options.get("version").map(String::as_str) == Some("2") => Ok(Arc::new(
+            kv_v2::KvV2::new(&entry.uuid, ctx.states, ctx.secrets),
+        )),
         "kv" => Ok(Arc::new(kv_v1::KvV1::new(ctx))),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
         "system" => Ok(Arc::new(crate::system::SysBackend)),

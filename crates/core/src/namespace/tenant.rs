@@ -31,6 +31,8 @@ pub(crate) struct Tenant {
     pub(crate) router: ArcSwap<Router>,
     /// Recent `sys/remount` moves, for `sys/remount/status`.
     pub(crate) migrations: Migrations,
+    /// The audit log as this namespace's background jobs see it (entries record the namespace).
+    pub(crate) background: BackgroundAudit,
     /// The `max_secrets` cap and count, kept by the KV engines of the namespace.
     pub(crate) secrets: std::sync::Arc<SecretCount>,
 }
@@ -83,7 +85,8 @@ impl Tenant {
         let suffix = (!ns.is_root()).then(|| ns.id.clone());
         let tokens = TokenStore::open(view.sub(TOKEN_PREFIX), suffix).await?;
         let secrets = std::sync::Arc::new(SecretCount::default());
-        let router = Router::build(&mounts, &view, &secrets, background, states)?;
+        let background = background.in_namespace(&ns);
+        let router = Router::build(&mounts, &view, &secrets, &background, states)?;
         let tenant = Tenant {
             changeable: parking_lot::RwLock::new((ns.custom_metadata.clone(), ns.max_secrets)),
             policies: PolicyStore::new(view.sub(POLICY_PREFIX)),
@@ -92,6 +95,7 @@ impl Tenant {
             router: ArcSwap::from_pointee(router),
             migrations: Migrations::default(),
             secrets,
+            background,
             view,
             ns,
         };

@@ -250,7 +250,7 @@ async fn commit_table_with(
         &next,
         &scope.tenant.view,
         &scope.tenant.secrets,
-        &scope.unsealed.audit.background(),
+        &scope.tenant.background,
         &scope.unsealed.mount_states,
     )?;
     let bytes =

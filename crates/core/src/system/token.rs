@@ -860,9 +860,8 @@ pub(crate) async fn tidy(scope: &Scope<'_>) -> Result<usize> {
         data: Some(&data),
     };
     scope
-        .unsealed
-        .audit
-        .background()
+        .tenant
+        .background
         .record(&change, scope.tenant.tokens.revoke_all(&due))
         .await
 }
