@@ -158,7 +158,7 @@ impl Unsealed {
     /// Finds the mount and the declared path serving the request. Pure: no storage access,
     /// so it can run before authentication (which it must, to know whether the path needs a
     /// token at all).
-    fn route(&self, req: &mut Request, router: &Router) -> Resolved {
+    fn route(&self, req: &mut Request, router: &Router, in_root: bool) -> Resolved {
         let Some((route, rel)) = router.route(&req.path) else {
             return Resolved {
                 target: Target::Nowhere,
@@ -168,7 +168,10 @@ impl Unsealed {
             };
         };
         let routes = route.engine.routes();
-        let matched = routes.find(rel);
+        // A server-wide path is not there at all outside the root namespace.
+        let matched = routes
+            .find(rel)
+            .filter(|m| in_root || !routes.meta(m).root_namespace_only);
         let sudo = routes.needs_sudo(rel, matched.as_ref());
         let class = matched
             .as_ref()
@@ -355,7 +358,7 @@ impl Unsealed {
             }
         };
         let router = tenant.router.load_full();
-        let mut resolved = self.route(&mut req, &router);
+        let mut resolved = self.route(&mut req, &router, tenant.ns.is_root());
         // Before authentication, so a flood is turned away cheaply. Not audited (OpenBao's
         // default): a flood of refusals would otherwise be a flood of audit entries.
         self.check_quota(&req, &tenant, &resolved)?;

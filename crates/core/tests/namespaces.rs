@@ -384,6 +384,28 @@ async fn each_tenant_has_its_own_mounts_data_policies_and_tokens() {
             );
         }
     }
+    // Server-wide sys/ paths do not exist inside a namespace, whatever the tenant's policy.
+    for (op, path) in [
+        (Operation::Read, "sys/audit"),
+        (Operation::Update, "sys/audit/mine"),
+        (Operation::Delete, "sys/audit/mine"),
+        (Operation::Update, "sys/audit-hash/file"),
+        (Operation::Read, "sys/audit-chain/file"),
+        (Operation::Update, "sys/rotate"),
+        (Operation::Update, "sys/rotate/keyring"),
+        (Operation::Read, "sys/key-status"),
+    ] {
+        for (t, ns, p) in [
+            (&a, "team-a", path.to_string()),
+            (&fx.root, "", format!("team-a/{path}")),
+        ] {
+            assert_eq!(
+                fx.kind(t, ns, op, &p).await,
+                Some(ErrorKind::NotFound),
+                "{op:?} {ns}|{p}"
+            );
+        }
+    }
     // The token of another tenant is not found in this one's store.
     let b_token = fx.token_in("team-b", ALL).await;
     assert_eq!(

@@ -121,6 +121,9 @@ pub(crate) struct PathMeta {
     pub(crate) existence_check: bool,
     /// The operation also needs `sudo` (Vault's root-protected paths).
     pub(crate) sudo: bool,
+    /// The path acts on the whole server (audit devices, the barrier key): it exists in the
+    /// root namespace only, and is a 404 in every other (as in OpenBao).
+    pub(crate) root_namespace_only: bool,
     pub(crate) class: PathClass,
     pub(crate) synopsis: &'static str,
     pub(crate) description: &'static str,
@@ -148,6 +151,7 @@ pub(crate) fn path<R>(pattern: &'static str, route: R) -> PathSpec<R> {
             arbitrary_fields: false,
             existence_check: false,
             sudo: false,
+            root_namespace_only: false,
             class: PathClass::Authenticated,
             synopsis: "",
             description: "",
@@ -182,6 +186,11 @@ impl<R> PathSpec<R> {
     /// Every operation on the path also needs `sudo`.
     pub(crate) fn sudo(mut self) -> Self {
         self.meta.sudo = true;
+        self
+    }
+    /// Served in the root namespace only (see [`PathMeta::root_namespace_only`]).
+    pub(crate) fn root_namespace_only(mut self) -> Self {
+        self.meta.root_namespace_only = true;
         self
     }
     /// Who may call the path.

@@ -164,10 +164,12 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .sudo()
                 .help("Enable, read or disable an auth method.", ""),
             path("audit/?", Route::AuditList)
+                .root_namespace_only()
                 .ops(&[Read])
                 .sudo()
                 .help("List the enabled audit devices.", ""),
             path("audit/{path+}", Route::AuditDevice)
+                .root_namespace_only()
                 .ops(&[Delete])
                 .ops(WRITE)
                 .fields(&[
@@ -183,10 +185,12 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .sudo()
                 .help("Enable or disable an audit device.", ""),
             path("audit-hash/{path+}", Route::AuditHash)
+                .root_namespace_only()
                 .ops(WRITE)
                 .fields(&[field("input", FieldKind::Str, "The value to hash.")])
                 .help("The hash of a value as the audit device writes it.", ""),
             path("audit-chain/{path+}", Route::AuditChain)
+                .root_namespace_only()
                 .ops(&[Read])
                 .help("The head of an audit device's hash chain.", ""),
             path("internal/ui/mounts/?", Route::UiMounts)
@@ -310,14 +314,17 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .ops(&[Read])
                 .help("The outcome of a mount move.", ""),
             path("rotate", Route::Rotate)
+                .root_namespace_only()
                 .ops(WRITE)
                 .sudo()
                 .help("Rotates the barrier's encryption key.", ""),
             path("rotate/keyring", Route::Rotate)
+                .root_namespace_only()
                 .ops(WRITE)
                 .sudo()
                 .help("Rotates the barrier's encryption key.", ""),
             path("key-status", Route::KeyStatus)
+                .root_namespace_only()
                 .ops(&[Read])
                 .help("The barrier key's term, install time and use count.", ""),
             path("tools/random", Route::Random)
