@@ -233,9 +233,27 @@ async fn a_tenant_limit_refuses_the_tenant_only_and_refills_with_time() {
         )
         .await;
     assert_eq!(own["path"], "sys/");
-    // The mount rule is more specific than the namespace rule: team-a's sys/ gets 1000/s.
+    // team-a's own, looser rule does not lift the root's: both apply, the root's 10/s bites.
     fx.clock.advance_secs(5);
-    assert_eq!(fx.refused_of(50, "team-a", "sys/mounts").await, 0);
+    assert_eq!(fx.refused_of(50, "team-a", "sys/mounts").await, 40);
+    // A stricter rule of its own does bite (1 a second on sys/).
+    fx.ok(
+        "team-a",
+        Operation::Update,
+        "sys/quotas/rate-limit/team-a",
+        json!({"rate": 1, "path": "sys/"}),
+    )
+    .await;
+    fx.clock.advance_secs(5);
+    assert_eq!(fx.refused_of(5, "team-a", "sys/mounts").await, 4);
+    // Neither the root's rule nor its name is in team-a's way.
+    fx.ok(
+        "team-a",
+        Operation::Update,
+        "sys/quotas/rate-limit/mine",
+        json!({"rate": 5}),
+    )
+    .await;
 
     // Deleting the namespace drops every rule for it.
     fx.ok("", Operation::Delete, "sys/namespaces/team-a", json!({}))

@@ -29,8 +29,11 @@ pub(crate) enum Verdict {
 
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    /// Requests allowed per interval (also the burst size).
+    /// Requests allowed per interval.
     rate: f64,
+    /// The bucket's size: `rate`, and at least one request (a rate below one per interval
+    /// still lets one through now and then).
+    burst: f64,
     interval_nanos: f64,
     block_nanos: i64,
     clients: Mutex<HashMap<String, Bucket>>,
@@ -40,6 +43,7 @@ impl Limiter {
     pub(crate) fn new(rate: f64, interval_secs: u64, block_secs: u64) -> Limiter {
         Limiter {
             rate,
+            burst: rate.max(1.0),
             interval_nanos: (interval_secs.max(1) as f64) * 1e9,
             block_nanos: i64::try_from(block_secs)
                 .unwrap_or(i64::MAX / 1_000_000_000)
@@ -53,9 +57,14 @@ impl Limiter {
         let mut clients = self.clients.lock();
         if clients.len() >= MAX_CLIENTS && !clients.contains_key(client) {
             self.forget_idle(&mut clients, now_nanos);
+            if clients.len() >= MAX_CLIENTS / 2 {
+                // Still crowded (many clients, all busy): start over rather than scan again on
+                // every new client. Amortized, a pass costs O(1) per new client.
+                clients.clear();
+            }
         }
         let bucket = clients.entry(client.to_string()).or_insert(Bucket {
-            tokens: self.rate,
+            tokens: self.burst,
             last_nanos: now_nanos,
             blocked_until_nanos: 0,
         });
@@ -63,7 +72,7 @@ impl Limiter {
             return refused(bucket.blocked_until_nanos - now_nanos);
         }
         let elapsed = now_nanos.saturating_sub(bucket.last_nanos).max(0) as f64;
-        bucket.tokens = (bucket.tokens + elapsed * self.rate / self.interval_nanos).min(self.rate);
+        bucket.tokens = (bucket.tokens + elapsed * self.rate / self.interval_nanos).min(self.burst);
         bucket.last_nanos = now_nanos;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -82,7 +91,7 @@ impl Limiter {
         clients.retain(|_, b| {
             let elapsed = now_nanos.saturating_sub(b.last_nanos).max(0) as f64;
             now_nanos < b.blocked_until_nanos
-                || b.tokens + elapsed * self.rate / self.interval_nanos < self.rate
+                || b.tokens + elapsed * self.rate / self.interval_nanos < self.burst
         });
     }
 }
@@ -129,6 +138,20 @@ mod tests {
             assert_eq!(l.take("a", t1), Verdict::Allowed);
         }
         assert!(matches!(l.take("a", t1), Verdict::Refused { .. }));
+    }
+
+    #[test]
+    fn a_rate_below_one_lets_a_request_through_now_and_then() {
+        let l = Limiter::new(0.5, 1, 0);
+        let t0 = 10 * SEC;
+        assert_eq!(l.take("a", t0), Verdict::Allowed);
+        assert_eq!(
+            l.take("a", t0),
+            Verdict::Refused {
+                retry_after_secs: 2
+            }
+        );
+        assert_eq!(l.take("a", t0 + 2 * SEC), Verdict::Allowed);
     }
 
     #[test]

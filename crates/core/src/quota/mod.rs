@@ -103,40 +103,50 @@ impl QuotaIndex {
         self.by_namespace.is_empty()
     }
 
-    /// The most specific rule for `target`.
-    fn rule_for(&self, target: &Target<'_>) -> Option<&Arc<Compiled>> {
-        let here = self.by_namespace.get(target.namespace);
-        if let Some(rules) = here {
-            let in_mount = rules
-                .iter()
-                .filter(|c| !c.rule.mount.is_empty() && c.rule.mount == target.mount);
-            let by_suffix = in_mount
-                .clone()
-                .filter(|c| !c.rule.suffix.is_empty() && target.rel.starts_with(&c.rule.suffix))
-                .max_by_key(|c| c.rule.suffix.len());
-            if let Some(c) =
-                by_suffix.or_else(|| in_mount.clone().find(|c| c.rule.suffix.is_empty()))
-            {
-                return Some(c);
-            }
-            if let Some(c) = rules.iter().find(|c| c.rule.mount.is_empty()) {
-                return Some(c);
+    /// The rules that apply to `target`: for each namespace that wrote rules reaching it, its
+    /// most specific one (path in the mount, then mount, then the namespace itself, then the
+    /// nearest inheritable rule above). Every one of them must allow the request, so a rule a
+    /// parent set on a tenant is a ceiling the tenant's own rules cannot lift.
+    fn rules_for(&self, target: &Target<'_>) -> Vec<&Arc<Compiled>> {
+        // (owner, specificity, rule): specificity = (depth of the target namespace, level,
+        // suffix length), level 2 = path in the mount, 1 = mount, 0 = namespace-wide.
+        let mut best: Vec<(&str, (usize, u8, usize), &Arc<Compiled>)> = Vec::new();
+        let mut candidates: Vec<(&Arc<Compiled>, (usize, u8, usize))> = Vec::new();
+        if let Some(rules) = self.by_namespace.get(target.namespace) {
+            let depth = target.namespace.len();
+            for c in rules {
+                let r = &c.rule;
+                if r.mount.is_empty() {
+                    candidates.push((c, (depth, 0, 0)));
+                } else if r.mount == target.mount {
+                    if r.suffix.is_empty() {
+                        candidates.push((c, (depth, 1, 0)));
+                    } else if target.rel.starts_with(&r.suffix) {
+                        candidates.push((c, (depth, 2, r.suffix.len())));
+                    }
+                }
             }
         }
-        // The nearest ancestor with an inheritable namespace-wide rule.
         let mut ns = target.namespace;
         while !ns.is_empty() {
             let trimmed = ns.strip_suffix('/').unwrap_or(ns);
             ns = trimmed.rfind('/').map_or("", |i| &ns[..=i]);
-            if let Some(c) = self.by_namespace.get(ns).and_then(|rules| {
-                rules
-                    .iter()
-                    .find(|c| c.rule.mount.is_empty() && c.rule.inheritable)
-            }) {
-                return Some(c);
+            if let Some(rules) = self.by_namespace.get(ns) {
+                for c in rules {
+                    if c.rule.mount.is_empty() && c.rule.inheritable {
+                        candidates.push((c, (ns.len(), 0, 0)));
+                    }
+                }
             }
         }
-        None
+        for (c, key) in candidates {
+            match best.iter_mut().find(|(owner, _, _)| *owner == c.owner) {
+                Some(slot) if slot.1 >= key => {}
+                Some(slot) => *slot = (c.owner.as_str(), key, c),
+                None => best.push((c.owner.as_str(), key, c)),
+            }
+        }
+        best.into_iter().map(|(_, _, c)| c).collect()
     }
 }
 
@@ -204,16 +214,20 @@ impl Quotas {
         if index.is_empty() {
             return Ok(());
         }
-        let Some(compiled) = index.rule_for(target) else {
-            return Ok(());
-        };
-        match compiled.limiter.take(client, now_nanos) {
-            Verdict::Allowed => Ok(()),
-            Verdict::Refused { retry_after_secs } => Err(Error::RateLimited {
-                path: format!("{}{}", target.namespace, target.rel),
-                retry_after_secs,
-            }),
+        let mut wait = 0;
+        for compiled in index.rules_for(target) {
+            if let Verdict::Refused { retry_after_secs } = compiled.limiter.take(client, now_nanos)
+            {
+                wait = wait.max(retry_after_secs);
+            }
         }
+        if wait == 0 {
+            return Ok(());
+        }
+        Err(Error::RateLimited {
+            path: format!("{}{}", target.namespace, target.rel),
+            retry_after_secs: wait,
+        })
     }
 }
 
@@ -258,13 +272,48 @@ mod tests {
 
     fn chosen(q: &Quotas, ns: &str, mount: &str, rel: &str) -> Option<String> {
         let index = q.index.load();
-        index
-            .rule_for(&Target {
+        let mut names: Vec<String> = index
+            .rules_for(&Target {
                 namespace: ns,
                 mount,
                 rel,
             })
+            .iter()
             .map(|c| c.rule.name.clone())
+            .collect();
+        names.sort();
+        (!names.is_empty()).then(|| names.join("+"))
+    }
+
+    fn owned(owner: &str, mut r: (String, RateLimitRule)) -> (String, RateLimitRule) {
+        r.0 = owner.to_string();
+        r
+    }
+
+    #[test]
+    fn a_parents_rule_is_a_ceiling_the_tenant_cannot_lift() {
+        let q = Quotas::default();
+        q.publish(vec![
+            owned("", rule("root-on-a", "team-a/", "", "", false)),
+            owned("team-a/", rule("a-kv", "team-a/", "kv/", "", false)),
+            owned("team-a/", rule("a-wide", "team-a/", "", "", true)),
+            owned("", rule("global", "", "", "", true)),
+        ]);
+        // The root's most specific rule for team-a and team-a's own most specific rule.
+        assert_eq!(
+            chosen(&q, "team-a/", "kv/", "x").as_deref(),
+            Some("a-kv+root-on-a")
+        );
+        assert_eq!(
+            chosen(&q, "team-a/", "transit/", "x").as_deref(),
+            Some("a-wide+root-on-a")
+        );
+        // Below team-a: team-a's inheritable rule, and the root's nearest inheritable one.
+        assert_eq!(
+            chosen(&q, "team-a/prod/", "kv/", "x").as_deref(),
+            Some("a-wide+global")
+        );
+        assert_eq!(chosen(&q, "team-b/", "kv/", "x").as_deref(), Some("global"));
     }
 
     #[test]

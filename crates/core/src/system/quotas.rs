@@ -131,9 +131,18 @@ pub(super) async fn rate_limit(scope: &Scope<'_>, req: &EngineRequest) -> Result
             let rule = parse_rule(scope, name, &req.data)?;
             let _write = quotas.write.lock().await;
             let mut all = quotas.all();
+            // The target may have been deleted while the rule was parsed.
+            if scope.unsealed.namespaces.by_path(&rule.namespace).is_none() {
+                return Err(Error::NamespaceNotFound(format!(
+                    "namespace \"{}\" not found",
+                    rule.namespace
+                )));
+            }
+            // Conflicts are within this namespace's own rules: a parent's rules are neither
+            // shown to it nor in its way.
             if let Some((_, other)) = all
                 .iter()
-                .find(|(o, r)| r.same_target(&rule) && !(*o == owner && r.name == name))
+                .find(|(o, r)| *o == owner && r.same_target(&rule) && r.name != name)
             {
                 return Err(Error::invalid(format!(
                     "quota rule with similar properties exists under the name {:?}",
