@@ -84,6 +84,10 @@ pub(crate) struct Target<'a> {
     pub(crate) rel: &'a str,
 }
 
+/// How specific a rule is for a request: (depth of its target namespace, level, suffix length),
+/// level 2 = a path in the mount, 1 = the mount, 0 = the whole namespace. Higher wins.
+type Specificity = (usize, u8, usize);
+
 struct Compiled {
     rule: RateLimitRule,
     /// Which namespace stores the rule (rules are per namespace).
@@ -110,8 +114,8 @@ impl QuotaIndex {
     fn rules_for(&self, target: &Target<'_>) -> Vec<&Arc<Compiled>> {
         // (owner, specificity, rule): specificity = (depth of the target namespace, level,
         // suffix length), level 2 = path in the mount, 1 = mount, 0 = namespace-wide.
-        let mut best: Vec<(&str, (usize, u8, usize), &Arc<Compiled>)> = Vec::new();
-        let mut candidates: Vec<(&Arc<Compiled>, (usize, u8, usize))> = Vec::new();
+        let mut best: Vec<(&str, Specificity, &Arc<Compiled>)> = Vec::new();
+        let mut candidates: Vec<(&Arc<Compiled>, Specificity)> = Vec::new();
         if let Some(rules) = self.by_namespace.get(target.namespace) {
             let depth = target.namespace.len();
             for c in rules {
