@@ -737,3 +737,72 @@ async fn max_secrets_caps_what_a_namespace_stores() {
         Some(ErrorKind::NotFound)
     );
 }
+
+/// A token of the root namespace creating a token in a tenant: only with sudo, only with the
+/// tenant's policies named, and never outliving the creator (the new token is an orphan).
+#[tokio::test]
+async fn tokens_made_for_a_tenant_from_above_are_bounded() {
+    let fx = Fx::new().await;
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Update,
+        "sys/namespaces/team-a",
+        json!({}),
+    )
+    .await;
+    let make = |caps: &'static str| {
+        let fx = &fx;
+        async move {
+            fx.ok(&fx.root, "", Operation::Update, "sys/policies/acl/maker",
+                  json!({"policy": format!(r#"path "team-a/auth/token/create" {{ capabilities = [{caps}] }}"#)}))
+                .await;
+            let r = fx
+                .call(
+                    &fx.root,
+                    "",
+                    Operation::Update,
+                    "auth/token/create",
+                    json!({"policies": ["maker"], "ttl": "10m"}),
+                )
+                .await
+                .expect("create")
+                .expect("response");
+            r.auth.expect("auth")["client_token"]
+                .as_str()
+                .expect("token")
+                .to_string()
+        }
+    };
+    let plain = make(r#""create","update""#).await;
+    assert_eq!(
+        fx.kind(&plain, "team-a", Operation::Update, "auth/token/create")
+            .await,
+        Some(ErrorKind::PermissionDenied),
+        "no sudo"
+    );
+    let sudo = make(r#""create","update","sudo""#).await;
+    assert_eq!(
+        fx.kind(&sudo, "team-a", Operation::Update, "auth/token/create")
+            .await,
+        Some(ErrorKind::InvalidRequest),
+        "the caller's policy names mean nothing in team-a"
+    );
+    let r = fx
+        .call(
+            &sudo,
+            "team-a",
+            Operation::Update,
+            "auth/token/create",
+            json!({"policies": ["default"], "ttl": "24h"}),
+        )
+        .await
+        .expect("create")
+        .expect("response");
+    let auth = r.auth.expect("auth");
+    assert!(
+        auth["lease_duration"].as_u64().is_some_and(|t| t <= 600),
+        "{auth:?}"
+    );
+    assert_eq!(auth["orphan"], true);
+}

@@ -398,6 +398,26 @@ async fn create(
         ));
     }
     let requested = fields::opt_string_list(data, "policies")?.map(normalize_policies);
+    // A caller from a namespace above this one: its token lives in another store, and its
+    // policy names mean policies of its own namespace. The new token is an orphan here, so
+    // only root or sudo may make one, with policies named explicitly (or by a role), and it
+    // cannot outlive the caller.
+    let foreign = !std::ptr::eq(&*auth.token_tenant, &**scope.tenant);
+    if foreign {
+        if !privileged {
+            return Err(Error::PermissionDeniedMsg(
+                "creating a token in a namespace below the caller's needs root or sudo".into(),
+            ));
+        }
+        let role_names = role
+            .as_ref()
+            .is_some_and(|r| !r.allowed_policies.is_empty());
+        if requested.is_none() && !role_names {
+            return Err(Error::invalid(
+                "policies must be named: the calling token's policies belong to another namespace",
+            ));
+        }
+    }
     let no_default = fields::opt_bool(data, "no_default_policy")?.unwrap_or(false)
         || role.as_ref().is_some_and(|r| r.token_no_default_policy);
     let mut warnings = Vec::new();
@@ -527,6 +547,14 @@ async fn create(
     if explicit_max > 0 && (ttl == 0 || ttl > explicit_max) {
         ttl = explicit_max;
     }
+    if foreign && caller.expire_time.is_some() {
+        let left = caller.ttl_remaining(scope.unsealed.barrier.clock().now_unix_secs());
+        if ttl == 0 || ttl > left {
+            ttl = left.max(1);
+            explicit_max = ttl;
+            warnings.push("TTL capped at the calling token's remaining TTL".into());
+        }
+    }
     let num_uses = match fields::opt_i64(data, "num_uses")? {
         Some(n) if n < 0 => return Err(Error::invalid("number of uses cannot be negative")),
         Some(n) => n,
@@ -585,8 +613,7 @@ async fn create(
         meta,
         // A token made in a namespace below the caller's cannot point at a parent in another
         // store: it is an orphan (revoking the caller does not reach it).
-        parent: (!orphan && std::ptr::eq(&*auth.token_tenant, &**scope.tenant))
-            .then(|| hex::encode(auth.token_hash)),
+        parent: (!orphan && !foreign).then(|| hex::encode(auth.token_hash)),
         token_type: token_type.into(),
         role: match &kind {
             CreateKind::Role(n) => Some(n.clone()),
