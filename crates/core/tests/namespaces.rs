@@ -806,3 +806,125 @@ async fn tokens_made_for_a_tenant_from_above_are_bounded() {
     );
     assert_eq!(auth["orphan"], true);
 }
+
+/// A cap counts the namespaces below too; disabling a mount or deleting a child frees room.
+#[tokio::test]
+async fn max_secrets_counts_the_namespaces_below() {
+    let fx = Fx::new().await;
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Update,
+        "sys/namespaces/team-a",
+        json!({"max_secrets": 2}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "sys/namespaces/child",
+        json!({}),
+    )
+    .await;
+    for ns in ["team-a", "team-a/child"] {
+        fx.ok(
+            &fx.root,
+            ns,
+            Operation::Update,
+            "sys/mounts/kv1",
+            json!({"type": "kv"}),
+        )
+        .await;
+        fx.ok(&fx.root, ns, Operation::Update, "kv1/a", json!({"v": "1"}))
+            .await;
+    }
+    let full = Some(ErrorKind::TooManyRequests);
+    for ns in ["team-a", "team-a/child"] {
+        let e = fx
+            .call(&fx.root, ns, Operation::Update, "kv1/b", json!({"v": "1"}))
+            .await;
+        assert_eq!(e.err().map(|e| e.kind()), full, "{ns}");
+    }
+    // Disabling the child's mount frees its secret's place.
+    fx.ok(
+        &fx.root,
+        "team-a/child",
+        Operation::Delete,
+        "sys/mounts/kv1",
+        json!({}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv1/b",
+        json!({"v": "1"}),
+    )
+    .await;
+    let e = fx
+        .call(
+            &fx.root,
+            "team-a",
+            Operation::Update,
+            "kv1/c",
+            json!({"v": "1"}),
+        )
+        .await;
+    assert_eq!(e.err().map(|e| e.kind()), full);
+    // Counted again at unseal, children included.
+    fx.ok(
+        &fx.root,
+        "team-a/child",
+        Operation::Update,
+        "sys/mounts/kv2",
+        json!({"type": "kv-v2"}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Patch,
+        "sys/namespaces/team-a",
+        json!({"max_secrets": 3}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a/child",
+        Operation::Update,
+        "kv2/data/x",
+        json!({"data": {"v": "1"}}),
+    )
+    .await;
+    fx.core.seal(Some(&fx.root)).await.expect("seal");
+    fx.core.unseal(&fx.share).await.expect("unseal");
+    let e = fx
+        .call(
+            &fx.root,
+            "team-a",
+            Operation::Update,
+            "kv1/c",
+            json!({"v": "1"}),
+        )
+        .await;
+    assert_eq!(e.err().map(|e| e.kind()), full);
+    // Deleting the child frees what it held.
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Delete,
+        "sys/namespaces/child",
+        json!({}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "kv1/c",
+        json!({"v": "1"}),
+    )
+    .await;
+}

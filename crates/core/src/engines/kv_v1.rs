@@ -19,12 +19,33 @@ use crate::system::Ctx;
 pub(crate) struct KvV1 {
     /// The namespace's `max_secrets` count.
     secrets: Arc<SecretCount>,
+    /// Serialize writes and deletes of one key while a cap is counted, so "is it new?" and
+    /// the count change go together.
+    locks: Arc<KeyLocks>,
+}
+
+/// A fixed set of locks, a key hashed onto one (writes of different keys rarely share one).
+pub(crate) struct KeyLocks([tokio::sync::Mutex<()>; 64]);
+
+impl Default for KeyLocks {
+    fn default() -> Self {
+        KeyLocks(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
+    }
+}
+
+impl KeyLocks {
+    fn of(&self, key: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        &self.0[(h % 64) as usize]
+    }
 }
 
 impl KvV1 {
-    pub(crate) fn new(ctx: &super::EngineContext<'_>) -> KvV1 {
+    pub(crate) fn new(entry: &crate::mount::MountEntry, ctx: &super::EngineContext<'_>) -> KvV1 {
         KvV1 {
             secrets: ctx.secrets.clone(),
+            locks: ctx.states.get(&entry.uuid),
         }
     }
 }
@@ -142,7 +163,13 @@ impl Engine for KvV1 {
             }
             Operation::Delete => {
                 check_key(&req.path)?;
-                let counted = self.secrets.active() && req.view.get(&req.path).await?.is_some();
+                let counting = self.secrets.active();
+                let _guard = if counting {
+                    Some(self.locks.of(&req.path).lock().await)
+                } else {
+                    None
+                };
+                let counted = counting && req.view.get(&req.path).await?.is_some();
                 req.view.delete(&req.path).await?;
                 if counted {
                     self.secrets.removed();

@@ -239,7 +239,7 @@ pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result
         "kv" if entry.options.get("version").map(String::as_str) == Some("2") => Ok(Arc::new(
             kv_v2::KvV2::new(&entry.uuid, ctx.states, ctx.secrets),
         )),
-        "kv" => Ok(Arc::new(kv_v1::KvV1::new(ctx))),
+        "kv" => Ok(Arc::new(kv_v1::KvV1::new(entry, ctx))),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
         "system" => Ok(Arc::new(crate::system::SysBackend)),
         "token" => Ok(Arc::new(crate::system::TokenBackend)),

@@ -21,7 +21,9 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-pub(crate) use store::{create_or_update, delete, open_all, patch_metadata, resume_purges};
+pub(crate) use store::{
+    create_or_update, delete, open_all, patch_metadata, recount_secrets, resume_purges,
+};
 pub(crate) use tenant::{Tenant, initial_entries};
 
 /// Root storage prefix of the namespace table.
@@ -263,6 +265,16 @@ impl Namespaces {
     /// Every namespace, root first, parents before children.
     pub(crate) fn all(&self) -> Vec<Arc<Tenant>> {
         self.by_path.load().values().cloned().collect()
+    }
+
+    /// Every namespace below `path` (not `path` itself).
+    pub(crate) fn below(&self, path: &str) -> Vec<Arc<Tenant>> {
+        self.by_path
+            .load()
+            .values()
+            .filter(|t| t.ns.path.len() > path.len() && t.ns.path.starts_with(path))
+            .cloned()
+            .collect()
     }
 
     /// The namespaces directly below `parent`.

@@ -32,14 +32,17 @@ pub(crate) async fn open_all(
     background: &BackgroundAudit,
     states: &MountStates,
 ) -> Result<Namespaces> {
-    let root = Tenant::open(
-        NamespaceEntry::root(),
-        View::new(barrier.clone(), ""),
-        background,
-        states,
-    )
-    .await?;
-    let mut others = Vec::new();
+    let root = Arc::new(
+        Tenant::open(
+            NamespaceEntry::root(),
+            View::new(barrier.clone(), ""),
+            None,
+            background,
+            states,
+        )
+        .await?,
+    );
+    let mut entries = Vec::new();
     for id in barrier.list(NAMESPACES_PREFIX).await? {
         let raw = barrier
             .get(&format!("{NAMESPACES_PREFIX}{id}"))
@@ -54,15 +57,58 @@ pub(crate) async fn open_all(
             tracing::warn!(id = %entry.id, path = %entry.path, "namespace entry without a key (deleted): its data cannot be decrypted and is not served");
             continue;
         };
-        let view = View::of_namespace(barrier.clone(), entry.storage_prefix(), key);
-        others.push(Arc::new(
-            Tenant::open(entry, view, background, states).await?,
-        ));
+        entries.push((entry, key));
     }
+    // Parents first, so each namespace's secret count can point at its parent's.
+    entries.sort_by_key(|(e, _)| e.path.len());
+    let mut opened: BTreeMap<String, Arc<Tenant>> = BTreeMap::new();
+    opened.insert(String::new(), root.clone());
+    for (entry, key) in entries {
+        let Some(parent) = entry.parent_path().and_then(|p| opened.get(p)).cloned() else {
+            tracing::warn!(path = %entry.path, "namespace without its parent: not served");
+            continue;
+        };
+        let view = View::of_namespace(barrier.clone(), entry.storage_prefix(), key);
+        let path = entry.path.clone();
+        let tenant = Tenant::open(entry, view, Some(&parent.secrets), background, states).await?;
+        opened.insert(path, Arc::new(tenant));
+    }
+    let others: Vec<_> = opened
+        .values()
+        .filter(|t| !t.ns.is_root())
+        .cloned()
+        .collect();
     if !others.is_empty() {
         tracing::info!(count = others.len(), "namespaces opened");
     }
-    Ok(Namespaces::new(Arc::new(root), others))
+    let namespaces = Namespaces::new(root, others);
+    for tenant in namespaces.all() {
+        let cap = tenant.entry().max_secrets;
+        if cap > 0 {
+            tenant
+                .apply_max_secrets(cap, &namespaces.below(&tenant.ns.path))
+                .await?;
+        }
+    }
+    Ok(namespaces)
+}
+
+/// Counts again the secrets of every capped namespace from `tenant` up (after a change that
+/// removed many at once, such as disabling a mount).
+pub(crate) async fn recount_secrets(core: &Unsealed, tenant: &Tenant) -> Result<()> {
+    let mut next = Some(tenant.ns.path.clone());
+    while let Some(path) = next {
+        let Some(t) = core.namespaces.by_path(&path) else {
+            break;
+        };
+        let cap = t.entry().max_secrets;
+        if cap > 0 {
+            t.apply_max_secrets(cap, &core.namespaces.below(&path))
+                .await?;
+        }
+        next = t.ns.parent_path().map(str::to_string);
+    }
+    Ok(())
 }
 
 /// Creates namespace `name` below `parent`, or, when it exists, replaces its custom metadata
@@ -115,10 +161,12 @@ pub(crate) async fn create_or_update(
     let tenant = Tenant::open(
         entry.clone(),
         view,
+        Some(&parent.secrets),
         &core.audit.background(),
         &core.mount_states,
     )
     .await?;
+    tenant.apply_max_secrets(entry.max_secrets, &[]).await?;
     core.namespaces.insert(Arc::new(tenant));
     tracing::info!(path = %entry.path, id = %entry.id, "namespace created");
     Ok(entry)
@@ -139,7 +187,9 @@ async fn replace_entry(
     let cap_changed = existing.entry().max_secrets != entry.max_secrets;
     existing.set_entry(&entry);
     if cap_changed {
-        existing.apply_max_secrets(entry.max_secrets).await?;
+        existing
+            .apply_max_secrets(entry.max_secrets, &core.namespaces.below(&entry.path))
+            .await?;
     }
     Ok(entry)
 }
@@ -214,6 +264,14 @@ pub(crate) async fn delete(core: &Unsealed, path: &str) -> Result<bool> {
         .await?;
     core.namespaces.remove(path);
     forget_quotas(core, path).await;
+    // Its secrets no longer count towards the caps above it.
+    if let Some(parent) = tenant
+        .ns
+        .parent_path()
+        .and_then(|p| core.namespaces.by_path(p))
+    {
+        recount_secrets(core, &parent).await?;
+    }
     tracing::info!(path, id = %id, "namespace deleted: its key is destroyed");
     spawn_purge(
         core.barrier.clone(),

@@ -1,5 +1,7 @@
 //! [`Tenant`]: what one namespace holds while the core is unsealed.
 
+use std::sync::Arc;
+
 use arc_swap::ArcSwap;
 use coffre_crypto::Key256;
 
@@ -34,7 +36,7 @@ pub(crate) struct Tenant {
     /// The audit log as this namespace's background jobs see it (entries record the namespace).
     pub(crate) background: BackgroundAudit,
     /// The `max_secrets` cap and count, kept by the KV engines of the namespace.
-    pub(crate) secrets: std::sync::Arc<SecretCount>,
+    pub(crate) secrets: Arc<SecretCount>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -63,9 +65,14 @@ pub(crate) fn initial_entries(now_unix_nanos: i64) -> Result<Vec<(String, Option
 impl Tenant {
     /// Opens a namespace's stores from its view. A namespace whose creation was cut short after
     /// its key and entry were committed gets its initial entries now.
+    ///
+    /// `parent` is the parent namespace's secret count (`None` for the root). Its own cap is
+    /// applied by the caller, once the namespaces below it are open too
+    /// ([`Tenant::apply_max_secrets`]).
     pub(crate) async fn open(
         ns: NamespaceEntry,
         view: View,
+        parent: Option<&Arc<SecretCount>>,
         background: &BackgroundAudit,
         states: &MountStates,
     ) -> Result<Tenant> {
@@ -84,7 +91,7 @@ impl Tenant {
             .map_err(|e| Error::Internal(format!("corrupt mount table: {e}")))?;
         let suffix = (!ns.is_root()).then(|| ns.id.clone());
         let tokens = TokenStore::open(view.sub(TOKEN_PREFIX), suffix).await?;
-        let secrets = std::sync::Arc::new(SecretCount::default());
+        let secrets = Arc::new(parent.map_or_else(SecretCount::default, SecretCount::below));
         let background = background.in_namespace(&ns);
         let router = Router::build(&mounts, &view, &secrets, &background, states)?;
         let tenant = Tenant {
@@ -99,25 +106,33 @@ impl Tenant {
             view,
             ns,
         };
-        tenant.apply_max_secrets(tenant.ns.max_secrets).await?;
         Ok(tenant)
     }
 
-    /// Sets the namespace's `max_secrets` (0: none), counting what it stores when there is a
-    /// cap. A secret written while the count runs may be missed by it (the count is then one
-    /// low until the next cap change or unseal).
-    pub(crate) async fn apply_max_secrets(&self, cap: u64) -> Result<()> {
+    /// Sets the namespace's `max_secrets` (0: none), counting what it and the namespaces
+    /// `below` it store when there is a cap. A secret written while the count runs may be
+    /// missed by it (the count is then one low until the next recount).
+    pub(crate) async fn apply_max_secrets(&self, cap: u64, below: &[Arc<Tenant>]) -> Result<()> {
         if cap == 0 {
             self.secrets.set(0, 0);
             return Ok(());
         }
+        let mut stored = self.stored_secrets().await?;
+        for tenant in below {
+            stored += tenant.stored_secrets().await?;
+        }
+        self.secrets.set(cap, stored);
+        Ok(())
+    }
+
+    /// The secrets in this namespace's own mounts.
+    async fn stored_secrets(&self) -> Result<u64> {
         let router = self.router.load_full();
         let mut stored = 0;
         for route in router.routes() {
             stored += route.engine.count_secrets(&route.view).await?;
         }
-        self.secrets.set(cap, stored);
-        Ok(())
+        Ok(stored)
     }
 
     /// The namespace entry as it is now.

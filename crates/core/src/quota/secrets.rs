@@ -1,7 +1,10 @@
-//! `max_secrets`: a namespace's cap on the number of secrets it stores (KV v1 entries and KV v2
-//! secrets, across its mounts). Counted only while a cap is set: setting one counts what is
-//! stored (a scan of the namespace's KV mounts), and from then on the KV engines admit each new
-//! secret through [`SecretCount::admit`] and report each removed one.
+//! `max_secrets`: a namespace's cap on the number of secrets stored in it and in the namespaces
+//! below it (KV v1 entries and KV v2 secrets, across their mounts). Counted only while a cap
+//! is set: setting one counts what is stored (a scan of the KV mounts), and from then on the KV
+//! engines admit each new secret through [`SecretCount::admit`], which checks the namespace's
+//! cap and every capped ancestor's, and report each removed one.
+
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -12,6 +15,8 @@ use crate::error::{Error, Result};
 pub(crate) struct SecretCount {
     /// `(cap, count)`; cap 0 = no cap, and then nothing is counted.
     state: Mutex<(u64, u64)>,
+    /// The parent namespace's count (`None` in the root).
+    parent: Option<Arc<SecretCount>>,
 }
 
 /// A secret admitted but not yet stored: dropped without [`Admission::keep`] (the write
@@ -35,9 +40,21 @@ impl Drop for Admission<'_> {
 }
 
 impl SecretCount {
-    /// Whether a cap is set (engines check before doing extra work to count).
+    /// The count of a namespace below the one `parent` counts.
+    pub(crate) fn below(parent: &Arc<SecretCount>) -> SecretCount {
+        SecretCount {
+            state: Mutex::default(),
+            parent: Some(parent.clone()),
+        }
+    }
+
+    fn chain(&self) -> impl Iterator<Item = &SecretCount> {
+        std::iter::successors(Some(self), |c| c.parent.as_deref())
+    }
+
+    /// Whether a cap is set here or above (engines check before doing extra work to count).
     pub(crate) fn active(&self) -> bool {
-        self.state.lock().0 > 0
+        self.chain().any(|c| c.state.lock().0 > 0)
     }
 
     /// Sets the cap and the number of secrets stored now.
@@ -45,27 +62,33 @@ impl SecretCount {
         *self.state.lock() = (cap, if cap > 0 { stored } else { 0 });
     }
 
-    /// Makes room for one new secret, or refuses it when the namespace is at its cap.
+    /// Makes room for one new secret, or refuses it when this namespace or a capped one above
+    /// it is full. The locks are taken from this namespace upwards, always in that order.
     pub(crate) fn admit(&self) -> Result<Admission<'_>> {
-        let mut state = self.state.lock();
-        let (cap, count) = *state;
-        if cap == 0 {
-            return Ok(Admission(None));
-        }
-        if count >= cap {
+        let mut guards: Vec<_> = self.chain().map(|c| c.state.lock()).collect();
+        if let Some(full) = guards.iter().find(|g| g.0 > 0 && g.1 >= g.0) {
             return Err(Error::QuotaExceeded(format!(
-                "this namespace stores {count} secrets, its max_secrets quota: delete one, or \
-                 ask for a higher quota, to store another"
+                "the namespace (or one above it) stores {} secrets, its max_secrets quota: \
+                 delete one, or ask for a higher quota, to store another",
+                full.1
             )));
         }
-        state.1 = count + 1;
-        Ok(Admission(Some(self)))
+        let mut counted = false;
+        for g in guards.iter_mut().filter(|g| g.0 > 0) {
+            g.1 += 1;
+            counted = true;
+        }
+        Ok(Admission(counted.then_some(self)))
     }
 
-    /// One secret less.
+    /// One secret less, here and in every capped namespace above.
     pub(crate) fn removed(&self) {
-        let mut state = self.state.lock();
-        state.1 = state.1.saturating_sub(1);
+        for c in self.chain() {
+            let mut state = c.state.lock();
+            if state.0 > 0 {
+                state.1 = state.1.saturating_sub(1);
+            }
+        }
     }
 }
 
@@ -90,5 +113,23 @@ mod tests {
         assert!(c.admit().is_err());
         c.set(0, 0);
         c.admit().expect("no cap").keep();
+    }
+
+    #[test]
+    fn a_parents_cap_counts_its_children() {
+        let parent = Arc::new(SecretCount::default());
+        let child = SecretCount::below(&parent);
+        parent.set(2, 0);
+        assert!(child.active());
+        child.admit().expect("one").keep();
+        parent.admit().expect("two").keep();
+        assert!(child.admit().is_err(), "the parent is full");
+        child.removed();
+        child.admit().expect("room again").keep();
+        // A child's own cap binds too.
+        parent.set(10, 2);
+        child.set(1, 1);
+        assert!(child.admit().is_err());
+        parent.admit().expect("the parent has room").keep();
     }
 }

@@ -144,6 +144,10 @@ async fn disable_mount(scope: &Scope<'_>, path: &str) -> Result<Response> {
     if let Err(e) = mount::purge(&scope.tenant.view, &entry.uuid).await {
         tracing::warn!(error = %e, path = %path, "removing a disabled mount's data failed; resumed at the next unseal");
     }
+    // The mount's secrets are gone: the caps of this namespace and those above count again.
+    if scope.tenant.secrets.active() {
+        crate::namespace::recount_secrets(scope.unsealed, scope.tenant).await?;
+    }
     Ok(Response::empty())
 }
 
