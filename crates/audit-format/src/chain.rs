@@ -10,7 +10,21 @@
 //! ```
 //!
 //! So the verifier recovers the exact hashed bytes by cutting the fixed-size suffix; it never
-//! re-serializes JSON. A checkpoint entry (`type = "checkpoint"`) carries an Ed25519 signature
+//! re-serializes JSON.
+//!
+//! Lines written since namespaces (format v2) also carry a `tag` after `prev`, and hash
+//! differently, so that one tenant's entries can be proven without showing anyone else's:
+//!
+//! ```text
+//! {"seq":7,"prev":"<64 hex>","tag":"<64 hex>",…,"hash":"<64 hex>"}
+//! tag  = SHA-256("coffre-audit-ns-tag-v1\0" || namespace uuid (16 bytes) || seq (u64 BE))
+//! hash = SHA-256(prev || tag || SHA-256(the line without its hash member, closed with }))
+//! ```
+//!
+//! Given only `(seq, prev, tag, body hash)` of another tenant's entry, a verifier can carry
+//! the chain over it, and can tell it is not one of its own (its own tag at that `seq`
+//! differs), but learns nothing of its content and cannot link tags to a namespace without
+//! that namespace's uuid. Lines without a `tag` (format v1) verify as before. A checkpoint entry (`type = "checkpoint"`) carries an Ed25519 signature
 //! of the chain head it follows, so an attacker who rewrites the chain (recomputing every
 //! hash) cannot forge the checkpoints without the device's signing key.
 
@@ -19,6 +33,25 @@ use serde_json::{Map, Value};
 
 /// `prev` of the first entry of a chain.
 pub const GENESIS: [u8; 32] = [0u8; 32];
+
+/// A namespace's uuid as 16 bytes; tags bind each entry to it.
+pub type NamespaceUuid = [u8; 16];
+
+/// The root namespace's uuid (all zero); also tags checkpoints and the core's own entries.
+pub const ROOT_NAMESPACE: NamespaceUuid = [0u8; 16];
+
+/// Domain separator of namespace tags.
+const TAG_CONTEXT: &[u8] = b"coffre-audit-ns-tag-v1\0";
+
+/// The tag of the entry at `seq` made in namespace `ns`.
+pub fn namespace_tag(ns: &NamespaceUuid, seq: u64) -> [u8; 32] {
+    sha256_parts(&[TAG_CONTEXT, ns, &seq.to_be_bytes()])
+}
+
+/// The hash of a v2 line from its parts (what a redacted entry in a tenant export keeps).
+pub fn v2_hash(prev: &[u8; 32], tag: &[u8; 32], body_hash: &[u8; 32]) -> [u8; 32] {
+    sha256_parts(&[prev, tag, body_hash])
+}
 
 /// Length of `,"hash":"` + 64 hex + `"}`.
 const SUFFIX_LEN: usize = 9 + 64 + 2;
@@ -59,27 +92,32 @@ impl ChainHead {
     /// The line is `{"seq":N,"prev":"<hex>",` + the entry's members + `,"hash":"<hex>"}`; the
     /// hash covers exactly the bytes before `,"hash"` plus the closing brace, so the entry
     /// can be serialized anywhere (on the request threads) and the writer only concatenates.
-    pub fn append(&mut self, body: &str) -> String {
-        let mut line = String::with_capacity(body.len() + 180);
-        self.append_to(body, &mut line);
+    pub fn append(&mut self, body: &str, ns: &NamespaceUuid) -> String {
+        let mut line = String::with_capacity(body.len() + 260);
+        self.append_to(body, ns, &mut line);
         line
     }
 
     /// As [`ChainHead::append`], but pushes the line onto `out` (the writer's group buffer),
-    /// and hashes it in place: no per-line allocation or copy.
-    pub fn append_to(&mut self, body: &str, out: &mut String) {
+    /// and hashes it in place: no per-line allocation or copy. `ns` is the namespace the
+    /// entry belongs to ([`ROOT_NAMESPACE`] for checkpoints and the core's own entries).
+    pub fn append_to(&mut self, body: &str, ns: &NamespaceUuid, out: &mut String) {
         use std::fmt::Write as _;
         debug_assert!(body.starts_with('{') && body.ends_with('}') && body.len() > 2);
         let seq = self.seq + 1;
         let members = body.get(1..).unwrap_or("}");
         let start = out.len();
-        out.reserve(body.len() + 180);
+        out.reserve(body.len() + 260);
+        let tag = namespace_tag(ns, seq);
         // Writing to a String cannot fail.
         let _ = write!(out, "{{\"seq\":{seq},\"prev\":\"");
         push_hex32(out, &self.hash);
+        out.push_str("\",\"tag\":\"");
+        push_hex32(out, &tag);
         out.push_str("\",");
         out.push_str(members);
-        let hash = chain_hash(&self.hash, out.get(start..).unwrap_or_default().as_bytes());
+        let body_hash = sha256_parts(&[out.get(start..).unwrap_or_default().as_bytes()]);
+        let hash = v2_hash(&self.hash, &tag, &body_hash);
         out.pop(); // the closing brace
         out.push_str(",\"hash\":\"");
         push_hex32(out, &hash);
@@ -117,6 +155,23 @@ pub struct ParsedLine {
     pub seq: u64,
     /// `prev` member.
     pub prev: [u8; 32],
+    /// `tag` member (format v2; `None` on a v1 line).
+    pub tag: Option<[u8; 32]>,
+}
+
+impl ParsedLine {
+    /// SHA-256 of the hashed bytes (what a redacted entry keeps of a v2 line).
+    pub fn body_hash(&self) -> [u8; 32] {
+        sha256_parts(&[self.canonical.as_bytes()])
+    }
+
+    /// What the line's hash must be, by its format.
+    pub fn expected_hash(&self) -> [u8; 32] {
+        match &self.tag {
+            Some(tag) => v2_hash(&self.prev, tag, &self.body_hash()),
+            None => chain_hash(&self.prev, self.canonical.as_bytes()),
+        }
+    }
 }
 
 fn decode32(s: &str) -> Option<[u8; 32]> {
@@ -138,12 +193,17 @@ pub fn parse_line(line: &str) -> Option<ParsedLine> {
     };
     let seq = entry.get("seq")?.as_u64()?;
     let prev = decode32(entry.get("prev")?.as_str()?)?;
+    let tag = match entry.get("tag") {
+        None => None,
+        Some(t) => Some(decode32(t.as_str()?)?),
+    };
     Some(ParsedLine {
         entry,
         canonical,
         hash,
         seq,
         prev,
+        tag,
     })
 }
 
@@ -261,7 +321,7 @@ pub fn verify(
                     }
                 }
             }
-            if chain_hash(&p.prev, p.canonical.as_bytes()) != p.hash {
+            if p.expected_hash() != p.hash {
                 return Err(fail(n, "hash mismatch: the entry was modified".into()));
             }
             if let Some(expected) = opts.expect_head.filter(|e| e.seq == p.seq)

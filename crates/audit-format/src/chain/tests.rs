@@ -25,7 +25,10 @@ fn build_from(offset: u64, n: u64, every: u64, key: &AuditSigningKey) -> (Vec<St
     let mut head = ChainHead::genesis();
     let mut lines = Vec::new();
     for i in 0..n {
-        lines.push(head.append(&Value::Object(entry(offset + i)).to_string()));
+        lines.push(head.append(
+            &Value::Object(entry(offset + i)).to_string(),
+            &ROOT_NAMESPACE,
+        ));
         if (i + 1) % every == 0 {
             let sig = key.sign(&checkpoint_message(head.seq, &head.hash));
             let mut cp = Map::new();
@@ -34,7 +37,7 @@ fn build_from(offset: u64, n: u64, every: u64, key: &AuditSigningKey) -> (Vec<St
                 "checkpoint".into(),
                 json!({"head_seq": head.seq, "head": hex::encode(head.hash), "signature": hex::encode(sig)}),
             );
-            lines.push(head.append(&Value::Object(cp).to_string()));
+            lines.push(head.append(&Value::Object(cp).to_string(), &ROOT_NAMESPACE));
         }
     }
     (lines, head)
@@ -87,10 +90,11 @@ fn a_rewritten_chain_is_caught_by_the_checkpoint_signature() {
         let mut p = parse_line(l).expect("parse").entry;
         p.remove("seq");
         p.remove("prev");
+        p.remove("tag");
         if i == 2 {
             p.insert("time".into(), json!("2020-01-01T00:00:00Z"));
         }
-        forged.push(head.append(&Value::Object(p).to_string()));
+        forged.push(head.append(&Value::Object(p).to_string(), &ROOT_NAMESPACE));
     }
     assert!(
         check(&forged, None, None).is_ok(),
@@ -259,4 +263,45 @@ fn parse_line_never_panics_on_junk() {
     ] {
         assert!(parse_line(junk).is_none());
     }
+}
+
+/// A line as format v1 wrote it (no tag; hash = SHA-256(prev || line)).
+fn v1_append(head: &mut ChainHead, body: &str) -> String {
+    let seq = head.seq + 1;
+    let mut line = format!("{{\"seq\":{seq},\"prev\":\"{}\",", hex::encode(head.hash));
+    line.push_str(&body[1..]);
+    let hash = chain_hash(&head.hash, line.as_bytes());
+    line.pop();
+    line.push_str(&format!(",\"hash\":\"{}\"}}", hex::encode(hash)));
+    head.seq = seq;
+    head.hash = hash;
+    line
+}
+
+#[test]
+fn a_log_begun_in_format_v1_and_continued_in_v2_verifies() {
+    let mut head = ChainHead::genesis();
+    let mut lines = Vec::new();
+    for i in 0..5 {
+        lines.push(v1_append(&mut head, &Value::Object(entry(i)).to_string()));
+    }
+    let tenant = [7u8; 16];
+    for i in 5..10 {
+        lines.push(head.append(&Value::Object(entry(i)).to_string(), &tenant));
+    }
+    let report = check(&lines, None, Some(head)).expect("mixed log");
+    assert_eq!(report.entries, 10);
+    let p = parse_line(&lines[7]).expect("v2 line");
+    assert_eq!(p.tag, Some(namespace_tag(&tenant, 8)));
+    assert!(parse_line(&lines[2]).expect("v1 line").tag.is_none());
+    // Editing either kind is caught; so is changing a v2 line's tag.
+    for (n, from, to) in [(2, "app2", "appX"), (7, "app7", "appX")] {
+        let mut bad = lines.clone();
+        bad[n] = bad[n].replace(from, to);
+        assert_eq!(check(&bad, None, None).expect_err("edited").line, n + 1);
+    }
+    let mut bad = lines.clone();
+    let other = hex::encode(namespace_tag(&ROOT_NAMESPACE, 8));
+    bad[7] = bad[7].replace(&hex::encode(namespace_tag(&tenant, 8)), &other);
+    assert_eq!(check(&bad, None, None).expect_err("retagged").line, 8);
 }

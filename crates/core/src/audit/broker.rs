@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::chain::{NamespaceUuid, ROOT_NAMESPACE};
 use super::device::{Device, DeviceConfig, Sink};
 use super::hmac::Salt;
 use crate::barrier::Barrier;
@@ -99,6 +100,13 @@ impl BackgroundAudit {
         }
         result
     }
+}
+
+/// The namespace an entry is tagged with in the chain (the root's for the core's own).
+fn namespace_of(rec: &AuditRecord<'_>) -> NamespaceUuid {
+    rec.namespace
+        .and_then(|ns| uuid::Uuid::parse_str(&ns.uuid).ok())
+        .map_or(ROOT_NAMESPACE, |u| *u.as_bytes())
 }
 
 /// What the pipeline knows about a request, for its audit entries.
@@ -260,7 +268,8 @@ impl AuditBroker {
         error: Option<&Error>,
     ) -> Result<Audited> {
         let now = self.barrier.clock().now_unix_nanos();
-        self.write(|d| render_request(rec, error, d, now)).await?;
+        self.write(|d| render_request(rec, error, d, now), namespace_of(rec))
+            .await?;
         Ok(Audited { _private: () })
     }
 
@@ -272,12 +281,13 @@ impl AuditBroker {
         result: &Result<Option<Response>>,
     ) -> Result<()> {
         let now = self.barrier.clock().now_unix_nanos();
-        self.write(|d| render_response(rec, result, d, now)).await
+        self.write(|d| render_response(rec, result, d, now), namespace_of(rec))
+            .await
     }
 
     /// Renders an entry for each device and waits until at least one wrote it. With no device
     /// enabled (auditing off) there is nothing to wait for; a closed broker refuses.
-    async fn write(&self, render: impl Fn(&Live) -> String) -> Result<()> {
+    async fn write(&self, render: impl Fn(&Live) -> String, ns: NamespaceUuid) -> Result<()> {
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(Error::AuditFailed);
         }
@@ -285,7 +295,10 @@ impl AuditBroker {
         if devices.is_empty() {
             return Ok(());
         }
-        let waits: Vec<_> = devices.iter().map(|d| d.device.submit(render(d))).collect();
+        let waits: Vec<_> = devices
+            .iter()
+            .map(|d| d.device.submit(render(d), ns))
+            .collect();
         if any_ok(waits).await {
             Ok(())
         } else {
@@ -584,6 +597,8 @@ fn is_zero(n: &i64) -> bool {
 struct NamespaceOut<'a> {
     id: &'a str,
     path: &'a str,
+    /// What the entry's chain `tag` is made from: a tenant's export is checked against it.
+    uuid: &'a str,
 }
 
 #[derive(Serialize)]
@@ -664,6 +679,7 @@ fn request_out<'a>(rec: &AuditRecord<'a>, live: &'a Live, full: bool) -> Request
         namespace: rec.namespace.map(|ns| NamespaceOut {
             id: &ns.id,
             path: &ns.path,
+            uuid: &ns.uuid,
         }),
         path: rec.path,
         mount_point: mount.map(|m| m.path.as_str()),

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
-use super::chain::{ChainHead, checkpoint_message, parse_line};
+use super::chain::{ChainHead, NamespaceUuid, ROOT_NAMESPACE, checkpoint_message, parse_line};
 use crate::clock::{SharedClock, rfc3339_nanos, system_time_nanos};
 
 /// Where a device writes.
@@ -93,6 +93,8 @@ pub struct DeviceError {
 struct Job {
     /// The entry, already serialized as a JSON object.
     entry: String,
+    /// The namespace it belongs to, for its chain tag.
+    namespace: NamespaceUuid,
     reply: oneshot::Sender<Result<(), DeviceError>>,
 }
 
@@ -156,9 +158,17 @@ impl Device {
     }
 
     /// Queues an entry; the receiver resolves once it is written (or failed).
-    pub fn submit(&self, entry: String) -> oneshot::Receiver<Result<(), DeviceError>> {
+    pub fn submit(
+        &self,
+        entry: String,
+        namespace: NamespaceUuid,
+    ) -> oneshot::Receiver<Result<(), DeviceError>> {
         let (reply, rx) = oneshot::channel();
-        if let Err(job) = self.queue.push(Job { entry, reply }) {
+        if let Err(job) = self.queue.push(Job {
+            entry,
+            namespace,
+            reply,
+        }) {
             let _ = job.reply.send(Err(self.error("device closed")));
         }
         rx
@@ -404,7 +414,7 @@ impl Writer {
         let mut buf = String::with_capacity(group.len() * 512);
         let mut replies = Vec::with_capacity(group.len());
         for job in group {
-            head.append_to(&job.entry, &mut buf);
+            head.append_to(&job.entry, &job.namespace, &mut buf);
             buf.push('\n');
             replies.push(job.reply);
             self.since_checkpoint += 1;
@@ -456,7 +466,7 @@ impl Writer {
         );
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
-        head.append(&Value::Object(cp).to_string())
+        head.append(&Value::Object(cp).to_string(), &ROOT_NAMESPACE)
     }
 
     fn write_checkpoint(&mut self) -> std::io::Result<()> {
@@ -622,7 +632,7 @@ mod tests {
         let device = Device::start(config(&path), key, crate::clock::system()).expect("start");
         for i in 0..20 {
             device
-                .submit(entry(i))
+                .submit(entry(i), ROOT_NAMESPACE)
                 .await
                 .expect("reply")
                 .expect("written");
@@ -669,7 +679,7 @@ mod tests {
         let device = Device::start(config(&path), key, crate::clock::system()).expect("restart");
         assert_eq!(device.head(), head);
         device
-            .submit(entry(99))
+            .submit(entry(99), ROOT_NAMESPACE)
             .await
             .expect("reply")
             .expect("written");
@@ -688,7 +698,7 @@ mod tests {
         );
         let mut text = String::new();
         for e in [entry(1), long] {
-            head.append_to(&e, &mut text);
+            head.append_to(&e, &ROOT_NAMESPACE, &mut text);
             text.push('\n');
         }
         let whole = text.len() as u64;
@@ -734,7 +744,13 @@ mod tests {
         cfg.rotate_bytes = None;
         let device = Device::start(cfg, key, crate::clock::system()).expect("start");
         let before = device.head();
-        assert!(device.submit(entry(1)).await.expect("reply").is_err());
+        assert!(
+            device
+                .submit(entry(1), ROOT_NAMESPACE)
+                .await
+                .expect("reply")
+                .is_err()
+        );
         assert_eq!(device.head(), before);
         device.close();
     }
