@@ -366,6 +366,11 @@ pub fn verify(
     })
 }
 
+/// Checks a checkpoint line's signature (and that it signs the entry before it).
+pub fn verify_checkpoint_line(p: &ParsedLine, public_key: &[u8]) -> Result<(), String> {
+    verify_checkpoint(p, public_key)
+}
+
 fn verify_checkpoint(p: &ParsedLine, public_key: &[u8]) -> Result<(), String> {
     let cp = p
         .entry

@@ -4,9 +4,11 @@
 //!
 //! - [`chain`]: hash-chained JSON lines, signed checkpoints, and the verifier.
 //! - [`search`]: filters over log lines for incident response.
+//! - [`export`]: a tenant's own entries, verifiable offline without anyone else's.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod chain;
+pub mod export;
 pub mod search;

@@ -365,3 +365,157 @@ async fn the_chain_verifies_across_rotation_and_restarts() {
     assert!(!ok, "a cut tail was not detected");
     assert!(err.contains("cut from the end"), "{err}");
 }
+
+/// A tenant's export from a real server's log: it verifies with the device's public key,
+/// holds nothing of the other tenant's requests (paths, data or their HMACs), and an edited,
+/// dropped or reordered entry of the tenant's is caught and named.
+#[tokio::test]
+async fn a_tenant_export_verifies_and_reveals_no_other_tenant() {
+    let inst = Install::new();
+    let log = inst.root.path().join("audit").join("audit.log");
+    let mut server = Server::start_with(
+        inst.root.path(),
+        &inst.data_dir(),
+        &audit_cfg(&log, "checkpoint_every = 7"),
+    )
+    .await;
+    let api = server.api();
+    let ir = init(&api, 1, 1).await;
+    unseal_ok(&api, &ir.keys[..1]).await;
+    let root = api.with_token(&ir.root_token);
+    for ns in ["team-a", "team-b"] {
+        assert_eq!(
+            root.post(&format!("sys/namespaces/{ns}"), json!({}))
+                .await
+                .status,
+            200
+        );
+        let r = root
+            .post(&format!("{ns}/sys/mounts/kv"), json!({"type": "kv-v2"}))
+            .await;
+        assert_eq!(r.status, 204, "{r}");
+    }
+    for i in 0..6 {
+        for (ns, secret) in [("team-a", "alpha-path"), ("team-b", "bravo-path")] {
+            let r = root
+                .post(
+                    &format!("{ns}/kv/data/{secret}-{i}"),
+                    json!({"data": {"v": format!("{ns}-{i}")}}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{r}");
+        }
+    }
+    let chain = root.get("sys/audit-chain/file").await;
+    let pk = chain.json["data"]["public_key"]
+        .as_str()
+        .expect("public key")
+        .to_string();
+    server.stop(); // a final checkpoint seals the tail
+
+    let logs: Vec<String> = log_files(log.parent().expect("dir"))
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec![
+        "audit",
+        "export",
+        "--namespace",
+        "team-a",
+        "--public-key",
+        &pk,
+    ];
+    args.extend(logs.iter().map(String::as_str));
+    let (ok, export, err) = coffre(&args);
+    assert!(ok, "export: {err}");
+    assert!(
+        export.contains("alpha-path-5"),
+        "team-a's own entries are in it"
+    );
+    let source = fs::read_to_string(&log).expect("log");
+    // Nothing of team-b's: not its paths, not the HMACs of its data, not its namespace.
+    let b_values: Vec<String> = source
+        .lines()
+        .filter(|l| l.contains("bravo-path"))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| {
+            v.pointer("/request/data/data/v")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(
+        !b_values.is_empty(),
+        "team-b's data HMACs are in the source log"
+    );
+    for leak in ["bravo-path", "team-b"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(b_values)
+    {
+        assert!(
+            !export.contains(&leak),
+            "{leak} leaked into team-a's export"
+        );
+    }
+
+    let dir = inst.root.path();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        fs::write(&p, text).expect("write export");
+        p.display().to_string()
+    };
+    let good = write("team-a.jsonl", &export);
+    let (ok, out, err) = coffre(&["audit", "verify", &good, "--public-key", &pk]);
+    assert!(ok && out.starts_with("OK: export of team-a/"), "{out}{err}");
+    assert!(
+        !out.contains("not signed"),
+        "the final checkpoint covers every entry: {out}"
+    );
+
+    let lines: Vec<&str> = export.lines().collect();
+    let own: Vec<usize> = (1..lines.len())
+        .filter(|&i| lines[i].contains("alpha-path"))
+        .collect();
+    let seq_of = |line: &str| {
+        serde_json::from_str::<Value>(line).expect("json")["seq"]
+            .as_u64()
+            .expect("seq")
+    };
+    let edit = |f: &dyn Fn(&mut Vec<String>)| {
+        let mut ls: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        f(&mut ls);
+        ls.join("\n") + "\n"
+    };
+    let target = own[2];
+    let seq = seq_of(lines[target]);
+    for (name, text) in [
+        (
+            "edited",
+            edit(&|ls| ls[target] = ls[target].replace("alpha-path", "alpha-pathX")),
+        ),
+        (
+            "dropped",
+            edit(&|ls| {
+                ls.remove(target);
+            }),
+        ),
+        ("reordered", edit(&|ls| ls.swap(target, target + 1))),
+    ] {
+        let p = write(&format!("{name}.jsonl"), &text);
+        let (ok, _, err) = coffre(&["audit", "verify", &p, "--public-key", &pk]);
+        assert!(!ok && err.starts_with("TAMPERED"), "{name}: {err}");
+        assert!(
+            err.contains(&format!("entry {seq}")) || err.contains(&format!("entry {}", seq + 1)),
+            "{name} names the entry: {err}"
+        );
+    }
+    // A tampered source log is refused at export time, with its line.
+    let tampered = source.replacen("alpha-path-1", "alpha-path-9", 1);
+    let src = write("tampered.log", &tampered);
+    let (ok, _, err) = coffre(&["audit", "export", "--namespace", "team-a", &src]);
+    assert!(
+        !ok && err.contains("TAMPERED") && err.contains("tampered.log:"),
+        "{err}"
+    );
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use coffre_audit_format::chain::{self, ChainHead, LogFile, VerifyOptions};
+use coffre_audit_format::export;
 use coffre_audit_format::search::Filter;
 use serde_json::{Value, json};
 
@@ -25,6 +26,12 @@ pub enum AuditCommand {
     Verify(VerifyArgs),
     /// Print the entries of audit log files that match every given filter, as JSON lines
     Search(SearchArgs),
+    /// Write one namespace's own entries, as a file its tenant can verify offline with
+    /// `coffre audit verify EXPORT --public-key KEY` (docs/NAMESPACES.md, "Audit export")
+    ///
+    /// Other tenants' entries appear only as their position, tag and hash. The source log is
+    /// verified first: a tampered log is refused, naming the line.
+    Export(ExportArgs),
     /// Print a device's checkpoint public key (hex), from the server
     PublicKey {
         /// Device name
@@ -66,6 +73,24 @@ pub struct VerifyArgs {
     /// Accept a log that does not start at the chain's first entry (older files retired)
     #[arg(long)]
     partial: bool,
+    /// For a tenant export: the namespace's uuid as the tenant knows it (else the one its
+    /// entries state)
+    #[arg(long, value_name = "UUID")]
+    namespace_uuid: Option<String>,
+}
+
+/// Arguments of `coffre audit export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The namespace to export, e.g. `team-a` or `team-a/prod`
+    #[arg(long, value_name = "PATH")]
+    namespace: String,
+    /// Log files of one device (rotated ones too, in any order)
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Also check the source log's checkpoint signatures with this public key (hex)
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
 }
 
 /// Arguments of `coffre audit search`.
@@ -99,6 +124,7 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify(args) => verify(ctx, args).await,
         AuditCommand::Search(args) => search(args),
+        AuditCommand::Export(args) => export(args),
         AuditCommand::PublicKey { device } => {
             let chain = chain_info(ctx, &device).await?;
             output::println(chain.1.as_str())?;
@@ -214,16 +240,13 @@ async fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
             args.expect_head.as_deref().map(parse_head).transpose()?,
         ),
     };
-    let pk = public_key
-        .as_deref()
-        .map(|k| {
-            hex::decode(k.trim())
-                .ok()
-                .filter(|b| b.len() == 32)
-                .context("public key must be 64 hex characters")
-        })
-        .transpose()?;
+    let pk = parse_key(public_key.as_deref())?;
     let loaded = read_in_chain_order(&args.files)?;
+    if let [(name, text)] = loaded.as_slice()
+        && export::is_export(text)
+    {
+        return verify_export(name, text, pk.as_deref(), args.namespace_uuid.as_deref());
+    }
     let files: Vec<LogFile<'_>> = loaded
         .iter()
         .map(|(n, t)| LogFile { name: n, text: t })
@@ -249,6 +272,82 @@ async fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 report.head.seq,
                 hex::encode(report.head.hash)
             );
+            output::println(&msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            eprintln!("TAMPERED: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn parse_key(hex_key: Option<&str>) -> anyhow::Result<Option<Vec<u8>>> {
+    hex_key
+        .map(|k| {
+            hex::decode(k.trim())
+                .ok()
+                .filter(|b| b.len() == 32)
+                .context("public key must be 64 hex characters")
+        })
+        .transpose()
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let namespace = format!("{}/", args.namespace.trim().trim_matches('/'));
+    if namespace == "/" {
+        bail!("--namespace names the namespace to export (the root has no export)");
+    }
+    let pk = parse_key(args.public_key.as_deref())?;
+    let loaded = read_in_chain_order(&args.files)?;
+    let files: Vec<LogFile<'_>> = loaded
+        .iter()
+        .map(|(n, t)| LogFile { name: n, text: t })
+        .collect();
+    match export::export(&files, &namespace, pk.as_deref()) {
+        Ok((text, summary)) => {
+            output::print(&text)?;
+            eprintln!(
+                "exported {namespace}: {} of its entries, {} checkpoints, {} other entries redacted",
+                summary.own, summary.checkpoints, summary.redacted
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            eprintln!("TAMPERED: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn verify_export(
+    name: &str,
+    text: &str,
+    pk: Option<&[u8]>,
+    uuid: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let uuid = uuid
+        .map(|u| export::parse_uuid(u).context("--namespace-uuid must be a uuid"))
+        .transpose()?;
+    match export::verify_export(name, text, pk, uuid) {
+        Ok(r) => {
+            let mut msg = format!(
+                "OK: export of {}: {} of its entries, {} redacted, {} checkpoint signatures verified, head {}:{}",
+                r.namespace,
+                r.own,
+                r.redacted,
+                r.checkpoints_verified,
+                r.head.seq,
+                hex::encode(r.head.hash)
+            );
+            if pk.is_none() {
+                msg.push_str(" (no public key given: signatures not checked)");
+            } else if r.own_unsigned > 0 {
+                msg.push_str(&format!(
+                    " ({} entries after the last checkpoint are chained but not signed yet)",
+                    r.own_unsigned
+                ));
+            }
             output::println(&msg)?;
             Ok(ExitCode::SUCCESS)
         }
