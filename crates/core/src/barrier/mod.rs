@@ -164,6 +164,7 @@ impl Barrier {
         key: &str,
         value: &[u8],
     ) -> Result<()> {
+        let _writing = namespace.map(NamespaceKey::begin_write).transpose()?;
         let blob = self.encrypt(namespace, key, value)?;
         self.backend.put(key, blob).await?;
         self.after_encryptions().await;
@@ -215,6 +216,7 @@ impl Barrier {
         namespace: Option<&NamespaceKey>,
         entries: Vec<(String, Option<Vec<u8>>)>,
     ) -> Result<()> {
+        let _writing = namespace.map(NamespaceKey::begin_write).transpose()?;
         let ops = self.seal_ops(namespace, entries)?;
         self.backend.batch(ops).await?;
         self.after_encryptions().await;
@@ -269,18 +271,19 @@ impl Barrier {
     /// Destroys namespace `id`'s keyring durably, writing `entries` (root storage) in the same
     /// commit. Once this returns, nothing stored under the namespace can be decrypted with the
     /// current keys, and every holder of the keyring is refused.
+    /// Returns the destroyed key, whose writes still under way a purge waits for.
     pub(crate) async fn destroy_namespace_key(
         &self,
         id: &str,
         entries: Vec<(String, Option<Vec<u8>>)>,
-    ) -> Result<()> {
+    ) -> Result<Option<Arc<NamespaceKey>>> {
         let _guard = self.keyring_write.lock().await;
         let current = self.namespace_keys.load_full();
-        let (next, _removed) = current.without(id);
+        let (next, removed) = current.without(id);
         self.commit_namespace_keys(&next, entries).await?;
         current.destroy_missing_from(&next);
         self.namespace_keys.store(Arc::new(next));
-        Ok(())
+        Ok(removed)
     }
 
     async fn commit_namespace_keys(

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use coffre_crypto::{Key256, Keyring, SecretBytes, decrypt_with_key, encrypt_with_key};
 
@@ -31,6 +31,21 @@ pub struct NamespaceKey {
     id: String,
     keyring: Keyring,
     destroyed: AtomicBool,
+    /// Writes encrypted with this key and not yet committed: a purge waits for them, so no
+    /// ciphertext lands after it has scanned.
+    in_flight: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// A write under way with a namespace's key (see [`NamespaceKey::begin_write`]).
+pub(crate) struct WriteGuard<'a>(&'a NamespaceKey);
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl std::fmt::Debug for NamespaceKey {
@@ -48,6 +63,33 @@ impl NamespaceKey {
             id,
             keyring,
             destroyed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Refuses anything on a destroyed key (listing included: key names of a deleted
+    /// namespace are not shown either).
+    pub(crate) fn check_live(&self) -> Result<()> {
+        self.live().map(|_| ())
+    }
+
+    /// Starts a write: counted until the guard drops, refused once the key is destroyed.
+    pub(crate) fn begin_write(&self) -> Result<WriteGuard<'_>> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = WriteGuard(self);
+        self.check_live()?;
+        Ok(guard)
+    }
+
+    /// Waits until no write begun before the key was destroyed is still under way.
+    pub(crate) async fn quiesce(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 
@@ -219,6 +261,31 @@ mod tests {
         assert!(NamespaceKeys::open(&root, &tampered).is_err());
         let other = Key256::generate().expect("rng");
         assert!(NamespaceKeys::open(&other, &blob).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_purge_waits_for_writes_begun_before_the_key_was_destroyed() {
+        let table = NamespaceKeys::default().with_new("abc12", 1).expect("key");
+        let key = table.get("abc12").expect("a");
+        let writing = key.begin_write().expect("live");
+        let (next, _) = table.without("abc12");
+        table.destroy_missing_from(&next);
+        assert!(key.begin_write().is_err(), "no new write after destruction");
+        assert!(key.check_live().is_err(), "nor a listing");
+        let short = std::time::Duration::from_millis(20);
+        assert!(
+            tokio::time::timeout(short, key.quiesce()).await.is_err(),
+            "the write under way is waited for"
+        );
+        let waiter = tokio::spawn({
+            let key = key.clone();
+            async move { key.quiesce().await }
+        });
+        drop(writing);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("quiesced")
+            .expect("task");
     }
 
     #[test]

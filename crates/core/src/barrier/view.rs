@@ -77,18 +77,29 @@ impl View {
             .await
     }
 
+    /// Refuses once the view's namespace is deleted (reads and writes refuse by themselves).
+    fn check_live(&self) -> Result<()> {
+        match &self.namespace {
+            Some(key) => key.check_live(),
+            None => Ok(()),
+        }
+    }
+
     /// Deletes `key`.
     pub async fn delete(&self, key: &str) -> Result<()> {
+        self.check_live()?;
         self.barrier.delete(&self.full(key)).await
     }
 
     /// One level of names below `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.check_live()?;
         self.barrier.list(&self.full(prefix)).await
     }
 
     /// Every key of the view below `prefix`, recursively (relative to the view).
     pub async fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        self.check_live()?;
         let keys = self.barrier.scan(&self.full(prefix)).await?;
         Ok(keys
             .into_iter()

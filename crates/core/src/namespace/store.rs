@@ -13,7 +13,7 @@ use super::{
     NAMESPACES_PREFIX, NamespaceEntry, Namespaces, Tenant, initial_entries, new_id, storage_prefix,
 };
 use crate::audit::{BackgroundAudit, BackgroundChange};
-use crate::barrier::{Barrier, View};
+use crate::barrier::{Barrier, NamespaceKey, View};
 use crate::core::Unsealed;
 use crate::engines::mount_state::MountStates;
 use crate::error::{Error, Result};
@@ -250,7 +250,8 @@ pub(crate) async fn delete(core: &Unsealed, path: &str) -> Result<bool> {
         ));
     }
     let id = tenant.ns.id.clone();
-    core.barrier
+    let destroyed = core
+        .barrier
         .destroy_namespace_key(
             &id,
             vec![
@@ -278,6 +279,7 @@ pub(crate) async fn delete(core: &Unsealed, path: &str) -> Result<bool> {
         core.audit.background(),
         id,
         path.to_string(),
+        destroyed,
     );
     Ok(true)
 }
@@ -306,11 +308,22 @@ async fn forget_quotas(core: &Unsealed, path: &str) {
 }
 
 /// Removes a deleted namespace's ciphertext, audited as a background change.
-fn spawn_purge(barrier: Arc<Barrier>, background: BackgroundAudit, id: String, path: String) {
+fn spawn_purge(
+    barrier: Arc<Barrier>,
+    background: BackgroundAudit,
+    id: String,
+    path: String,
+    destroyed: Option<Arc<NamespaceKey>>,
+) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
     runtime.spawn(async move {
+        // Writes encrypted before the key was destroyed may still be landing: wait for them,
+        // so the scan below sees all the ciphertext there will ever be.
+        if let Some(key) = &destroyed {
+            key.quiesce().await;
+        }
         let audit_path = format!("sys/namespaces/{path}");
         let change = BackgroundChange {
             job: "namespace-purge",
