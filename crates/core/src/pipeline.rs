@@ -357,6 +357,7 @@ impl Unsealed {
                 return Err(e);
             }
         };
+        let tenant = self.token_namespace(&req).unwrap_or(tenant);
         let router = tenant.router.load_full();
         let mut resolved = self.route(&mut req, &router, tenant.ns.is_root());
         // Before authentication, so a flood is turned away cheaply. Not audited (OpenBao's
@@ -412,6 +413,32 @@ impl Unsealed {
         }
         logged?;
         result
+    }
+
+    /// The namespace a token path is served in when it is not the request's, as OpenBao
+    /// routes them: the `-self` paths concern the caller's token, so they go to the token's
+    /// namespace wherever they are sent; `lookup`, `renew`, `revoke` and `revoke-orphan` go to
+    /// the namespace of the token they name. The ACL still decides, from the caller's
+    /// namespace (which must contain the one chosen here).
+    fn token_namespace(&self, req: &Request) -> Option<Arc<Tenant>> {
+        match req.path.as_str() {
+            "auth/token/lookup-self" | "auth/token/renew-self" | "auth/token/revoke-self" => req
+                .token
+                .as_ref()
+                .filter(|t| !t.expose().is_empty())
+                .map(|t| self.namespaces.of_token(t.expose())),
+            // A token without a namespace suffix leaves the request where it is (OpenBao).
+            "auth/token/lookup"
+            | "auth/token/renew"
+            | "auth/token/revoke"
+            | "auth/token/revoke-orphan" => req
+                .data
+                .get("token")
+                .and_then(Value::as_str)
+                .and_then(|t| t.rsplit_once('.'))
+                .and_then(|(_, id)| self.namespaces.by_id(id)),
+            _ => None,
+        }
     }
 
     /// Applies the request's rate-limit rule, if any. `sys/quotas/` is exempt, so a quota can

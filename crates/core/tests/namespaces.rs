@@ -261,11 +261,19 @@ async fn a_missing_namespace_is_a_404_never_the_root() {
             "{ns}"
         );
     }
-    // Header tricks are refused, not resolved to something else.
-    for ns in ["../", "a/../b", "a%2Fb", "a//b", "sys"] {
+    // Dot and empty segments are refused, not resolved to something else; a name no
+    // namespace could have is not found (OpenBao's answer).
+    for ns in ["../", "a/../b", "a/./b", "a//b", "team-a/.."] {
         assert_eq!(
             fx.kind(&fx.root, ns, Operation::Read, "sys/mounts").await,
             Some(ErrorKind::InvalidRequest),
+            "{ns}"
+        );
+    }
+    for ns in ["a%2Fb", "sys", "team-a.", "a b"] {
+        assert_eq!(
+            fx.kind(&fx.root, ns, Operation::Read, "sys/mounts").await,
+            Some(ErrorKind::NotFound),
             "{ns}"
         );
     }
@@ -366,8 +374,8 @@ async fn each_tenant_has_its_own_mounts_data_policies_and_tokens() {
         ("", "sys/policies/acl/all"),
         ("team-b", "sys/mounts"),
         ("team-b", "sys/policies/acl/all"),
-        ("team-b", "auth/token/lookup-self"),
-        ("", "team-b/auth/token/lookup-self"),
+        ("team-b", "auth/token/accessors"),
+        ("", "team-b/auth/token/create"),
         ("team-b", "sys/namespaces/"),
         ("", "sys/namespaces/team-b"),
     ] {
@@ -927,4 +935,81 @@ async fn max_secrets_counts_the_namespaces_below() {
         json!({"v": "1"}),
     )
     .await;
+}
+
+#[tokio::test]
+async fn token_paths_go_to_the_namespace_of_the_token_they_concern() {
+    let fx = Fx::new().await;
+    fx.tenant("", "team-a", "a-secret").await;
+    fx.tenant("", "team-b", "b-secret").await;
+    let a = fx.token_in("team-a", r#""read""#).await;
+    let b = fx.token_in("team-b", ALL).await;
+
+    // A token looks itself up wherever the request is sent (OpenBao routes -self paths to
+    // the token's namespace): its own data, not the other tenant's.
+    for (ns, path) in [
+        ("team-b", "auth/token/lookup-self"),
+        ("", "team-b/auth/token/lookup-self"),
+        ("", "auth/token/lookup-self"),
+    ] {
+        let me = fx.ok(&a, ns, Operation::Read, path, json!({})).await;
+        assert_eq!(me["namespace_path"], "team-a/", "{ns}|{path}");
+    }
+    // Naming another namespace's token sends the request there, where the ACL decides: the
+    // root token reaches it from the root namespace, team-b's token does not.
+    let looked = fx
+        .ok(
+            &fx.root,
+            "",
+            Operation::Update,
+            "auth/token/lookup",
+            json!({"token": a}),
+        )
+        .await;
+    assert_eq!(looked["namespace_path"], "team-a/");
+    assert_eq!(
+        fx.call(
+            &b,
+            "team-b",
+            Operation::Update,
+            "auth/token/lookup",
+            json!({"token": a})
+        )
+        .await
+        .err()
+        .map(|e| e.kind()),
+        Some(ErrorKind::PermissionDenied)
+    );
+    assert_eq!(
+        fx.call(
+            &b,
+            "team-b",
+            Operation::Update,
+            "auth/token/revoke",
+            json!({"token": a})
+        )
+        .await
+        .err()
+        .map(|e| e.kind()),
+        Some(ErrorKind::PermissionDenied)
+    );
+    assert!(
+        fx.kind(&a, "team-a", Operation::Read, "kv/data/app")
+            .await
+            .is_none(),
+        "team-b could not revoke it"
+    );
+    fx.call(
+        &fx.root,
+        "",
+        Operation::Update,
+        "auth/token/revoke",
+        json!({"token": a}),
+    )
+    .await
+    .expect("revoked from the root namespace");
+    assert_eq!(
+        fx.kind(&a, "team-a", Operation::Read, "kv/data/app").await,
+        Some(ErrorKind::PermissionDenied)
+    );
 }

@@ -14,7 +14,7 @@
 mod store;
 mod tenant;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -183,6 +183,24 @@ pub(crate) fn canonical_path(raw: &str) -> Result<String> {
     Ok(path)
 }
 
+/// The namespace an `X-Vault-Namespace` header names. Dot and empty segments are refused
+/// (400: they are never resolved, so `a/../b` cannot reach `b`); any other name that no
+/// namespace could have is simply not found (404, as OpenBao).
+fn header_path(raw: &str) -> Result<String> {
+    let trimmed = raw.trim().trim_matches('/');
+    if !trimmed.is_empty()
+        && trimmed
+            .split('/')
+            .any(|segment| matches!(segment, "" | "." | ".."))
+    {
+        return Err(Error::invalid(
+            "namespace cannot have '.', '..' or empty segments",
+        ));
+    }
+    canonical_path(raw)
+        .map_err(|_| Error::NamespaceNotFound(format!("namespace \"{trimmed}/\" not found")))
+}
+
 /// Length of a namespace id (OpenBao's: 6 characters of base62).
 pub(crate) const ID_LEN: usize = 6;
 
@@ -212,9 +230,34 @@ pub(crate) fn new_id(mut taken: impl FnMut(&str) -> bool) -> Result<String> {
 pub(crate) struct Namespaces {
     root: Arc<Tenant>,
     /// Every namespace, the root included.
-    by_path: ArcSwap<BTreeMap<String, Arc<Tenant>>>,
+    directory: ArcSwap<Directory>,
     /// Serializes namespace creation and deletion.
     pub(crate) write: tokio::sync::Mutex<()>,
+}
+
+/// One snapshot of the namespaces, by path and by id (a token's suffix names its namespace by
+/// id, so every request with a namespaced token looks one up).
+#[derive(Clone, Default)]
+struct Directory {
+    by_path: BTreeMap<String, Arc<Tenant>>,
+    by_id: HashMap<String, Arc<Tenant>>,
+}
+
+impl Directory {
+    fn with(&self, tenant: Arc<Tenant>) -> Directory {
+        let mut next = self.clone();
+        next.by_id.insert(tenant.ns.id.clone(), tenant.clone());
+        next.by_path.insert(tenant.ns.path.clone(), tenant);
+        next
+    }
+
+    fn without(&self, path: &str) -> Directory {
+        let mut next = self.clone();
+        if let Some(gone) = next.by_path.remove(path) {
+            next.by_id.remove(&gone.ns.id);
+        }
+        next
+    }
 }
 
 /// What a request resolves to: its namespace and the path inside it.
@@ -228,13 +271,12 @@ impl Namespaces {
         root: Arc<Tenant>,
         others: impl IntoIterator<Item = Arc<Tenant>>,
     ) -> Namespaces {
-        let map = std::iter::once(root.clone())
+        let directory = std::iter::once(root.clone())
             .chain(others)
-            .map(|t| (t.ns.path.clone(), t))
-            .collect();
+            .fold(Directory::default(), |d, t| d.with(t));
         Namespaces {
             root,
-            by_path: ArcSwap::from_pointee(map),
+            directory: ArcSwap::from_pointee(directory),
             write: tokio::sync::Mutex::new(()),
         }
     }
@@ -245,17 +287,22 @@ impl Namespaces {
     }
 
     pub(crate) fn by_path(&self, path: &str) -> Option<Arc<Tenant>> {
-        self.by_path.load().get(path).cloned()
+        self.directory.load().by_path.get(path).cloned()
+    }
+
+    /// The namespace with id `id`, the root's included.
+    pub(crate) fn by_id(&self, id: &str) -> Option<Arc<Tenant>> {
+        self.directory.load().by_id.get(id).cloned()
     }
 
     /// The namespace whose store holds `token`: the one its `.<id>` suffix names, else the
     /// root. (Token bodies are base64url, which has no `.`.)
     pub(crate) fn of_token(&self, token: &str) -> Arc<Tenant> {
-        let map = self.by_path.load();
-        if map.len() > 1
+        let directory = self.directory.load();
+        if directory.by_path.len() > 1
             && let Some((_, id)) = token.rsplit_once('.')
             && id.len() == ID_LEN
-            && let Some(t) = map.values().find(|t| t.ns.id == id)
+            && let Some(t) = directory.by_id.get(id)
         {
             return t.clone();
         }
@@ -264,13 +311,14 @@ impl Namespaces {
 
     /// Every namespace, root first, parents before children.
     pub(crate) fn all(&self) -> Vec<Arc<Tenant>> {
-        self.by_path.load().values().cloned().collect()
+        self.directory.load().by_path.values().cloned().collect()
     }
 
     /// Every namespace below `path` (not `path` itself).
     pub(crate) fn below(&self, path: &str) -> Vec<Arc<Tenant>> {
-        self.by_path
+        self.directory
             .load()
+            .by_path
             .values()
             .filter(|t| t.ns.path.len() > path.len() && t.ns.path.starts_with(path))
             .cloned()
@@ -279,8 +327,9 @@ impl Namespaces {
 
     /// The namespaces directly below `parent`.
     pub(crate) fn children(&self, parent: &str) -> Vec<Arc<Tenant>> {
-        self.by_path
+        self.directory
             .load()
+            .by_path
             .values()
             .filter(|t| t.ns.parent_path() == Some(parent))
             .cloned()
@@ -289,20 +338,12 @@ impl Namespaces {
 
     /// Publishes a new namespace.
     pub(crate) fn insert(&self, tenant: Arc<Tenant>) {
-        self.by_path.rcu(|map| {
-            let mut next = BTreeMap::clone(map);
-            next.insert(tenant.ns.path.clone(), tenant.clone());
-            next
-        });
+        self.directory.rcu(|d| d.with(tenant.clone()));
     }
 
     /// Withdraws a namespace (its requests get 404 from now on).
     pub(crate) fn remove(&self, path: &str) {
-        self.by_path.rcu(|map| {
-            let mut next = BTreeMap::clone(map);
-            next.remove(path);
-            next
-        });
+        self.directory.rcu(|d| d.without(path));
     }
 
     /// Resolves a request: `header` (the `X-Vault-Namespace` value, possibly empty) names a
@@ -310,8 +351,9 @@ impl Namespaces {
     /// a namespace below it is taken as well (OpenBao's path-prefix form). `path` is already
     /// normalized (no `.`/`..` segments, no doubled slashes).
     pub(crate) fn resolve(&self, header: &str, path: &str) -> Result<Resolution> {
-        let base = canonical_path(header)?;
-        let map = self.by_path.load();
+        let base = header_path(header)?;
+        let directory = self.directory.load();
+        let map = &directory.by_path;
         let mut tenant = map
             .get(&base)
             .cloned()
