@@ -213,9 +213,9 @@ impl Unsealed {
             return Err(Error::PermissionDenied);
         }
         let hash = holder.tokens.hash(token.expose());
-        let entry = holder
-            .tokens
-            .lookup_hash(&hash)
+        let entry = self
+            .namespaces
+            .lookup_token(&holder, &hash)
             .await?
             .ok_or(Error::PermissionDenied)?;
         if entry.num_uses < 0 {
@@ -407,7 +407,10 @@ impl Unsealed {
         let logged = self.audit.log_response(&response_record, &result).await;
         if revoke_after
             && let Some(auth) = &auth
-            && let Err(e) = auth.token_tenant.tokens.revoke_tree(&auth.token_hash).await
+            && let Err(e) = self
+                .namespaces
+                .revoke_token_tree(&auth.token_tenant, &auth.token_hash)
+                .await
         {
             tracing::warn!(error = %e, "could not revoke a used-up token");
         }

@@ -747,7 +747,7 @@ async fn max_secrets_caps_what_a_namespace_stores() {
 }
 
 /// A token of the root namespace creating a token in a tenant: only with sudo, only with the
-/// tenant's policies named, and never outliving the creator (the new token is an orphan).
+/// tenant's policies named, never `root`, and never outliving the creator, whose child it is.
 #[tokio::test]
 async fn tokens_made_for_a_tenant_from_above_are_bounded() {
     let fx = Fx::new().await;
@@ -812,7 +812,182 @@ async fn tokens_made_for_a_tenant_from_above_are_bounded() {
         auth["lease_duration"].as_u64().is_some_and(|t| t <= 600),
         "{auth:?}"
     );
-    assert_eq!(auth["orphan"], true);
+    assert_eq!(auth["orphan"], false);
+    assert_eq!(
+        fx.call(
+            &sudo,
+            "team-a",
+            Operation::Update,
+            "auth/token/create",
+            json!({"policies": ["root"]}),
+        )
+        .await
+        .err()
+        .map(|e| e.kind()),
+        Some(ErrorKind::InvalidRequest),
+        "no root token from above"
+    );
+}
+
+/// A token made for a namespace below is its creator's child across the stores: revoking the
+/// creator revokes it and its own children; `revoke-orphan` leaves them standing.
+#[tokio::test]
+async fn a_tree_of_tokens_spans_namespaces() {
+    let fx = Fx::new().await;
+    fx.tenant("", "team-a", "a-secret").await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "sys/namespaces/prod",
+        json!({}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a",
+        Operation::Update,
+        "sys/policies/acl/all",
+        json!({"policy": format!(r#"path "*" {{ capabilities = [{ALL}] }}"#)}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Update,
+        "sys/policies/acl/all",
+        json!({"policy": format!(r#"path "*" {{ capabilities = [{ALL}] }}"#)}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "team-a/prod",
+        Operation::Update,
+        "sys/policies/acl/all",
+        json!({"policy": format!(r#"path "*" {{ capabilities = [{ALL}] }}"#)}),
+    )
+    .await;
+    let token = |r: Option<Response>| -> String {
+        r.expect("response").auth.expect("auth")["client_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    };
+    let create = |parent: String, ns: &'static str| {
+        let fx = &fx;
+        async move {
+            token(
+                fx.call(
+                    &parent,
+                    ns,
+                    Operation::Update,
+                    "auth/token/create",
+                    json!({"policies": ["all"]}),
+                )
+                .await
+                .expect("create"),
+            )
+        }
+    };
+    let works = |t: String| {
+        let fx = &fx;
+        async move {
+            fx.kind(&t, "team-a", Operation::Read, "auth/token/lookup-self")
+                .await
+                .is_none()
+        }
+    };
+
+    // root → admin (root namespace, sudo) → a (team-a) → a2 (team-a) and p (team-a/prod).
+    for round in ["cascade", "orphan"] {
+        let admin = create(fx.root.clone(), "").await;
+        let a = create(admin.clone(), "team-a").await;
+        let a2 = create(a.clone(), "team-a").await;
+        let p = create(a.clone(), "team-a/prod").await;
+        let looked = fx
+            .ok(
+                &a,
+                "team-a",
+                Operation::Read,
+                "auth/token/lookup-self",
+                json!({}),
+            )
+            .await;
+        assert_eq!(looked["orphan"], false, "{round}");
+        for t in [&a, &a2, &p] {
+            assert!(works(t.clone()).await, "{round}: {t} works");
+        }
+        if round == "cascade" {
+            fx.ok(
+                &admin,
+                "",
+                Operation::Update,
+                "auth/token/revoke-self",
+                json!({}),
+            )
+            .await;
+            for t in [&a, &a2, &p] {
+                assert!(
+                    !works(t.clone()).await,
+                    "{round}: {t} revoked with its ancestor"
+                );
+            }
+            // They are gone from their stores, not merely refused.
+            for ns in ["team-a", "team-a/prod"] {
+                let left = fx
+                    .call(
+                        &fx.root,
+                        ns,
+                        Operation::List,
+                        "auth/token/accessors",
+                        json!({}),
+                    )
+                    .await
+                    .expect("list")
+                    .and_then(|r| r.data)
+                    .unwrap_or_default();
+                assert!(
+                    left.get("keys").is_none_or(|k| k == &json!([])),
+                    "{ns}: {left:?}"
+                );
+            }
+        } else {
+            fx.ok(
+                &fx.root,
+                "",
+                Operation::Update,
+                "auth/token/revoke-orphan",
+                json!({"token": admin}),
+            )
+            .await;
+            assert!(!works(admin.clone()).await);
+            let looked = fx
+                .ok(
+                    &a,
+                    "team-a",
+                    Operation::Read,
+                    "auth/token/lookup-self",
+                    json!({}),
+                )
+                .await;
+            assert_eq!(looked["orphan"], true, "orphaned");
+            for t in [&a, &a2, &p] {
+                assert!(works(t.clone()).await, "{round}: {t} still works");
+            }
+            // team-a's tree goes on below: revoking a reaches prod.
+            fx.ok(
+                &a,
+                "team-a",
+                Operation::Update,
+                "auth/token/revoke-self",
+                json!({}),
+            )
+            .await;
+            for t in [&a, &a2, &p] {
+                assert!(!works(t.clone()).await, "{round}: {t} revoked");
+            }
+        }
+    }
 }
 
 /// A cap counts the namespaces below too; disabling a mount or deleting a child frees room.
@@ -1012,4 +1187,89 @@ async fn token_paths_go_to_the_namespace_of_the_token_they_concern() {
         fx.kind(&a, "team-a", Operation::Read, "kv/data/app").await,
         Some(ErrorKind::PermissionDenied)
     );
+}
+
+/// Children made in a namespace below while their parent is being revoked: none survives,
+/// in the store below or anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_child_below_survives_a_concurrent_revocation_of_its_parent() {
+    let fx = Arc::new(Fx::new().await);
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Update,
+        "sys/namespaces/team-a",
+        json!({}),
+    )
+    .await;
+    fx.ok(
+        &fx.root,
+        "",
+        Operation::Update,
+        "sys/policies/acl/maker",
+        json!({"policy": r#"path "team-a/auth/token/create" { capabilities = ["update", "sudo"] }
+path "auth/token/revoke-self" { capabilities = ["update"] }"#}),
+    )
+    .await;
+    for round in 0..10 {
+        let r = fx
+            .call(
+                &fx.root,
+                "",
+                Operation::Update,
+                "auth/token/create",
+                json!({"policies": ["maker"]}),
+            )
+            .await
+            .expect("create")
+            .expect("response");
+        let parent = r.auth.expect("auth")["client_token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..6 {
+            let (fx, parent) = (fx.clone(), parent.clone());
+            tasks.spawn(async move {
+                let _ = fx
+                    .call(
+                        &parent,
+                        "team-a",
+                        Operation::Update,
+                        "auth/token/create",
+                        json!({"policies": ["default"]}),
+                    )
+                    .await;
+            });
+        }
+        let (revoker, token) = (fx.clone(), parent.clone());
+        tasks.spawn(async move {
+            revoker
+                .ok(
+                    &token,
+                    "",
+                    Operation::Update,
+                    "auth/token/revoke-self",
+                    json!({}),
+                )
+                .await;
+        });
+        while tasks.join_next().await.is_some() {}
+        let left = fx
+            .call(
+                &fx.root,
+                "team-a",
+                Operation::List,
+                "auth/token/accessors",
+                json!({}),
+            )
+            .await
+            .expect("list")
+            .and_then(|r| r.data)
+            .unwrap_or_default();
+        assert!(
+            left.get("keys").is_none_or(|k| k == &json!([])),
+            "round {round}: {left:?}"
+        );
+    }
 }

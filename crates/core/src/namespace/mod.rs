@@ -13,6 +13,7 @@
 
 mod store;
 mod tenant;
+mod token_tree;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -277,27 +277,30 @@ pub(super) async fn handle(
             Ok(Some(auth_response(now(), &entry, "")))
         }
         Route::RevokeSelf => {
-            auth.token_tenant
-                .tokens
-                .revoke_tree(&auth.token_hash)
+            scope
+                .unsealed
+                .namespaces
+                .revoke_token_tree(&auth.token_tenant, &auth.token_hash)
                 .await?;
             Ok(Some(Response::empty()))
         }
         Route::Revoke => {
             let token = required_str(data, "token")?;
+            let hash = scope.tenant.tokens.hash(&token);
             scope
-                .tenant
-                .tokens
-                .revoke_tree(&scope.tenant.tokens.hash(&token))
+                .unsealed
+                .namespaces
+                .revoke_token_tree(scope.tenant, &hash)
                 .await?;
             Ok(Some(Response::empty()))
         }
         Route::RevokeOrphan => {
             let token = required_str(data, "token")?;
+            let hash = scope.tenant.tokens.hash(&token);
             scope
-                .tenant
-                .tokens
-                .revoke_orphan(&scope.tenant.tokens.hash(&token))
+                .unsealed
+                .namespaces
+                .revoke_token_orphan(scope.tenant, &hash)
                 .await?;
             Ok(Some(Response::empty()))
         }
@@ -305,7 +308,13 @@ pub(super) async fn handle(
             let accessor = required_str(data, "accessor")?;
             let mut resp = Response::empty();
             match scope.tenant.tokens.lookup_accessor(&accessor).await? {
-                Some((hash, _)) => scope.tenant.tokens.revoke_tree(&hash).await?,
+                Some((hash, _)) => {
+                    scope
+                        .unsealed
+                        .namespaces
+                        .revoke_token_tree(scope.tenant, &hash)
+                        .await?
+                }
                 None => resp
                     .warnings
                     .push("No token found with this accessor".into()),
@@ -316,7 +325,9 @@ pub(super) async fn handle(
         Route::Roles => keys_response(scope.tenant.tokens.roles().await?),
         Route::Role => role_op(&scope.tenant.tokens, req.param("role"), req.operation, data).await,
         Route::Tidy => {
-            let removed = scope.tenant.tokens.tidy().await?;
+            let namespaces = &scope.unsealed.namespaces;
+            let due = namespaces.tidy_candidates(scope.tenant).await?;
+            let removed = namespaces.revoke_tokens(scope.tenant, &due).await?;
             // 202 as OpenBao, although the tidy has finished by the time it answers.
             let mut resp = Response {
                 status: Some(202),
@@ -399,9 +410,9 @@ async fn create(
     }
     let requested = fields::opt_string_list(data, "policies")?.map(normalize_policies);
     // A caller from a namespace above this one: its token lives in another store, and its
-    // policy names mean policies of its own namespace. The new token is an orphan here, so
-    // only root or sudo may make one, with policies named explicitly (or by a role), and it
-    // cannot outlive the caller.
+    // policy names mean policies of its own namespace. As in OpenBao, only root or sudo may
+    // make one, with policies named explicitly (or by a role) and never `root`; unless an
+    // orphan, it is the caller's child across the stores, and it cannot outlive the caller.
     let foreign = !std::ptr::eq(&*auth.token_tenant, &**scope.tenant);
     if foreign {
         if !privileged {
@@ -415,6 +426,14 @@ async fn create(
         if requested.is_none() && !role_names {
             return Err(Error::invalid(
                 "policies must be named: the calling token's policies belong to another namespace",
+            ));
+        }
+        if requested
+            .as_ref()
+            .is_some_and(|p| p.iter().any(|p| p == "root"))
+        {
+            return Err(Error::invalid(
+                "root tokens may not be created from a parent namespace",
             ));
         }
     }
@@ -611,9 +630,9 @@ async fn create(
         num_uses,
         renewable,
         meta,
-        // A token made in a namespace below the caller's cannot point at a parent in another
-        // store: it is an orphan (revoking the caller does not reach it).
+        // A parent in another store is set by `create_child_below`.
         parent: (!orphan && !foreign).then(|| hex::encode(auth.token_hash)),
+        parent_namespace: None,
         token_type: token_type.into(),
         role: match &kind {
             CreateKind::Role(n) => Some(n.clone()),
@@ -621,7 +640,21 @@ async fn create(
         },
         last_renewal_time: None,
     };
-    let entry = scope.tenant.tokens.create(&token, entry).await?;
+    let entry = if foreign && !orphan {
+        scope
+            .unsealed
+            .namespaces
+            .create_child_below(
+                &auth.token_tenant,
+                &auth.token_hash,
+                scope.tenant,
+                &token,
+                entry,
+            )
+            .await?
+    } else {
+        scope.tenant.tokens.create(&token, entry).await?
+    };
     let mut resp = auth_response(now, &entry, &token);
     resp.warnings = warnings;
     Ok(resp)
@@ -873,7 +906,8 @@ fn role_response(r: &TokenRole) -> Response {
 /// The periodic token tidy, as a background change: audited (job `token-tidy`) when there is
 /// something to remove, and then done. Returns how many tokens were removed.
 pub(crate) async fn tidy(scope: &Scope<'_>) -> Result<usize> {
-    let due = scope.tenant.tokens.tidy_candidates().await?;
+    let namespaces = &scope.unsealed.namespaces;
+    let due = namespaces.tidy_candidates(scope.tenant).await?;
     if due.is_empty() {
         return Ok(0);
     }
@@ -889,6 +923,6 @@ pub(crate) async fn tidy(scope: &Scope<'_>) -> Result<usize> {
     scope
         .tenant
         .background
-        .record(&change, scope.tenant.tokens.revoke_all(&due))
+        .record(&change, namespaces.revoke_tokens(scope.tenant, &due))
         .await
 }

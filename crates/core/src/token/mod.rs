@@ -95,6 +95,10 @@ pub struct TokenEntry {
     /// Hash of the parent token; `None` for orphans.
     #[serde(default)]
     pub parent: Option<String>,
+    /// The namespace whose store holds the parent, when it is not this token's (a token made
+    /// for a namespace below its creator's); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_namespace: Option<String>,
     /// `service` or `batch`.
     #[serde(default = "default_service")]
     pub token_type: String,
@@ -327,23 +331,37 @@ impl TokenStore {
     /// Resolves a token hash to its entry: `None` unless the token and every ancestor are
     /// valid (present, unexpired, not used up). A child is refused the moment its parent
     /// expires, without waiting for tidy to revoke the tree.
+    ///
+    /// The ancestors checked are those in this store; see [`TokenStore::lookup_chain`].
     pub async fn lookup_hash(&self, hash: &[u8; 32]) -> Result<Option<Arc<TokenEntry>>> {
+        Ok(self.lookup_chain(hash).await?.map(|(entry, _)| entry))
+    }
+
+    /// [`TokenStore::lookup_hash`], with the first ancestor that lives in another namespace's
+    /// store (its namespace id and hash), which the caller must check there.
+    pub(crate) async fn lookup_chain(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<(Arc<TokenEntry>, Option<(String, String)>)>> {
         let now = self.now();
         let Some(entry) = self.entry(hash, now).await? else {
             return Ok(None);
         };
-        let mut parent = entry.parent.clone();
-        while let Some(p) = parent {
-            let ancestor = match hex_to_hash(&p) {
+        let mut current = entry.clone();
+        while let Some(p) = &current.parent {
+            if let Some(ns) = &current.parent_namespace {
+                return Ok(Some((entry, Some((ns.clone(), p.clone())))));
+            }
+            let ancestor = match hex_to_hash(p) {
                 Some(h) => self.entry(&h, now).await?,
                 None => None,
             };
             let Some(ancestor) = ancestor.filter(|a| a.num_uses >= 0) else {
                 return Ok(None);
             };
-            parent = ancestor.parent.clone();
+            current = ancestor;
         }
-        Ok(Some(entry))
+        Ok(Some((entry, None)))
     }
 
     /// One unexpired entry (cache first), ancestors not checked.
@@ -394,7 +412,12 @@ impl TokenStore {
         mut entry: TokenEntry,
     ) -> Result<Arc<TokenEntry>> {
         let _guard = self.write_lock.lock().await;
-        if let Some(parent) = &entry.parent {
+        // A parent in another store was checked there, under its lock (see `tree`).
+        if let Some(parent) = entry
+            .parent
+            .as_ref()
+            .filter(|_| entry.parent_namespace.is_none())
+        {
             let parent_valid = match hex_to_hash(parent) {
                 Some(h) => self
                     .load(&h)
@@ -416,16 +439,27 @@ impl TokenStore {
         if !entry.accessor.is_empty() {
             writes.push(self.accessor_index(&entry.accessor, &hash_hex)?);
         }
-        if let Some(parent) = &entry.parent {
-            writes.push((
+        match (&entry.parent, &entry.parent_namespace) {
+            (Some(parent), None) => writes.push((
                 format!("{PARENT_PREFIX}{parent}/{hash_hex}"),
                 Some(Vec::new()),
-            ));
+            )),
+            (Some(parent), Some(ns)) => writes.push((
+                Self::cross_parent_key(ns, parent, &hash_hex),
+                Some(Vec::new()),
+            )),
+            (None, _) => {}
         }
         self.view.batch(writes).await?;
         let entry = Arc::new(entry);
         self.cache.replace(hash, entry.clone());
         Ok(entry)
+    }
+
+    /// Holds the store's write lock: no token of it is revoked or rewritten meanwhile. Taken
+    /// (ancestor's store first) while a child is made in a namespace below.
+    pub(crate) async fn hold(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().await
     }
 
     /// Creates a root token (`id` given in dev mode, random otherwise) and returns it.
@@ -446,6 +480,7 @@ impl TokenStore {
             renewable: false,
             meta: BTreeMap::new(),
             parent: None,
+            parent_namespace: None,
             token_type: "service".into(),
             role: None,
             last_renewal_time: None,
@@ -555,13 +590,6 @@ impl TokenStore {
         Ok(accessors)
     }
 
-    /// Revokes every expired or used-up token (and its descendants). Returns how many were
-    /// removed.
-    pub async fn tidy(&self) -> Result<usize> {
-        let due = self.tidy_candidates().await?;
-        self.revoke_all(&due).await
-    }
-
     /// The hashes of expired and used-up tokens.
     pub(crate) async fn tidy_candidates(&self) -> Result<Vec<[u8; 32]>> {
         let now = self.now();
@@ -578,17 +606,6 @@ impl TokenStore {
             }
         }
         Ok(due)
-    }
-
-    /// Revokes each token of `hashes` with its descendants; returns how many were revoked.
-    pub(crate) async fn revoke_all(&self, hashes: &[[u8; 32]]) -> Result<usize> {
-        for hash in hashes {
-            self.revoke_tree(hash).await?;
-        }
-        if !hashes.is_empty() {
-            tracing::info!(removed = hashes.len(), "tidied expired tokens");
-        }
-        Ok(hashes.len())
     }
 
     /// Reads a role.
@@ -622,6 +639,8 @@ impl TokenStore {
 }
 
 mod tree;
+
+pub(crate) use tree::CrossChildren;
 
 #[cfg(test)]
 mod tests;

@@ -37,6 +37,7 @@ fn entry(parent: Option<&str>, expire_time: Option<i64>) -> TokenEntry {
         renewable: true,
         meta: BTreeMap::new(),
         parent: parent.map(str::to_string),
+        parent_namespace: None,
         token_type: "service".into(),
         role: None,
         last_renewal_time: None,
