@@ -141,3 +141,20 @@ def test_tokens_belong_to_their_namespace(srv, tenant):
 def test_a_missing_namespace_is_not_found(srv):
     with pytest.raises(hvac.exceptions.InvalidPath):
         client(srv, "no-such-tenant").sys.list_mounted_secrets_engines()
+
+
+def test_a_token_made_for_a_namespace_below_is_its_creators_child(srv, tenant):
+    root = client(srv)
+    name = unique("maker")
+    root.sys.create_or_update_acl_policy(
+        name, f'path "{tenant}/auth/token/create" {{ capabilities = ["update", "sudo"] }}')
+    maker = root.auth.token.create(policies=[name], ttl="1h")["auth"]["client_token"]
+    made = client(srv, tenant, maker).auth.token.create(policies=["default"])["auth"]
+    assert made["orphan"] is False
+    child = client(srv, tenant, made["client_token"])
+    assert child.auth.token.lookup_self()["data"]["namespace_path"] == f"{tenant}/"
+    with pytest.raises(hvac.exceptions.InvalidRequest):  # never a root token from above
+        client(srv, tenant, maker).auth.token.create(policies=["root"])
+    root.auth.token.revoke(maker)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        child.auth.token.lookup_self()
