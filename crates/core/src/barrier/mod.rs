@@ -142,6 +142,12 @@ impl Barrier {
     ) -> Result<Vec<u8>> {
         self.check_open()?;
         match namespace {
+            // Namespace keyrings do not rotate yet: one at its budget refuses to encrypt
+            // rather than wear AES-GCM's random-nonce bound down.
+            Some(ns) if ns.encryptions() >= self.max_encryptions => Err(Error::Internal(
+                "the namespace's data key has reached its encryption budget and does not rotate yet"
+                    .into(),
+            )),
             Some(ns) => ns.encrypt(key.as_bytes(), value),
             None => Ok(self.keyring.load().encrypt(key.as_bytes(), value)?),
         }
@@ -475,6 +481,34 @@ mod tests {
         b.put("new", b"2").await.expect("put");
         assert_eq!(b.get("old").await.expect("get").expect("v").expose(), b"1");
         assert_eq!(b.get("new").await.expect("get").expect("v").expose(), b"2");
+    }
+
+    #[tokio::test]
+    async fn a_namespace_key_at_its_budget_refuses_to_encrypt() {
+        let (_backend, b) = barrier(3).await;
+        let key = b
+            .create_namespace_key("abc123", Vec::new())
+            .await
+            .expect("key");
+        for i in 0..3 {
+            b.put_in(Some(&key), &format!("namespaces/abc123/k{i}"), b"v")
+                .await
+                .expect("within the budget");
+        }
+        assert!(
+            b.put_in(Some(&key), "namespaces/abc123/k3", b"v")
+                .await
+                .is_err(),
+            "refused at the budget"
+        );
+        assert_eq!(
+            b.get_in(Some(&key), "namespaces/abc123/k0")
+                .await
+                .expect("read")
+                .map(|v| v.expose().to_vec()),
+            Some(b"v".to_vec()),
+            "what is stored still reads"
+        );
     }
 
     #[tokio::test]

@@ -103,6 +103,11 @@ impl NamespaceKey {
         Ok(&self.keyring)
     }
 
+    /// Encryptions made with the active term so far.
+    pub(crate) fn encryptions(&self) -> u64 {
+        self.keyring.active_term().encryptions
+    }
+
     pub(crate) fn encrypt(&self, aad: &[u8], value: &[u8]) -> Result<Vec<u8>> {
         Ok(self.live()?.encrypt(aad, value)?)
     }
