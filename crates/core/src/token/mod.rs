@@ -10,7 +10,8 @@
 //!   whoever reads the disk or a backup does not get every accessor; the value is encrypted
 //!   by the barrier like everything else. (Before: `sys/token/accessor/<accessor>`, migrated
 //!   at unseal.)
-//! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for cascading revocation
+//! - `sys/token/parent/<parent hash>/<child hash>`: the tree, for cascading revocation (and
+//!   `xparent/`, `xchild/` for trees that cross namespaces: see `tree`)
 //! - `sys/token/roles/<name>`: token roles
 
 use std::collections::BTreeMap;
