@@ -42,6 +42,10 @@ pub enum Error {
     /// Bad input from the client; the message says what.
     #[error("{0}")]
     InvalidRequest(String),
+    /// A login's credentials were wrong (a 400, as Vault answers; the login counts it toward
+    /// the name's lockout). The message is the same whatever was wrong.
+    #[error("{0}")]
+    InvalidCredentials(String),
     /// No mount matches the path.
     #[error("no handler for route \"{0}\". route entry not found.")]
     NoHandler(String),
@@ -88,7 +92,7 @@ impl Error {
         match self {
             Error::Sealed => ErrorKind::Sealed,
             Error::PermissionDenied | Error::PermissionDeniedMsg(_) => ErrorKind::PermissionDenied,
-            Error::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Error::InvalidRequest(_) | Error::InvalidCredentials(_) => ErrorKind::InvalidRequest,
             Error::NoHandler(_) | Error::UnsupportedPath | Error::NamespaceNotFound(_) => {
                 ErrorKind::NotFound
             }

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+mod auth;
 mod barrier;
 pub mod clock;
 mod core;
@@ -24,6 +25,7 @@ mod system;
 mod token;
 
 pub use crate::audit::{DeviceConfig as AuditDeviceConfig, Sink as AuditSink};
+pub use crate::auth::{AUTH_TYPES, LockoutConfig};
 pub use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, View};
 pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock, rfc3339_nanos};
 pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VERSION};

@@ -62,6 +62,13 @@ pub struct MountConfig {
     /// `unauth`: `sys/internal/ui/mounts` lists the mount to callers without a token.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub listing_visibility: String,
+    /// Auth mounts: the type of the tokens their logins make (`default-service` when empty;
+    /// `service` or `batch` force it, `default-*` let a role choose).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub token_type: String,
+    /// Auth mounts: the tuned lockout (`None`: Vault's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_lockout: Option<crate::auth::LockoutConfig>,
 }
 
 /// One mounted engine.
@@ -112,6 +119,20 @@ impl MountEntry {
         }
     }
 
+    /// Whether this is an auth method's mount (under `auth/`).
+    pub fn is_auth(&self) -> bool {
+        self.path.starts_with("auth/")
+    }
+
+    /// The token type an auth mount shows.
+    fn token_type(&self) -> &str {
+        if self.config.token_type.is_empty() {
+            "default-service"
+        } else {
+            &self.config.token_type
+        }
+    }
+
     /// Whether this is a built-in mount (`sys/`, `auth/token/`) rather than one a user enabled.
     fn builtin(&self) -> bool {
         matches!(self.kind.as_str(), "system" | "token")
@@ -130,6 +151,12 @@ impl MountEntry {
         }
         if self.kind == "system" {
             config["passthrough_request_headers"] = json!(["Accept"]);
+        }
+        if self.is_auth() {
+            config["token_type"] = json!(self.token_type());
+            if let Some(lockout) = &self.config.user_lockout {
+                config["user_lockout_config"] = Value::Object(lockout.to_api());
+            }
         }
         let mut api = json!({
             "type": self.kind,
@@ -164,7 +191,14 @@ impl MountEntry {
             );
         }
         m.insert("description".into(), json!(self.description));
-        m.insert("options".into(), json!(self.options));
+        if self.is_auth() {
+            m.insert("token_type".into(), json!(self.token_type()));
+            if let Some(lockout) = &self.config.user_lockout {
+                m.extend(lockout.to_api());
+            }
+        } else {
+            m.insert("options".into(), json!(self.options));
+        }
         m
     }
 }
@@ -222,12 +256,28 @@ impl MountTable {
         self.entries.iter().find(|e| e.path == path)
     }
 
+    /// Checks that a new auth mount may go at `path` (`auth/<name>/`): not over the token
+    /// method, not over or under another auth mount.
+    pub fn check_new_auth_path(&self, path: &str) -> Result<()> {
+        let token = token_auth_entry().path;
+        if path.starts_with(&token) || token.starts_with(path) {
+            return Err(Error::InvalidRequest(
+                "path is already in use at token/".into(),
+            ));
+        }
+        self.check_conflicts(path)
+    }
+
     /// Builds a new entry for `path` after checking conflicts and protected prefixes.
     pub fn check_new_path(&self, path: &str) -> Result<()> {
         if PROTECTED_PREFIXES.iter().any(|p| path.starts_with(p)) {
             // 400 as OpenBao (not 403: nothing about the caller's rights is at stake).
             return Err(Error::InvalidRequest(format!("cannot mount \"{path}\"")));
         }
+        self.check_conflicts(path)
+    }
+
+    fn check_conflicts(&self, path: &str) -> Result<()> {
         if let Some(existing) = self
             .entries
             .iter()
@@ -235,7 +285,10 @@ impl MountTable {
         {
             return Err(Error::InvalidRequest(format!(
                 "path is already in use at {}",
-                existing.path
+                existing
+                    .path
+                    .strip_prefix("auth/")
+                    .unwrap_or(&existing.path)
             )));
         }
         Ok(())
@@ -317,6 +370,11 @@ impl Router {
 
     /// The mount serving `path` and the path relative to it. A path equal to a mount without
     /// its trailing slash (`secret` for `secret/`) routes to that mount's root.
+    /// Whether a mount with this accessor is routed.
+    pub(crate) fn has_accessor(&self, accessor: &str) -> bool {
+        self.routes.iter().any(|r| r.entry.accessor == accessor)
+    }
+
     /// Every route, longest mount path first.
     pub(crate) fn routes(&self) -> &[Route] {
         &self.routes

@@ -100,6 +100,8 @@ enum Target {
     Unmatched(Arc<dyn Engine>, String),
     /// A declared path of a backend.
     Backend(EngineRequest, Arc<dyn Engine>),
+    /// A login path of an auth method, served through its login seam.
+    Login(EngineRequest, Arc<dyn Engine>),
 }
 
 /// A routed request: where it goes and what its path declares.
@@ -115,7 +117,7 @@ impl Resolved {
     /// The request's fields: moved into the backend's request once routed there.
     fn data<'a>(&'a self, req: &'a Request) -> &'a Map<String, Value> {
         match &self.target {
-            Target::Backend(ereq, _) => &ereq.data,
+            Target::Backend(ereq, _) | Target::Login(ereq, _) => &ereq.data,
             _ => &req.data,
         }
     }
@@ -177,17 +179,21 @@ impl Unsealed {
             .as_ref()
             .map_or(PathClass::Authenticated, |m| routes.meta(m).class);
         let target = match matched {
-            Some(matched) => Target::Backend(
-                EngineRequest {
+            Some(matched) => {
+                let ereq = EngineRequest {
                     operation: req.operation,
                     path: rel.to_string(),
                     data: std::mem::take(&mut req.data),
                     view: route.view.clone(),
                     mount: route.entry.clone(),
                     matched,
-                },
-                route.engine.clone(),
-            ),
+                };
+                if class == PathClass::Login {
+                    Target::Login(ereq, route.engine.clone())
+                } else {
+                    Target::Backend(ereq, route.engine.clone())
+                }
+            }
             None => Target::Unmatched(route.engine.clone(), rel.to_string()),
         };
         Resolved {
@@ -218,7 +224,11 @@ impl Unsealed {
             .lookup_token(&holder, &hash)
             .await?
             .ok_or(Error::PermissionDenied)?;
-        if entry.num_uses < 0 {
+        if entry.num_uses < 0
+            || !crate::auth::login::token_allows(&entry, req.remote_addr.as_deref())
+            || !(entry.mount_accessor.is_empty()
+                || holder.router.load().has_accessor(&entry.mount_accessor))
+        {
             return Err(Error::PermissionDenied);
         }
         let token = req.token.take().ok_or(Error::PermissionDenied)?;
@@ -321,6 +331,11 @@ impl Unsealed {
         tenant: &Arc<Tenant>,
         resolved: &mut Resolved,
     ) -> std::result::Result<Option<Authorized>, (Error, Option<Caller>)> {
+        if resolved.class == PathClass::Login {
+            // Ignored, not checked: a client logging in again still sends its old token.
+            req.token = None;
+            return Ok(None);
+        }
         let anonymous = req.token.as_ref().is_none_or(|t| t.expose().is_empty());
         if resolved.class == PathClass::Unauthenticated && anonymous {
             return Ok(None);
@@ -449,7 +464,7 @@ impl Unsealed {
     fn check_quota(&self, req: &Request, tenant: &Tenant, resolved: &Resolved) -> Result<()> {
         let mount = resolved.mount.as_deref().map_or("", |m| m.path.as_str());
         let rel = match &resolved.target {
-            Target::Backend(ereq, _) => ereq.path.as_str(),
+            Target::Backend(ereq, _) | Target::Login(ereq, _) => ereq.path.as_str(),
             Target::Unmatched(_, rel) => rel.as_str(),
             Target::Nowhere => req.path.as_str(),
         };
@@ -492,7 +507,9 @@ impl Unsealed {
             let (engine, rel, matched) = match &target {
                 Target::Nowhere => return Err(Error::NoHandler(req.path.clone())),
                 Target::Unmatched(engine, rel) => (engine, rel.as_str(), None),
-                Target::Backend(ereq, engine) => (engine, ereq.path.as_str(), Some(&ereq.matched)),
+                Target::Backend(ereq, engine) | Target::Login(ereq, engine) => {
+                    (engine, ereq.path.as_str(), Some(&ereq.matched))
+                }
             };
             let mount_path = mount.map_or("", |m| m.path.as_str());
             return help_response(engine.routes(), mount_path, rel, matched)
@@ -502,6 +519,10 @@ impl Unsealed {
         match target {
             Target::Nowhere => Err(Error::NoHandler(req.path.clone())),
             Target::Unmatched(..) => Err(Error::UnsupportedPath),
+            Target::Login(ereq, engine) => {
+                crate::auth::login::run(self, tenant, &*engine, ereq, req.remote_addr.as_deref())
+                    .await
+            }
             Target::Backend(ereq, engine) => {
                 engines::serve(&*engine, ereq, &Ctx::new(self, tenant, auth)).await
             }

@@ -191,6 +191,12 @@ impl Request {
         self.data = data;
         self
     }
+
+    /// Sets the client's address (as the HTTP layer does from the connection).
+    pub fn from_addr(mut self, addr: impl Into<String>) -> Self {
+        self.remote_addr = Some(addr.into());
+        self
+    }
 }
 
 /// A successful response. The server wraps it in Vault's envelope. `Debug` shows no data:
@@ -227,6 +233,17 @@ impl std::fmt::Debug for Response {
 }
 
 impl Response {
+    /// The answer to a LIST: `{"keys": [...]}`, or `None` (a 404) when there are none, as
+    /// Vault answers.
+    pub(crate) fn keys(keys: Vec<String>) -> Option<Response> {
+        if keys.is_empty() {
+            return None;
+        }
+        let mut data = Map::new();
+        data.insert("keys".into(), Value::from(keys));
+        Some(Response::with_data(data))
+    }
+
     /// A response carrying `data`.
     pub fn with_data(data: Map<String, Value>) -> Self {
         Response {

@@ -36,4 +36,7 @@ pub enum CryptoError {
     /// The keyring already uses the largest possible term and cannot rotate further.
     #[error("key term space exhausted")]
     TermExhausted,
+    /// A password hash could not be made (bad parameters) or read (not a PHC string).
+    #[error("password hash: {0}")]
+    PasswordHash(&'static str),
 }

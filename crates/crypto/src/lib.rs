@@ -15,6 +15,7 @@ mod hash;
 mod keyring;
 mod keyring_codec;
 mod memlock;
+pub mod password;
 mod rng;
 mod secret;
 mod shamir;

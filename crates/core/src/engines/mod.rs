@@ -81,6 +81,12 @@ pub(crate) trait Engine: Send + Sync {
         let _ = view;
         Ok(0)
     }
+
+    /// The backend's login seam, when it is an auth method (its paths of class
+    /// [`PathClass::Login`](crate::route::PathClass::Login) are served through it).
+    fn auth_method(&self) -> Option<&dyn crate::auth::AuthMethod> {
+        None
+    }
 }
 
 /// Settles a POST/PUT into create or update: the existence check when the path declares
@@ -241,6 +247,7 @@ pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result
         )),
         "kv" => Ok(Arc::new(kv_v1::KvV1::new(entry, ctx))),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
+        "userpass" => Ok(Arc::new(crate::auth::userpass::Userpass)),
         "system" => Ok(Arc::new(crate::system::SysBackend)),
         "token" => Ok(Arc::new(crate::system::TokenBackend)),
         other => Err(Error::Internal(format!(

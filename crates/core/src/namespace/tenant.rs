@@ -37,6 +37,8 @@ pub(crate) struct Tenant {
     pub(crate) background: BackgroundAudit,
     /// The `max_secrets` cap and count, kept by the KV engines of the namespace.
     pub(crate) secrets: Arc<SecretCount>,
+    /// Failed logins and locked names of the namespace's auth mounts.
+    pub(crate) lockouts: crate::auth::Lockouts,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -94,6 +96,7 @@ impl Tenant {
         let secrets = Arc::new(parent.map_or_else(SecretCount::default, SecretCount::below));
         let background = background.in_namespace(&ns);
         let router = Router::build(&mounts, &view, &secrets, &background, states)?;
+        let lockouts = crate::auth::Lockouts::open(view.clone()).await?;
         let tenant = Tenant {
             changeable: parking_lot::RwLock::new((ns.custom_metadata.clone(), ns.max_secrets)),
             policies: PolicyStore::new(view.sub(POLICY_PREFIX)),
@@ -103,6 +106,7 @@ impl Tenant {
             migrations: Migrations::default(),
             secrets,
             background,
+            lockouts,
             view,
             ns,
         };

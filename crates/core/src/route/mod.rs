@@ -33,6 +33,10 @@ pub(crate) enum PathClass {
     /// token that is sent is still authenticated (a bad one is a 403, as OpenBao answers on
     /// `sys/internal/ui/mounts`), so the handler knows the caller. Still audited.
     Unauthenticated,
+    /// A login of an auth method: no token needed, and a token that is sent is ignored, not
+    /// checked (clients keep sending an old one when they log in again). The pipeline serves
+    /// it through the auth method's login seam ([`crate::auth::login`]). Still audited.
+    Login,
 }
 
 /// The type of a field, with Vault's weak typing (see [`crate::fields`]).

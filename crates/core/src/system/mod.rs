@@ -4,6 +4,7 @@
 //! reach the core and the caller through it. Secrets engines, in another module, cannot: the
 //! fields are private to this one.
 
+mod locked_users;
 mod mounts;
 mod namespaces;
 mod policies;
@@ -26,7 +27,7 @@ use crate::pipeline::Authorized;
 use crate::request::Response;
 use crate::route::Routes;
 
-pub(crate) use token::tidy as tidy_tokens;
+pub(crate) use token::{auth_response, tidy as tidy_tokens};
 
 /// Where a system handler works: the unsealed core, and the namespace the request is in (its
 /// mounts, policies and tokens are the ones the handler sees).

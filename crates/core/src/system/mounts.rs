@@ -16,13 +16,64 @@ use crate::mount::{
 use crate::pipeline::Authorized;
 use crate::request::{Operation, Response};
 
-pub(super) async fn list_mounts(scope: &Scope<'_>) -> Response {
+/// Which of the two APIs over the one mount table a request came through: `sys/mounts` for
+/// secrets engines, `sys/auth` for auth methods (stored as `auth/<path>/` entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Secrets,
+    Auth,
+}
+
+impl Kind {
+    /// The table path of a mount named `raw` in a request (`x` → `x/` or `auth/x/`).
+    fn table_path(self, raw: &str) -> Result<String> {
+        let path = normalize_mount_path(raw)?;
+        Ok(match self {
+            Kind::Secrets => path,
+            Kind::Auth => format!("auth/{path}"),
+        })
+    }
+
+    /// The route a request for mount `path` (a table path) is spelled as canonically.
+    fn canonical_route(self, path: &str, suffix: &str) -> String {
+        match self {
+            Kind::Secrets => format!("sys/mounts/{}{suffix}", path.trim_end_matches('/')),
+            Kind::Auth => format!("sys/{}{suffix}", path.trim_end_matches('/')),
+        }
+    }
+
+    /// The path a listing shows for a table path (`auth/` is left off for auth mounts).
+    fn shown(self, path: &str) -> &str {
+        match self {
+            Kind::Secrets => path,
+            Kind::Auth => path.strip_prefix("auth/").unwrap_or(path),
+        }
+    }
+
+    fn missing(self, path: &str) -> Error {
+        match self {
+            Kind::Secrets => Error::invalid(format!("No secret engine mount at {path}")),
+            Kind::Auth => Error::invalid(format!("No auth engine at {}", self.shown(path))),
+        }
+    }
+
+    fn holds(self, entry: &MountEntry) -> bool {
+        entry.is_auth() == (self == Kind::Auth)
+    }
+}
+
+/// `sys/mounts` or `sys/auth`: every mount of the kind.
+pub(super) async fn list_mounts(scope: &Scope<'_>, kind: Kind) -> Response {
     let table = scope.tenant.mounts.lock().await;
-    let data: Map<String, Value> = table
+    let mut data: Map<String, Value> = table
         .entries
         .iter()
-        .map(|e| (e.path.clone(), e.to_api()))
+        .filter(|e| kind.holds(e))
+        .map(|e| (kind.shown(&e.path).to_string(), e.to_api()))
         .collect();
+    if kind == Kind::Auth {
+        data.insert("token/".into(), token_auth_mount());
+    }
     Response::with_data(data).injected()
 }
 
@@ -55,34 +106,45 @@ fn apply_config(config: &mut MountConfig, data: &Map<String, Value>) -> Result<(
     Ok(())
 }
 
-/// `sys/mounts/:path`: read, enable or disable a mount.
+/// `sys/mounts/:path` or `sys/auth/:path`: read, enable or disable a mount.
 pub(super) async fn mount_op(
     scope: &Scope<'_>,
     req: &EngineRequest,
     auth: &Authorized,
+    kind: Kind,
 ) -> Result<Response> {
     let (raw_path, op, data) = (req.param("path"), req.operation, &req.data);
-    let canonical = format!(
-        "sys/mounts/{}",
-        normalize_mount_path(raw_path)?.trim_end_matches('/')
-    );
+    let path = kind.table_path(raw_path)?;
+    let canonical = kind.canonical_route(&path, "");
     if canonical != format!("sys/{}", req.path) {
         auth.also_allows(op, &canonical)?;
     }
-    let path = normalize_mount_path(raw_path)?;
+    if path == mount::token_auth_entry().path {
+        return match op {
+            Operation::Read => match token_auth_mount() {
+                Value::Object(m) => Ok(Response::with_data(m).injected()),
+                _ => Err(Error::Internal("auth mount is not an object".into())),
+            },
+            Operation::Delete => Err(Error::invalid(
+                "token credential backend cannot be disabled",
+            )),
+            _ => Err(Error::invalid("path is already in use at token/")),
+        };
+    }
     match op {
         Operation::Read => {
             let table = scope.tenant.mounts.lock().await;
             let entry = table
                 .get(&path)
-                .ok_or_else(|| Error::invalid(format!("No secret engine mount at {path}")))?;
+                .filter(|e| kind.holds(e))
+                .ok_or_else(|| kind.missing(&path))?;
             match entry.to_api() {
                 Value::Object(m) => Ok(Response::with_data(m).injected()),
                 _ => Err(Error::Internal("mount entry is not an object".into())),
             }
         }
-        Operation::Create | Operation::Update => enable_mount(scope, path, data).await,
-        Operation::Delete => disable_mount(scope, &path).await,
+        Operation::Create | Operation::Update => enable_mount(scope, path, data, kind).await,
+        Operation::Delete => disable_mount(scope, &path, kind).await,
         _ => Err(Error::UnsupportedOperation),
     }
 }
@@ -91,13 +153,17 @@ async fn enable_mount(
     scope: &Scope<'_>,
     path: String,
     data: &Map<String, Value>,
+    table_kind: Kind,
 ) -> Result<Response> {
     let kind = fields::opt_str(data, "type")?
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::invalid("missing or empty 'type' field"))?;
     let mut options: BTreeMap<String, String> =
         fields::opt_string_map(data, "options")?.unwrap_or_default();
-    let kind = normalize_type(kind, &mut options)?;
+    let kind = match table_kind {
+        Kind::Secrets => normalize_type(kind, &mut options)?,
+        Kind::Auth => crate::auth::normalize_auth_type(kind)?,
+    };
     let mut config = MountConfig::default();
     if let Some(Value::Object(cfg)) = data.get("config") {
         apply_config(&mut config, cfg)?;
@@ -106,7 +172,10 @@ async fn enable_mount(
     }
 
     let mut table = scope.tenant.mounts.lock().await;
-    table.check_new_path(&path)?;
+    match table_kind {
+        Kind::Secrets => table.check_new_path(&path)?,
+        Kind::Auth => table.check_new_auth_path(&path)?,
+    }
     let entry = MountEntry {
         accessor: accessor_for(&kind, &table)?,
         path,
@@ -127,9 +196,9 @@ async fn enable_mount(
     Ok(Response::empty())
 }
 
-async fn disable_mount(scope: &Scope<'_>, path: &str) -> Result<Response> {
+async fn disable_mount(scope: &Scope<'_>, path: &str, kind: Kind) -> Result<Response> {
     let mut table = scope.tenant.mounts.lock().await;
-    let Some(entry) = table.get(path).cloned() else {
+    let Some(entry) = table.get(path).filter(|e| kind.holds(e)).cloned() else {
         return Ok(Response::empty());
     };
     if entry.kind == "system" {
@@ -141,6 +210,11 @@ async fn disable_mount(scope: &Scope<'_>, path: &str) -> Result<Response> {
     // its data is removed now or, after a crash or an error, at the next unseal.
     commit_table_with(scope, &mut table, next, vec![mount::purge_marker(&entry)]).await?;
     tracing::info!(path = %path, "mount disabled");
+    if entry.is_auth()
+        && let Err(e) = scope.tenant.lockouts.forget_mount(&entry.accessor).await
+    {
+        tracing::warn!(error = %e, path = %path, "removing a disabled auth mount's locks failed");
+    }
     if let Err(e) = mount::purge(&scope.tenant.view, &entry.uuid).await {
         tracing::warn!(error = %e, path = %path, "removing a disabled mount's data failed; resumed at the next unseal");
     }
@@ -161,35 +235,89 @@ const TUNABLE: &[&str] = &[
     "description",
     "options",
 ];
+/// What `sys/auth/:path/tune` applies besides [`TUNABLE`].
+const AUTH_TUNABLE: &[&str] = &["token_type", "user_lockout_config"];
 
-/// `sys/mounts/:path/tune`: read or change a mount's tunables.
+/// The token method's tune settings (it cannot be tuned).
+fn token_tune() -> Map<String, Value> {
+    let mut d = Map::new();
+    d.insert(
+        "default_lease_ttl".into(),
+        json!(crate::token::SYSTEM_MAX_TTL),
+    );
+    d.insert("max_lease_ttl".into(), json!(crate::token::SYSTEM_MAX_TTL));
+    d.insert("force_no_cache".into(), json!(false));
+    d.insert("description".into(), json!("token based credentials"));
+    d.insert("token_type".into(), json!("default-service"));
+    d
+}
+
+/// Applies the auth-only tunables of a tune request.
+fn apply_auth_tune(entry: &mut MountEntry, given: &Map<String, Value>) -> Result<()> {
+    if let Some(t) = fields::opt_str(given, "token_type")? {
+        if !matches!(t, "default-service" | "default-batch" | "service" | "batch") {
+            return Err(Error::invalid(format!("invalid token_type \"{t}\"")));
+        }
+        entry.config.token_type = t.to_string();
+    }
+    match given.get("user_lockout_config") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(cfg)) => {
+            let mut lockout = entry.config.user_lockout.clone().unwrap_or_default();
+            lockout.apply(cfg)?;
+            entry.config.user_lockout = Some(lockout);
+            Ok(())
+        }
+        Some(_) => Err(Error::invalid("'user_lockout_config' must be an object")),
+    }
+}
+
+/// `sys/mounts/:path/tune` or `sys/auth/:path/tune`: read or change a mount's tunables.
 pub(super) async fn tune(
     scope: &Scope<'_>,
     req: &EngineRequest,
     auth: &Authorized,
+    kind: Kind,
 ) -> Result<Response> {
     let (raw_path, op, data) = (req.param("path"), req.operation, &req.data);
-    let canonical = format!(
-        "sys/mounts/{}/tune",
-        normalize_mount_path(raw_path)?.trim_end_matches('/')
-    );
+    let path = kind.table_path(raw_path)?;
+    let canonical = kind.canonical_route(&path, "/tune");
     if canonical != format!("sys/{}", req.path) {
         auth.also_allows(op, &canonical)?;
     }
-    let path = normalize_mount_path(raw_path)?;
+    if path == mount::token_auth_entry().path {
+        return match op {
+            Operation::Read => Ok(Response::with_data(token_tune()).injected()),
+            _ => Err(Error::invalid("token auth method cannot be tuned")),
+        };
+    }
     let mut table = scope.tenant.mounts.lock().await;
     let entry = table
         .get(&path)
+        .filter(|e| kind.holds(e))
         .cloned()
-        .ok_or_else(|| Error::invalid(format!("No secret engine mount at {path}")))?;
+        .ok_or_else(|| kind.missing(&path))?;
     match op {
         Operation::Read => Ok(Response::with_data(entry.tune_api()).injected()),
         Operation::Create | Operation::Update => {
+            let extra: &[&str] = if kind == Kind::Auth {
+                AUTH_TUNABLE
+            } else {
+                &[]
+            };
             // Refuse what is not applied rather than answer 204 and ignore it.
-            if let Some(key) = data.keys().find(|k| !TUNABLE.contains(&k.as_str())) {
+            if let Some(key) = data
+                .keys()
+                .find(|k| !TUNABLE.contains(&k.as_str()) && !extra.contains(&k.as_str()))
+            {
                 return Err(Error::invalid(format!(
                     "tuning \"{key}\" is not supported; tunable: {}",
-                    TUNABLE.join(", ")
+                    TUNABLE
+                        .iter()
+                        .chain(extra)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             let mut updated = entry;
@@ -211,6 +339,9 @@ pub(super) async fn tune(
             }
             if let Some(d) = fields::opt_str(data, "description")? {
                 updated.description = d.to_string();
+            }
+            if kind == Kind::Auth {
+                apply_auth_tune(&mut updated, &given)?;
             }
             if let Some(opts) = fields::opt_string_map(data, "options")?
                 && opts.get("version").is_some_and(|v| {
@@ -266,56 +397,12 @@ async fn commit_table_with(
     Ok(())
 }
 
-/// The token auth method is always mounted; it is the only one so far.
+/// The token auth method is always mounted, and not in the stored table.
 fn token_auth_mount() -> Value {
     let mut api = mount::token_auth_entry().to_api();
     api["options"] = Value::Null;
     api["config"]["token_type"] = json!("default-service");
     api
-}
-
-pub(super) fn list_auth() -> Response {
-    let mut d = Map::new();
-    d.insert("token/".into(), token_auth_mount());
-    Response::with_data(d).injected()
-}
-
-/// `sys/auth/:path/tune`: the token method's settings (it cannot be tuned).
-pub(super) fn auth_tune(path: &str, op: Operation) -> Result<Option<Response>> {
-    match (path.trim_end_matches('/'), op) {
-        ("token", Operation::Read) => {
-            let mut d = Map::new();
-            d.insert(
-                "default_lease_ttl".into(),
-                json!(crate::token::SYSTEM_MAX_TTL),
-            );
-            d.insert("max_lease_ttl".into(), json!(crate::token::SYSTEM_MAX_TTL));
-            d.insert("force_no_cache".into(), json!(false));
-            d.insert("description".into(), json!("token based credentials"));
-            d.insert("token_type".into(), json!("default-service"));
-            Ok(Some(Response::with_data(d).injected()))
-        }
-        ("token", _) => Err(Error::invalid("token auth method cannot be tuned")),
-        (_, Operation::Read) => Ok(None),
-        _ => Err(Error::invalid(
-            "only the token auth method is available in this build",
-        )),
-    }
-}
-
-/// `sys/auth/:path`: the token method can be read; nothing else can be enabled yet.
-pub(super) fn auth_mount_op(path: &str, op: Operation) -> Result<Option<Response>> {
-    match (path.trim_end_matches('/'), op) {
-        ("token", Operation::Read) => match token_auth_mount() {
-            Value::Object(m) => Ok(Some(Response::with_data(m).injected())),
-            _ => Err(Error::Internal("auth mount is not an object".into())),
-        },
-        ("token", _) => Err(Error::invalid("token auth method cannot be changed")),
-        (_, Operation::Read) => Ok(None),
-        _ => Err(Error::invalid(
-            "only the token auth method is available in this build",
-        )),
-    }
 }
 
 /// `sys/internal/ui/mounts/:path`: which mount serves `path` and its KV version, for the
@@ -371,6 +458,7 @@ pub(super) async fn ui_mounts_all(scope: &Scope<'_>, caller: Option<&Authorized>
     let secret: Map<String, Value> = table
         .entries
         .iter()
+        .filter(|e| !e.is_auth())
         .filter_map(|e| match caller {
             Some(auth)
                 if auth.token.is_root()
@@ -392,6 +480,17 @@ pub(super) async fn ui_mounts_all(scope: &Scope<'_>, caller: Option<&Authorized>
     let mut auth_mounts = Map::new();
     if caller.is_some() {
         auth_mounts.insert("token/".into(), token_auth_mount());
+    }
+    for e in table.entries.iter().filter(|e| e.is_auth()) {
+        let shown = Kind::Auth.shown(&e.path).to_string();
+        if caller.is_some() {
+            auth_mounts.insert(shown, e.to_api());
+        } else if e.config.listing_visibility == "unauth" {
+            auth_mounts.insert(
+                shown,
+                json!({"type": e.kind, "description": e.description, "options": e.options}),
+            );
+        }
     }
     let mut d = Map::new();
     d.insert("secret".into(), Value::Object(secret));

@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
-use super::{Scope, mounts, namespaces, policies, quotas, remount};
+use super::mounts::Kind;
+use super::{Scope, locked_users, mounts, namespaces, policies, quotas, remount};
 use crate::clock::rfc3339_nanos;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
@@ -29,6 +30,8 @@ pub(super) enum Route {
     AuthList,
     AuthTune,
     AuthMount,
+    LockedUsers,
+    Unlock,
     AuditList,
     AuditDevice,
     AuditHash,
@@ -92,12 +95,13 @@ const MOUNT_FIELDS: [crate::route::Field; 6] = [
     ),
 ];
 
-pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
-    use Operation::{Delete, List, Read};
-    Table::new(
-        "The system backend is built in and mounted at sys/: mounts, policies, audit devices, \
+pub(crate) static ROUTES: LazyLock<Table<Route>> =
+    LazyLock::new(|| {
+        use Operation::{Delete, List, Read};
+        Table::new(
+            "The system backend is built in and mounted at sys/: mounts, policies, audit devices, \
          the barrier key and tools.",
-        vec![
+            vec![
             path("policies/acl/?", Route::AclPolicies)
                 .ops(&[List])
                 .help("List the configured access control policies.", ""),
@@ -238,6 +242,20 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .ops(WRITE)
                 .fields(&MOUNT_FIELDS)
                 .help("Mount, read or unmount a secrets engine.", ""),
+            path("locked-users", Route::LockedUsers)
+                .ops(&[Read])
+                .fields(&[field(
+                    "mount_accessor",
+                    FieldKind::Str,
+                    "Only the names locked on this auth mount.",
+                )])
+                .help("List the names locked out of the auth mounts of this namespace.", ""),
+            path(
+                "locked-users/{mount_accessor}/unlock/{alias_identifier}",
+                Route::Unlock,
+            )
+            .ops(WRITE)
+            .help("Unlock a name locked out of an auth mount.", ""),
             path("namespaces/?", Route::Namespaces)
                 .ops(&[List])
                 .help("List the namespaces below this one.", ""),
@@ -348,24 +366,24 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .arbitrary_fields()
                 .help("Generate a hash sum for input data.", ""),
         ],
-    )
-    .reserve_sudo(&[
-        "rotate/root",
-        "config/cors",
-        "config/auditing/*",
-        "plugins/catalog/*",
-        "raw",
-        "raw/*",
-        "leases",
-        "leases/lookup/*",
-        "leases/revoke-prefix/*",
-        "leases/revoke-force/*",
-        "revoke-prefix/*",
-        "revoke-force/*",
-        "seal",
-        "step-down",
-    ])
-});
+        )
+        .reserve_sudo(&[
+            "rotate/root",
+            "config/cors",
+            "config/auditing/*",
+            "plugins/catalog/*",
+            "raw",
+            "raw/*",
+            "leases",
+            "leases/lookup/*",
+            "leases/revoke-prefix/*",
+            "leases/revoke-force/*",
+            "revoke-prefix/*",
+            "revoke-force/*",
+            "seal",
+            "step-down",
+        ])
+    });
 
 /// Serves a request the table matched; `req.path` is relative to `sys/`.
 pub(super) async fn handle(
@@ -397,9 +415,11 @@ pub(super) async fn handle(
                 .await
                 .map(Some)
         }
-        Route::AuthList => Ok(Some(mounts::list_auth())),
-        Route::AuthTune => mounts::auth_tune(param(), op),
-        Route::AuthMount => mounts::auth_mount_op(param(), op),
+        Route::AuthList => Ok(Some(mounts::list_mounts(scope, Kind::Auth).await)),
+        Route::AuthTune => mounts::tune(scope, req, auth, Kind::Auth).await.map(Some),
+        Route::AuthMount => mounts::mount_op(scope, req, auth, Kind::Auth)
+            .await
+            .map(Some),
         Route::AuditList => {
             let mut resp = Response::with_data(scope.unsealed.audit.list()).injected();
             if scope.unsealed.audit.is_empty() {
@@ -428,9 +448,15 @@ pub(super) async fn handle(
         }
         Route::AuditChain => Ok(scope.unsealed.audit.chain(param()).map(Response::with_data)),
         Route::UiMounts | Route::UiMount => Err(Error::UnsupportedPath),
-        Route::Mounts => Ok(Some(mounts::list_mounts(scope).await)),
-        Route::MountTune => mounts::tune(scope, req, auth).await.map(Some),
-        Route::Mount => mounts::mount_op(scope, req, auth).await.map(Some),
+        Route::Mounts => Ok(Some(mounts::list_mounts(scope, Kind::Secrets).await)),
+        Route::MountTune => mounts::tune(scope, req, auth, Kind::Secrets)
+            .await
+            .map(Some),
+        Route::Mount => mounts::mount_op(scope, req, auth, Kind::Secrets)
+            .await
+            .map(Some),
+        Route::LockedUsers => locked_users::list(scope, data).await.map(Some),
+        Route::Unlock => locked_users::unlock(scope, req).await.map(Some),
         Route::Namespaces => Ok(namespaces::list(scope)),
         Route::Namespace => namespaces::namespace_op(scope, req).await,
         Route::RateLimitQuotas => Ok(quotas::list(scope)),

@@ -343,12 +343,7 @@ pub(super) async fn handle(
 }
 
 fn keys_response(keys: Vec<String>) -> Result<Option<Response>> {
-    if keys.is_empty() {
-        return Ok(None);
-    }
-    let mut data = Map::new();
-    data.insert("keys".into(), json!(keys));
-    Ok(Some(Response::with_data(data)))
+    Ok(Response::keys(keys))
 }
 
 fn required_str(data: &Map<String, Value>, name: &str) -> Result<String> {
@@ -639,6 +634,9 @@ async fn create(
             _ => None,
         },
         last_renewal_time: None,
+        max_ttl: 0,
+        mount_accessor: String::new(),
+        bound_cidrs: Vec::new(),
     };
     let entry = if foreign && !orphan {
         scope

@@ -54,6 +54,9 @@ fn default_service() -> String {
 fn default_true() -> bool {
     true
 }
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 /// A token as stored: everything but the token itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -109,6 +112,18 @@ pub struct TokenEntry {
     /// Unix seconds of the last renewal.
     #[serde(default)]
     pub last_renewal_time: Option<i64>,
+    /// The longest the token may live, renewals included, from the login that made it (its
+    /// role's or mount's max TTL), seconds; 0: only `explicit_max_ttl` and the system max.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_ttl: u64,
+    /// The accessor of the auth mount whose login made the token (empty: `auth/token/`). Once
+    /// that mount is disabled the token is refused, as Vault revokes the tokens of a
+    /// disabled auth method.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mount_accessor: String,
+    /// Client addresses the token may be used from (canonical CIDR text; empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound_cidrs: Vec<String>,
 }
 
 impl TokenEntry {
@@ -485,6 +500,9 @@ impl TokenStore {
             token_type: "service".into(),
             role: None,
             last_renewal_time: None,
+            max_ttl: 0,
+            mount_accessor: String::new(),
+            bound_cidrs: Vec::new(),
         };
         self.create(&token, entry).await?;
         Ok(token)
@@ -559,8 +577,11 @@ impl TokenStore {
             increment.filter(|i| *i > 0).unwrap_or(next.creation_ttl)
         };
         let mut expire = now.saturating_add(i64::try_from(wanted).unwrap_or(i64::MAX));
-        let cap_ttl = if next.explicit_max_ttl > 0 {
-            Some(next.explicit_max_ttl)
+        let cap_ttl = if next.explicit_max_ttl > 0 || next.max_ttl > 0 {
+            [next.explicit_max_ttl, next.max_ttl]
+                .into_iter()
+                .filter(|t| *t > 0)
+                .min()
         } else if next.period > 0 {
             None
         } else {

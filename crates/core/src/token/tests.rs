@@ -41,6 +41,9 @@ fn entry(parent: Option<&str>, expire_time: Option<i64>) -> TokenEntry {
         token_type: "service".into(),
         role: None,
         last_renewal_time: None,
+        max_ttl: 0,
+        mount_accessor: String::new(),
+        bound_cidrs: Vec::new(),
     }
 }
 

@@ -1,0 +1,451 @@
+//! userpass through the core: users, login, the token it makes, lockout on an injected clock,
+//! bound CIDRs, and tokens of a disabled mount.
+
+mod common;
+
+use std::sync::Arc;
+
+use coffre_core::{Core, CoreConfig, ErrorKind, ManualClock, Operation, Request, Response};
+use coffre_storage::InMemoryBackend;
+use serde_json::{Map, Value, json};
+
+use common::obj;
+
+struct Fx {
+    core: Core,
+    clock: Arc<ManualClock>,
+    root: String,
+}
+
+impl Fx {
+    async fn new() -> Fx {
+        let clock = ManualClock::starting_now();
+        let core = Core::new(
+            Arc::new(InMemoryBackend::new()),
+            CoreConfig {
+                clock: clock.clone(),
+                ..CoreConfig::default()
+            },
+        );
+        let (_share, root) = core.dev_init(None).await.expect("init");
+        let fx = Fx { core, clock, root };
+        fx.root_call(
+            Operation::Update,
+            "sys/auth/userpass",
+            json!({"type": "userpass"}),
+        )
+        .await
+        .expect("enable");
+        fx
+    }
+
+    async fn call(&self, req: Request) -> coffre_core::Result<Option<Response>> {
+        self.core.handle(req).await
+    }
+
+    async fn root_call(
+        &self,
+        op: Operation,
+        path: &str,
+        data: Value,
+    ) -> coffre_core::Result<Option<Response>> {
+        self.call(
+            Request::new(op, path)
+                .with_token(&self.root)
+                .with_data(obj(data)),
+        )
+        .await
+    }
+
+    async fn login(&self, user: &str, password: &str) -> coffre_core::Result<Map<String, Value>> {
+        self.login_from(user, password, "127.0.0.1").await
+    }
+
+    async fn login_from(
+        &self,
+        user: &str,
+        password: &str,
+        addr: &str,
+    ) -> coffre_core::Result<Map<String, Value>> {
+        let resp = self
+            .call(
+                Request::new(Operation::Update, format!("auth/userpass/login/{user}"))
+                    // A stale token sent along is ignored, not refused.
+                    .with_token("hvs.stale")
+                    .from_addr(addr)
+                    .with_data(obj(json!({ "password": password }))),
+            )
+            .await?
+            .expect("login response");
+        Ok(resp.auth.expect("auth block"))
+    }
+
+    async fn use_token(&self, token: &str, addr: &str) -> Option<ErrorKind> {
+        self.call(
+            Request::new(Operation::Read, "auth/token/lookup-self")
+                .with_token(token)
+                .from_addr(addr),
+        )
+        .await
+        .err()
+        .map(|e| e.kind())
+    }
+}
+
+fn kind<T>(r: coffre_core::Result<T>) -> Option<ErrorKind> {
+    r.err().map(|e| e.kind())
+}
+
+#[tokio::test]
+async fn a_user_logs_in_and_gets_a_token_with_the_users_settings() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/Alice",
+        json!({"password": "pw", "policies": "dev,ops", "token_ttl": "1h", "token_max_ttl": "2h"}),
+    )
+    .await
+    .expect("user");
+    let user = fx
+        .root_call(Operation::Read, "auth/userpass/users/alice", json!({}))
+        .await
+        .expect("read")
+        .expect("user");
+    let data = user.data.expect("data");
+    assert_eq!(data["token_policies"], json!(["dev", "ops"]));
+    assert!(!data.contains_key("password") && !data.contains_key("password_hash"));
+
+    let auth = fx.login("ALICE", "pw").await.expect("login");
+    assert_eq!(auth["policies"], json!(["default", "dev", "ops"]));
+    assert_eq!(auth["metadata"], json!({"username": "alice"}));
+    assert_eq!(auth["lease_duration"], json!(3600));
+    assert_eq!(auth["orphan"], json!(true));
+    let token = auth["client_token"].as_str().expect("token").to_string();
+    let me = fx
+        .call(Request::new(Operation::Read, "auth/token/lookup-self").with_token(&token))
+        .await
+        .expect("lookup")
+        .expect("self")
+        .data
+        .expect("data");
+    // The path as sent (OpenBao keeps it so); the name in the metadata is the canonical one.
+    assert_eq!(me["path"], json!("auth/userpass/login/ALICE"));
+    assert_eq!(me["display_name"], json!("userpass-alice"));
+
+    // A renewal stops at the user's max TTL.
+    fx.clock.advance_secs(3000);
+    let renewed = fx
+        .call(
+            Request::new(Operation::Update, "auth/token/renew-self")
+                .with_token(&token)
+                .with_data(obj(json!({"increment": "10h"}))),
+        )
+        .await
+        .expect("renew")
+        .expect("resp");
+    assert_eq!(
+        renewed.auth.expect("auth")["lease_duration"],
+        json!(7200 - 3000)
+    );
+
+    // Password change: the old one no longer works.
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/alice/password",
+        json!({"password": "new"}),
+    )
+    .await
+    .expect("password");
+    assert_eq!(
+        kind(fx.login("alice", "pw").await),
+        Some(ErrorKind::InvalidRequest)
+    );
+    fx.login("alice", "new").await.expect("new password");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/bob",
+        json!({"password": "pw"}),
+    )
+    .await
+    .expect("user");
+    let wrong = fx.login("bob", "nope").await.expect_err("wrong");
+    let unknown = fx.login("nobody", "nope").await.expect_err("unknown");
+    let impossible = fx.login("-x", "nope").await.expect_err("impossible");
+    for e in [&wrong, &unknown, &impossible] {
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(e.to_string(), "invalid username or password");
+    }
+    let missing = fx
+        .call(Request::new(Operation::Update, "auth/userpass/login/bob"))
+        .await
+        .expect_err("missing");
+    assert_eq!(missing.to_string(), "missing password");
+    // A create without a password is refused.
+    let err = fx
+        .root_call(Operation::Update, "auth/userpass/users/carol", json!({}))
+        .await
+        .expect_err("no password");
+    assert_eq!(err.to_string(), "missing password");
+}
+
+#[tokio::test]
+async fn the_sixth_attempt_is_locked_out_for_fifteen_minutes() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/dave",
+        json!({"password": "pw"}),
+    )
+    .await
+    .expect("user");
+    for _ in 0..5 {
+        assert_eq!(
+            kind(fx.login("dave", "bad").await),
+            Some(ErrorKind::InvalidRequest)
+        );
+    }
+    // Locked: the right password gets the same 403 as a wrong one.
+    assert_eq!(
+        kind(fx.login("dave", "bad").await),
+        Some(ErrorKind::PermissionDenied)
+    );
+    assert_eq!(
+        kind(fx.login("dave", "pw").await),
+        Some(ErrorKind::PermissionDenied)
+    );
+    let locked = fx
+        .root_call(Operation::Read, "sys/locked-users", json!({}))
+        .await
+        .expect("list")
+        .expect("resp")
+        .data
+        .expect("data");
+    assert_eq!(locked["total"], json!(1));
+    let accessor = locked["by_namespace"][0]["mount_accessors"][0]["mount_accessor"]
+        .as_str()
+        .expect("accessor")
+        .to_string();
+    assert_eq!(
+        locked["by_namespace"][0]["mount_accessors"][0]["alias_identifiers"],
+        json!(["dave"])
+    );
+
+    // The lock lapses after 15 minutes.
+    fx.clock.advance_secs(15 * 60 - 1);
+    assert_eq!(
+        kind(fx.login("dave", "pw").await),
+        Some(ErrorKind::PermissionDenied)
+    );
+    fx.clock.advance_secs(1);
+    fx.login("dave", "pw").await.expect("lock lapsed");
+
+    // Locked again, then unlocked through the API.
+    for _ in 0..5 {
+        let _ = fx.login("dave", "bad").await;
+    }
+    assert_eq!(
+        kind(fx.login("dave", "pw").await),
+        Some(ErrorKind::PermissionDenied)
+    );
+    fx.root_call(
+        Operation::Update,
+        &format!("sys/locked-users/{accessor}/unlock/dave"),
+        json!({}),
+    )
+    .await
+    .expect("unlock");
+    fx.login("dave", "pw").await.expect("unlocked");
+}
+
+#[tokio::test]
+async fn lockout_follows_the_mount_tuning() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/erin",
+        json!({"password": "pw"}),
+    )
+    .await
+    .expect("user");
+    fx.root_call(
+        Operation::Update,
+        "sys/auth/userpass/tune",
+        json!({"user_lockout_config": {"lockout_threshold": 2, "lockout_duration": "1m"}}),
+    )
+    .await
+    .expect("tune");
+    let tune = fx
+        .root_call(Operation::Read, "sys/auth/userpass/tune", json!({}))
+        .await
+        .expect("read")
+        .expect("resp")
+        .data
+        .expect("data");
+    assert_eq!(tune["user_lockout_threshold"], json!(2));
+    assert_eq!(tune["user_lockout_duration"], json!(60));
+    for _ in 0..2 {
+        let _ = fx.login("erin", "bad").await;
+    }
+    assert_eq!(
+        kind(fx.login("erin", "pw").await),
+        Some(ErrorKind::PermissionDenied)
+    );
+    fx.clock.advance_secs(60);
+    fx.login("erin", "pw").await.expect("lapsed");
+
+    fx.root_call(
+        Operation::Update,
+        "sys/auth/userpass/tune",
+        json!({"user_lockout_config": {"disable_lockout": true}}),
+    )
+    .await
+    .expect("tune");
+    for _ in 0..5 {
+        let _ = fx.login("erin", "bad").await;
+    }
+    fx.login("erin", "pw").await.expect("no lockout");
+}
+
+#[tokio::test]
+async fn bound_cidrs_hold_at_login_and_on_every_use() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/frank",
+        json!({"password": "pw", "token_bound_cidrs": "127.0.0.1/32"}),
+    )
+    .await
+    .expect("user");
+    assert_eq!(
+        kind(fx.login_from("frank", "pw", "127.0.0.2").await),
+        Some(ErrorKind::PermissionDenied)
+    );
+    let auth = fx
+        .login_from("frank", "pw", "127.0.0.1")
+        .await
+        .expect("login");
+    let token = auth["client_token"].as_str().expect("token");
+    assert_eq!(fx.use_token(token, "127.0.0.1").await, None);
+    assert_eq!(
+        fx.use_token(token, "127.0.0.2").await,
+        Some(ErrorKind::PermissionDenied)
+    );
+    let err = fx
+        .root_call(
+            Operation::Update,
+            "auth/userpass/users/frank",
+            json!({"token_bound_cidrs": "10.0.0/8"}),
+        )
+        .await
+        .expect_err("bad cidr");
+    assert!(err.to_string().contains("token_bound_cidrs"), "{err}");
+}
+
+#[tokio::test]
+async fn tokens_of_a_disabled_mount_are_refused() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/gina",
+        json!({"password": "pw"}),
+    )
+    .await
+    .expect("user");
+    let auth = fx.login("gina", "pw").await.expect("login");
+    let token = auth["client_token"].as_str().expect("token").to_string();
+    assert_eq!(fx.use_token(&token, "127.0.0.1").await, None);
+    fx.root_call(Operation::Delete, "sys/auth/userpass", json!({}))
+        .await
+        .expect("disable");
+    assert_eq!(
+        fx.use_token(&token, "127.0.0.1").await,
+        Some(ErrorKind::PermissionDenied)
+    );
+    // Enabled again at the same path: a new mount; the old token stays refused, the user is gone.
+    fx.root_call(
+        Operation::Update,
+        "sys/auth/userpass",
+        json!({"type": "userpass"}),
+    )
+    .await
+    .expect("enable");
+    assert_eq!(
+        fx.use_token(&token, "127.0.0.1").await,
+        Some(ErrorKind::PermissionDenied)
+    );
+    assert_eq!(
+        kind(fx.login("gina", "pw").await),
+        Some(ErrorKind::InvalidRequest)
+    );
+}
+
+#[tokio::test]
+async fn sys_auth_lists_reads_and_refuses_as_openbao() {
+    let fx = Fx::new().await;
+    let list = fx
+        .root_call(Operation::Read, "sys/auth", json!({}))
+        .await
+        .expect("list")
+        .expect("resp")
+        .data
+        .expect("data");
+    assert_eq!(list["userpass/"]["type"], json!("userpass"));
+    assert_eq!(
+        list["userpass/"]["config"]["token_type"],
+        json!("default-service")
+    );
+    assert!(list.contains_key("token/"));
+    // Not a secrets engine: absent from sys/mounts, and sys/mounts cannot remove it.
+    let mounts = fx
+        .root_call(Operation::Read, "sys/mounts", json!({}))
+        .await
+        .expect("mounts")
+        .expect("resp")
+        .data
+        .expect("data");
+    assert!(!mounts.keys().any(|k| k.starts_with("auth/")));
+    for (path, data, msg) in [
+        (
+            "sys/auth/userpass",
+            json!({"type": "userpass"}),
+            "path is already in use at userpass/",
+        ),
+        (
+            "sys/auth/token",
+            json!({"type": "userpass"}),
+            "path is already in use at token/",
+        ),
+        (
+            "sys/auth/x",
+            json!({"type": "kv"}),
+            "plugin not found in the catalog: kv",
+        ),
+    ] {
+        let err = fx
+            .root_call(Operation::Update, path, data)
+            .await
+            .expect_err(path);
+        assert_eq!(
+            (err.kind(), err.to_string()),
+            (ErrorKind::InvalidRequest, msg.to_string())
+        );
+    }
+    let err = fx
+        .root_call(Operation::Delete, "sys/auth/token", json!({}))
+        .await
+        .expect_err("token");
+    assert_eq!(
+        err.to_string(),
+        "token credential backend cannot be disabled"
+    );
+    let err = fx
+        .root_call(Operation::Read, "sys/auth/nothere", json!({}))
+        .await
+        .expect_err("missing");
+    assert_eq!(err.to_string(), "No auth engine at nothere/");
+}
