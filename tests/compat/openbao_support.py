@@ -12,6 +12,8 @@ Both server objects expose `url`, `root_token`, `unseal_key`, `tmpdir` and `stop
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import re
 import shutil
@@ -152,3 +154,14 @@ def start_coffre_devlike(extra_config: str = "") -> CoffreServer:
 
 def start_openbao_dev(extra_hcl: str = "") -> OpenBaoDevServer:
     return OpenBaoDevServer(extra_hcl=extra_hcl).start()
+
+
+@contextlib.contextmanager
+def dev_server(kind: str):
+    """An OpenBao dev server (`kind` "openbao") or a coffre server in the same state, stopped
+    on exit: the body of the fixtures that run one scenario against both."""
+    server = start_openbao_dev() if kind == "openbao" else start_coffre_devlike()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from openbao_support import bao_binary, start_coffre_devlike, start_openbao_dev
+from openbao_support import bao_binary, dev_server
 
 BAO = bao_binary()
 if BAO is None:
@@ -73,12 +73,9 @@ class Cli:
 
 @pytest.fixture(scope="module", params=["openbao", "coffre"])
 def cli(request):
-    srv = start_openbao_dev() if request.param == "openbao" else start_coffre_devlike()
     home = tempfile.mkdtemp(prefix="bao-cli-home-")
-    try:
+    with dev_server(request.param) as srv:
         yield Cli(request.param, srv.url, srv.root_token, home)
-    finally:
-        srv.stop()
 
 
 def out(p: subprocess.CompletedProcess) -> str:

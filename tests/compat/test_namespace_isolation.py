@@ -22,7 +22,7 @@ import hvac
 import pytest
 
 from conftest import unique
-from openbao_support import start_coffre_devlike, start_openbao_dev
+from openbao_support import dev_server
 
 ALL = '"create", "read", "update", "delete", "list", "patch", "sudo"'
 B_SECRET = "b-secret-do-not-leak"
@@ -30,11 +30,8 @@ B_SECRET = "b-secret-do-not-leak"
 
 @pytest.fixture(scope="module", params=["openbao", "coffre"])
 def srv(request):
-    server = start_openbao_dev() if request.param == "openbao" else start_coffre_devlike()
-    try:
+    with dev_server(request.param) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def raw(srv, method: str, target: str, token: str, namespace: str | None = None,

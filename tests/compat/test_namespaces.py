@@ -11,16 +11,13 @@ import hvac
 import pytest
 
 from conftest import unique
-from openbao_support import start_coffre_devlike, start_openbao_dev
+from openbao_support import dev_server
 
 
 @pytest.fixture(scope="module", params=["openbao", "coffre"])
 def srv(request):
-    server = start_openbao_dev() if request.param == "openbao" else start_coffre_devlike()
-    try:
+    with dev_server(request.param) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def client(srv, namespace: str | None = None, token: str | None = None) -> hvac.Client:

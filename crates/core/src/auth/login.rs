@@ -153,7 +153,7 @@ async fn mint(
         },
         policies,
         path: path.to_string(),
-        display_name: login.display_name,
+        display_name: display_name(mount, &login.display_name),
         creation_time: now,
         creation_ttl: ttl,
         expire_time: Some(now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX))),
@@ -173,6 +173,22 @@ async fn mint(
     };
     let entry = tenant.tokens.create(&token, entry).await?;
     Ok((token, entry, warnings))
+}
+
+/// A login token's display name, as Vault makes it: the mount's path below `auth/` with `/`
+/// as `-`, then the method's name for the caller (`auth/team/up/` and `alice`: `team-up-alice`).
+fn display_name(mount: &MountEntry, name: &str) -> String {
+    let source = mount
+        .path
+        .strip_prefix("auth/")
+        .unwrap_or(&mount.path)
+        .replace('/', "-");
+    let source = source.trim_end_matches('-');
+    if name.is_empty() {
+        source.to_string()
+    } else {
+        format!("{source}-{name}")
+    }
 }
 
 /// Whether a token bound to CIDRs may be used by `client` (see [`cidr::allows`]).

@@ -42,7 +42,8 @@ pub(crate) fn normalize_auth_type(kind: &str) -> Result<String> {
 /// What a method answers for good credentials: who logged in and what their token gets.
 #[derive(Debug)]
 pub(crate) struct Login {
-    /// The token's display name, e.g. `userpass-alice`.
+    /// Who logged in, for the token's display name (`alice`: the token shows
+    /// `userpass-alice`, the mount's path first, as Vault names them).
     pub(crate) display_name: String,
     /// The token's metadata, e.g. `{"username": "alice"}`.
     pub(crate) metadata: BTreeMap<String, String>,

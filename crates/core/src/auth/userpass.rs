@@ -269,7 +269,7 @@ impl AuthMethod for Userpass {
             ));
         }
         Ok(Login {
-            display_name: format!("userpass-{name}"),
+            display_name: name.clone(),
             metadata: BTreeMap::from([("username".to_string(), name)]),
             token: user.token,
         })
