@@ -52,6 +52,9 @@ pub enum Error {
     /// The request names a namespace that does not exist (or was deleted).
     #[error("{0}")]
     NamespaceNotFound(String),
+    /// An object the request acts on does not exist (a 404 that says what).
+    #[error("{0}")]
+    NotFound(String),
     /// A mount matched but nothing inside it handles the path.
     #[error("unsupported path")]
     UnsupportedPath,
@@ -93,9 +96,10 @@ impl Error {
             Error::Sealed => ErrorKind::Sealed,
             Error::PermissionDenied | Error::PermissionDeniedMsg(_) => ErrorKind::PermissionDenied,
             Error::InvalidRequest(_) | Error::InvalidCredentials(_) => ErrorKind::InvalidRequest,
-            Error::NoHandler(_) | Error::UnsupportedPath | Error::NamespaceNotFound(_) => {
-                ErrorKind::NotFound
-            }
+            Error::NoHandler(_)
+            | Error::UnsupportedPath
+            | Error::NamespaceNotFound(_)
+            | Error::NotFound(_) => ErrorKind::NotFound,
             Error::UnsupportedOperation => ErrorKind::UnsupportedOperation,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::RateLimited { .. } | Error::QuotaExceeded(_) => ErrorKind::TooManyRequests,

@@ -6,6 +6,7 @@
 //! the mount's TTLs and mints the token. A method never creates tokens itself, so every later
 //! method (cert, OIDC, JWT) is one more module here, not another pipeline.
 
+pub(crate) mod approle;
 pub(crate) mod cidr;
 pub(crate) mod lockout;
 pub(crate) mod login;
@@ -26,7 +27,7 @@ pub use lockout::LockoutConfig;
 pub(crate) use lockout::Lockouts;
 
 /// Auth method types that `sys/auth` enables (besides the always-mounted `token`).
-pub const AUTH_TYPES: &[&str] = &["userpass"];
+pub const AUTH_TYPES: &[&str] = &["userpass", "approle"];
 
 /// Checks the type of a new auth mount.
 pub(crate) fn normalize_auth_type(kind: &str) -> Result<String> {

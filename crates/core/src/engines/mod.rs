@@ -248,6 +248,9 @@ pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result
         "kv" => Ok(Arc::new(kv_v1::KvV1::new(entry, ctx))),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
         "userpass" => Ok(Arc::new(crate::auth::userpass::Userpass)),
+        "approle" => Ok(Arc::new(crate::auth::approle::AppRole::new(
+            ctx.states.get(&entry.uuid),
+        ))),
         "system" => Ok(Arc::new(crate::system::SysBackend)),
         "token" => Ok(Arc::new(crate::system::TokenBackend)),
         other => Err(Error::Internal(format!(

@@ -1,5 +1,6 @@
-//! userpass through the core: users, login, the token it makes, lockout on an injected clock,
-//! bound CIDRs, and tokens of a disabled mount.
+//! Auth methods through the core: userpass users, login, the token it makes, lockout on an
+//! injected clock, bound CIDRs, tokens of a disabled mount; AppRole secret ids that expire and
+//! are tidied, and lockout by role id.
 
 mod common;
 
@@ -29,13 +30,15 @@ impl Fx {
         );
         let (_share, root) = core.dev_init(None).await.expect("init");
         let fx = Fx { core, clock, root };
-        fx.root_call(
-            Operation::Update,
-            "sys/auth/userpass",
-            json!({"type": "userpass"}),
-        )
-        .await
-        .expect("enable");
+        for kind in ["userpass", "approle"] {
+            fx.root_call(
+                Operation::Update,
+                &format!("sys/auth/{kind}"),
+                json!({"type": kind}),
+            )
+            .await
+            .expect("enable");
+        }
         fx
     }
 
@@ -448,4 +451,150 @@ async fn sys_auth_lists_reads_and_refuses_as_openbao() {
         .await
         .expect_err("missing");
     assert_eq!(err.to_string(), "No auth engine at nothere/");
+}
+
+/// The data of a successful root call.
+async fn data(fx: &Fx, op: Operation, path: &str, body: Value) -> Map<String, Value> {
+    fx.root_call(op, path, body)
+        .await
+        .expect(path)
+        .expect("response")
+        .data
+        .expect("data")
+}
+
+async fn approle_login(fx: &Fx, role_id: &str, secret_id: &str) -> Option<ErrorKind> {
+    kind(
+        fx.call(
+            Request::new(Operation::Update, "auth/approle/login")
+                .from_addr("127.0.0.1")
+                .with_data(obj(json!({"role_id": role_id, "secret_id": secret_id}))),
+        )
+        .await,
+    )
+}
+
+#[tokio::test]
+async fn approle_secret_ids_expire_and_are_tidied() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/approle/role/job",
+        json!({"token_policies": "dev", "secret_id_ttl": "10m"}),
+    )
+    .await
+    .expect("role");
+    let role_id = data(
+        &fx,
+        Operation::Read,
+        "auth/approle/role/job/role-id",
+        json!({}),
+    )
+    .await["role_id"]
+        .as_str()
+        .expect("role id")
+        .to_string();
+    let secret = data(
+        &fx,
+        Operation::Update,
+        "auth/approle/role/job/secret-id",
+        json!({}),
+    )
+    .await;
+    let (secret_id, accessor) = (
+        secret["secret_id"].as_str().expect("id").to_string(),
+        secret["secret_id_accessor"]
+            .as_str()
+            .expect("accessor")
+            .to_string(),
+    );
+    assert_eq!(secret["secret_id_ttl"], json!(600));
+    assert_eq!(approle_login(&fx, &role_id, &secret_id).await, None);
+    // A second, never used: expired by the clock, then removed by tidy.
+    let spare = data(
+        &fx,
+        Operation::Update,
+        "auth/approle/role/job/secret-id",
+        json!({}),
+    )
+    .await;
+    fx.clock.advance_secs(600);
+    assert_eq!(
+        approle_login(&fx, &role_id, &secret_id).await,
+        Some(ErrorKind::InvalidRequest)
+    );
+    let listed = data(
+        &fx,
+        Operation::List,
+        "auth/approle/role/job/secret-id",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        listed["keys"].as_array().map(Vec::len),
+        Some(1),
+        "{listed:?}"
+    );
+    assert_ne!(listed["keys"][0], json!(accessor));
+    let tidy = fx
+        .root_call(Operation::Update, "auth/approle/tidy/secret-id", json!({}))
+        .await
+        .expect("tidy")
+        .expect("resp");
+    assert_eq!(tidy.status, Some(202));
+    assert!(
+        fx.root_call(
+            Operation::List,
+            "auth/approle/role/job/secret-id",
+            json!({})
+        )
+        .await
+        .expect("list")
+        .is_none(),
+        "tidy left {spare:?}"
+    );
+}
+
+#[tokio::test]
+async fn approle_locks_a_role_id_after_five_bad_secret_ids() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/approle/role/svc",
+        json!({"token_policies": "dev"}),
+    )
+    .await
+    .expect("role");
+    let role_id = data(
+        &fx,
+        Operation::Read,
+        "auth/approle/role/svc/role-id",
+        json!({}),
+    )
+    .await["role_id"]
+        .as_str()
+        .expect("role id")
+        .to_string();
+    let good = data(
+        &fx,
+        Operation::Update,
+        "auth/approle/role/svc/secret-id",
+        json!({}),
+    )
+    .await["secret_id"]
+        .as_str()
+        .expect("secret id")
+        .to_string();
+    for _ in 0..5 {
+        assert_eq!(
+            approle_login(&fx, &role_id, "wrong").await,
+            Some(ErrorKind::InvalidRequest)
+        );
+    }
+    assert_eq!(
+        approle_login(&fx, &role_id, &good).await,
+        Some(ErrorKind::PermissionDenied)
+    );
+    fx.clock.advance_secs(15 * 60);
+    assert_eq!(approle_login(&fx, &role_id, &good).await, None);
 }
