@@ -96,10 +96,21 @@ enum Command {
     /// confirmation. Vault-style flags (`-custom-metadata=k=v`, `-f`) are accepted too.
     #[command(subcommand)]
     Namespace(commands::namespace::NamespaceCommand),
+    /// Log in with a token, userpass or AppRole and keep the token for later commands
+    ///
+    /// `coffre login --method userpass username=alice` asks for the password; `coffre login
+    /// --method approle role_id=… secret_id=…`; `coffre login TOKEN`. The token goes to the
+    /// token file (COFFRE_TOKEN_FILE, else ~/.coffre-token, mode 0600) unless --no-store;
+    /// COFFRE_TOKEN and VAULT_TOKEN take precedence over it. Vault-style flags
+    /// (`-method=userpass`) are accepted too.
+    Login(commands::login::LoginArgs),
+    /// Enable, disable, list and tune auth methods (sys/auth)
+    #[command(subcommand)]
+    Auth(commands::auth::AuthCommand),
 }
 
 /// Command groups that accept Vault-style single-dash long flags (`-mount=secret`).
-const VAULT_STYLE_GROUPS: [&str; 4] = ["kv", "policy", "token", "namespace"];
+const VAULT_STYLE_GROUPS: [&str; 6] = ["kv", "policy", "token", "namespace", "login", "auth"];
 
 /// Rewrites Vault-style single-dash long flags (`-mount=x`, `-field`, `-self`) to their
 /// `--` form for the `kv`, `policy` and `token` commands, so muscle memory from the `vault`
@@ -196,6 +207,8 @@ fn main() -> ExitCode {
         Command::Token(cmd) => commands::block_on(commands::token::run(&ctx, cmd)),
         Command::Transit(cmd) => commands::block_on(commands::transit::run(&ctx, cmd)),
         Command::Namespace(cmd) => commands::block_on(commands::namespace::run(&ctx, cmd)),
+        Command::Login(args) => commands::block_on(commands::login::run(&ctx, args)),
+        Command::Auth(cmd) => commands::block_on(commands::auth::run(&ctx, cmd)),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,10 @@
 //! One module per command group.
 
 pub mod audit;
+pub mod auth;
 pub mod generic;
 pub mod kv;
+pub mod login;
 pub mod namespace;
 pub mod operator;
 pub mod policy;
@@ -39,6 +41,9 @@ impl Ctx {
         }
         if let Some(ns) = &self.namespace {
             opts.namespace = Some(ns.clone());
+        }
+        if opts.token.is_none() {
+            opts.token = login::stored_token()?;
         }
         Ok(Client::with_options(opts)?)
     }

@@ -262,7 +262,7 @@ fn print_rows(rows: &[(String, String)], field: Option<&str>) -> anyhow::Result<
 }
 
 /// Output of create/renew: the `auth` block as token rows.
-fn print_auth(ctx: &Ctx, resp: &Value, field: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn print_auth(ctx: &Ctx, resp: &Value, field: Option<&str>) -> anyhow::Result<()> {
     if ctx.format == Format::Json && field.is_none() {
         return output::print_json(resp);
     }
