@@ -12,6 +12,7 @@ mod core;
 mod engines;
 mod error;
 pub mod fields;
+mod identity;
 mod mount;
 mod namespace;
 mod pipeline;

@@ -337,6 +337,22 @@ pub(crate) fn token_auth_entry() -> MountEntry {
     }
 }
 
+/// The identity store's entry: always mounted at `identity/`, not in the stored table (its
+/// data is the namespace's identity store, reached through the core).
+pub(crate) fn identity_entry() -> MountEntry {
+    MountEntry {
+        path: "identity/".into(),
+        kind: "identity".into(),
+        description: "identity store".into(),
+        uuid: "identity".into(),
+        accessor: "identity_root".into(),
+        config: MountConfig::default(),
+        options: BTreeMap::new(),
+        local: false,
+        seal_wrap: false,
+    }
+}
+
 impl Router {
     pub(crate) fn build(
         table: &MountTable,
@@ -346,8 +362,8 @@ impl Router {
         states: &engines::mount_state::MountStates,
     ) -> Result<Router> {
         let mut routes = Vec::with_capacity(table.entries.len() + 1);
-        let token = token_auth_entry();
-        for entry in table.entries.iter().chain(std::iter::once(&token)) {
+        let builtin = [token_auth_entry(), identity_entry()];
+        for entry in table.entries.iter().chain(builtin.iter()) {
             let view = namespace.sub(&entry.storage_prefix());
             let engine = engines::instantiate(
                 entry,

@@ -252,7 +252,23 @@ impl Unsealed {
         data: &Map<String, Value>,
         resolved: &Resolved,
     ) -> std::result::Result<Authorized, (Error, Caller)> {
-        let acl = match caller.tenant.policies.acl_for(&caller.entry.policies).await {
+        let identity = (!caller.entry.entity_id.is_empty())
+            .then(|| caller.tenant.identity.resolve(&caller.entry.entity_id))
+            .flatten();
+        if identity.as_ref().is_some_and(|r| r.entity.disabled) {
+            return Err((Error::PermissionDenied, caller));
+        }
+        let acl = match &identity {
+            Some(r) => {
+                caller
+                    .tenant
+                    .policies
+                    .acl_for_entity(&caller.entry.policies, r)
+                    .await
+            }
+            None => caller.tenant.policies.acl_for(&caller.entry.policies).await,
+        };
+        let acl = match acl {
             Ok(acl) => acl,
             Err(e) => return Err((e, caller)),
         };

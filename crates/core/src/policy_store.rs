@@ -190,6 +190,49 @@ impl PolicyStore {
         Ok(names)
     }
 
+    /// The compiled ACL for a token of an entity: the token's policies and the entity's
+    /// identity policies, templated rules rendered for the entity (cached per entity and
+    /// identity-store generation, so a change to the entity or its groups applies at the next
+    /// request).
+    pub(crate) async fn acl_for_entity(
+        &self,
+        token_policies: &[String],
+        identity: &crate::identity::Resolved,
+    ) -> Result<Arc<Acl>> {
+        let mut names: Vec<String> = token_policies
+            .iter()
+            .chain(identity.policies.iter())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.iter().any(|p| p == "root") {
+            return Ok(self.root.clone());
+        }
+        let now = crate::clock::Clock::now_unix_secs(&**self.view.clock());
+        // A key no policy name can be (names are checked on write): one entry per entity.
+        let mut key = names.clone();
+        key.push(format!(
+            "\0entity {} {}",
+            identity.entity.id, identity.generation
+        ));
+        if let Some(acl) = self.acls.get(&key)
+            && acl.valid_until().is_none_or(|t| t > now)
+        {
+            return Ok(acl);
+        }
+        let ticket = self.acls.ticket();
+        let mut loaded = Vec::with_capacity(names.len());
+        for name in &names {
+            if let Some(p) = self.get(name).await? {
+                loaded.push(p);
+            }
+        }
+        let acl = Arc::new(Acl::new_for_entity(&loaded, now, &|k| identity.template(k)));
+        self.acls.fill(ticket, &key, acl.clone());
+        Ok(acl)
+    }
+
     /// The compiled ACL for a token's policies (cached). Unknown policies contribute nothing.
     pub(crate) async fn acl_for(&self, policies: &[String]) -> Result<Arc<Acl>> {
         if policies.iter().any(|p| p == "root") {

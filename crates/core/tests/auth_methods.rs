@@ -4,100 +4,11 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use coffre_core::{Core, CoreConfig, ErrorKind, ManualClock, Operation, Request, Response};
-use coffre_storage::InMemoryBackend;
+use coffre_core::{ErrorKind, Operation, Request};
 use serde_json::{Map, Value, json};
 
+use common::auth_fx::{Fx, kind};
 use common::obj;
-
-struct Fx {
-    core: Core,
-    clock: Arc<ManualClock>,
-    root: String,
-}
-
-impl Fx {
-    async fn new() -> Fx {
-        let clock = ManualClock::starting_now();
-        let core = Core::new(
-            Arc::new(InMemoryBackend::new()),
-            CoreConfig {
-                clock: clock.clone(),
-                ..CoreConfig::default()
-            },
-        );
-        let (_share, root) = core.dev_init(None).await.expect("init");
-        let fx = Fx { core, clock, root };
-        for kind in ["userpass", "approle"] {
-            fx.root_call(
-                Operation::Update,
-                &format!("sys/auth/{kind}"),
-                json!({"type": kind}),
-            )
-            .await
-            .expect("enable");
-        }
-        fx
-    }
-
-    async fn call(&self, req: Request) -> coffre_core::Result<Option<Response>> {
-        self.core.handle(req).await
-    }
-
-    async fn root_call(
-        &self,
-        op: Operation,
-        path: &str,
-        data: Value,
-    ) -> coffre_core::Result<Option<Response>> {
-        self.call(
-            Request::new(op, path)
-                .with_token(&self.root)
-                .with_data(obj(data)),
-        )
-        .await
-    }
-
-    async fn login(&self, user: &str, password: &str) -> coffre_core::Result<Map<String, Value>> {
-        self.login_from(user, password, "127.0.0.1").await
-    }
-
-    async fn login_from(
-        &self,
-        user: &str,
-        password: &str,
-        addr: &str,
-    ) -> coffre_core::Result<Map<String, Value>> {
-        let resp = self
-            .call(
-                Request::new(Operation::Update, format!("auth/userpass/login/{user}"))
-                    // A stale token sent along is ignored, not refused.
-                    .with_token("hvs.stale")
-                    .from_addr(addr)
-                    .with_data(obj(json!({ "password": password }))),
-            )
-            .await?
-            .expect("login response");
-        Ok(resp.auth.expect("auth block"))
-    }
-
-    async fn use_token(&self, token: &str, addr: &str) -> Option<ErrorKind> {
-        self.call(
-            Request::new(Operation::Read, "auth/token/lookup-self")
-                .with_token(token)
-                .from_addr(addr),
-        )
-        .await
-        .err()
-        .map(|e| e.kind())
-    }
-}
-
-fn kind<T>(r: coffre_core::Result<T>) -> Option<ErrorKind> {
-    r.err().map(|e| e.kind())
-}
 
 #[tokio::test]
 async fn a_user_logs_in_and_gets_a_token_with_the_users_settings() {

@@ -62,9 +62,22 @@ pub(crate) async fn run(
     if let Some(name) = &name {
         tenant.lockouts.succeeded(&mount.accessor, name);
     }
+    let entity = tenant
+        .identity
+        .entity_for_login(
+            &mount.accessor,
+            &mount.kind,
+            &mount.path,
+            &login.alias_name,
+            unsealed.barrier.clock().now_unix_nanos(),
+        )
+        .await?;
+    if entity.disabled {
+        return Err(Error::PermissionDeniedMsg("entity is disabled".into()));
+    }
     let path = format!("{}{}", mount.path, req.path);
-    let (token, entry, warnings) = mint(tenant, &mount, &path, login, now).await?;
-    let mut resp = crate::system::auth_response(now, &entry, &token);
+    let (token, entry, warnings) = mint(tenant, &mount, &path, login, &entity.id, now).await?;
+    let mut resp = crate::system::auth_response(now, &entry, &token, tenant);
     resp.warnings = warnings;
     if !unknown.is_empty() {
         resp.warnings
@@ -108,6 +121,7 @@ async fn mint(
     mount: &MountEntry,
     path: &str,
     login: Login,
+    entity_id: &str,
     now: i64,
 ) -> Result<(String, Arc<TokenEntry>, Vec<String>)> {
     let params = login.token;
@@ -160,6 +174,7 @@ async fn mint(
         explicit_max_ttl: params.explicit_max_ttl,
         max_ttl: if params.period > 0 { 0 } else { max },
         mount_accessor: mount.accessor.clone(),
+        entity_id: entity_id.to_string(),
         period: params.period,
         num_uses: params.num_uses,
         renewable: !batch,

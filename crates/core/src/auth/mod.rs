@@ -43,6 +43,9 @@ pub(crate) fn normalize_auth_type(kind: &str) -> Result<String> {
 /// What a method answers for good credentials: who logged in and what their token gets.
 #[derive(Debug)]
 pub(crate) struct Login {
+    /// The name the mount knows the caller by (the username, the role id): the alias that
+    /// resolves to an identity entity.
+    pub(crate) alias_name: String,
     /// Who logged in, for the token's display name (`alice`: the token shows
     /// `userpass-alice`, the mount's path first, as Vault names them).
     pub(crate) display_name: String,

@@ -270,7 +270,8 @@ impl AuthMethod for Userpass {
         }
         Ok(Login {
             display_name: name.clone(),
-            metadata: BTreeMap::from([("username".to_string(), name)]),
+            metadata: BTreeMap::from([("username".to_string(), name.clone())]),
+            alias_name: name,
             token: user.token,
         })
     }

@@ -253,6 +253,7 @@ pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result
         ))),
         "system" => Ok(Arc::new(crate::system::SysBackend)),
         "token" => Ok(Arc::new(crate::system::TokenBackend)),
+        "identity" => Ok(Arc::new(crate::system::IdentityBackend)),
         other => Err(Error::Internal(format!(
             "mount {} has unknown engine type {other}",
             entry.path

@@ -39,6 +39,8 @@ pub(crate) struct Tenant {
     pub(crate) secrets: Arc<SecretCount>,
     /// Failed logins and locked names of the namespace's auth mounts.
     pub(crate) lockouts: crate::auth::Lockouts,
+    /// Entities, aliases and groups.
+    pub(crate) identity: crate::identity::IdentityStore,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -97,6 +99,7 @@ impl Tenant {
         let background = background.in_namespace(&ns);
         let router = Router::build(&mounts, &view, &secrets, &background, states)?;
         let lockouts = crate::auth::Lockouts::open(view.clone()).await?;
+        let identity = crate::identity::IdentityStore::open(view.clone()).await?;
         let tenant = Tenant {
             changeable: parking_lot::RwLock::new((ns.custom_metadata.clone(), ns.max_secrets)),
             policies: PolicyStore::new(view.sub(POLICY_PREFIX)),
@@ -107,6 +110,7 @@ impl Tenant {
             secrets,
             background,
             lockouts,
+            identity,
             view,
             ns,
         };

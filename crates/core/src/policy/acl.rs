@@ -11,6 +11,9 @@ use super::caps::{Capabilities, Decision, Op};
 use super::matcher::Pattern;
 use super::parse::{PathRule, Policy, is_templated};
 
+/// The value of an ACL template parameter (`identity.entity.id`, …) for one entity.
+pub(crate) type TemplateLookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
 /// The merged permissions of one pattern.
 #[derive(Debug, Clone)]
 struct Rule {
@@ -253,23 +256,52 @@ impl Acl {
 
     /// Compiles as of `now` (Unix seconds): rules whose `expiration` is past are skipped.
     pub fn new_at(policies: &[Arc<Policy>], now: i64) -> Acl {
+        Self::compile(policies, now, None)
+    }
+
+    /// Compiles for a token of an entity: templated rules are rendered with `lookup` (the
+    /// value of a parameter such as `identity.entity.id`); a rule naming a parameter the
+    /// entity has no value for is skipped, as in Vault.
+    pub(crate) fn new_for_entity(
+        policies: &[Arc<Policy>],
+        now: i64,
+        lookup: &TemplateLookup<'_>,
+    ) -> Acl {
+        Self::compile(policies, now, Some(lookup))
+    }
+
+    fn compile(
+        policies: &[Arc<Policy>],
+        now: i64,
+        lookup: Option<&TemplateLookup<'_>>,
+    ) -> Acl {
         if policies.iter().any(|p| p.name == "root") {
             return Acl::root();
         }
         let mut acl = Acl::default();
-        let mut by_text: HashMap<&str, usize> = HashMap::new();
+        let mut by_text: HashMap<String, usize> = HashMap::new();
         for policy in policies {
             for rule in &policy.paths {
-                if is_templated(&rule.path) {
-                    continue;
-                }
+                let rendered;
+                let rule = if is_templated(&rule.path) {
+                    // Without an entity (or a value) the rule grants nothing.
+                    match lookup.and_then(|l| rule.rendered(l)) {
+                        Some(r) => {
+                            rendered = r;
+                            &rendered
+                        }
+                        None => continue,
+                    }
+                } else {
+                    rule
+                };
                 if let Some(exp) = rule.expiration {
                     if exp <= now {
                         continue;
                     }
                     acl.valid_until = Some(acl.valid_until.map_or(exp, |v| v.min(exp)));
                 }
-                match by_text.entry(rule.path.as_str()) {
+                match by_text.entry(rule.path.clone()) {
                     Entry::Occupied(e) => acl.rules[*e.get()].merge(&policy.name, rule),
                     Entry::Vacant(e) => {
                         e.insert(acl.rules.len());

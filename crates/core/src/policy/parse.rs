@@ -83,6 +83,28 @@ pub struct PathRule {
     pub(crate) pattern: Pattern,
 }
 
+impl PathRule {
+    /// The rule with its templated path rendered by `lookup` (`{{identity.entity.id}}` →
+    /// the entity's id); `None` when a parameter has no value or the result is no pattern.
+    pub(crate) fn rendered(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Option<PathRule> {
+        let mut out = String::with_capacity(self.path.len());
+        let mut rest = self.path.as_str();
+        while let Some(start) = rest.find("{{") {
+            let end = rest[start..].find("}}")? + start;
+            out.push_str(&rest[..start]);
+            out.push_str(&lookup(rest[start + 2..end].trim())?);
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        let pattern = Pattern::parse(&out).ok()?;
+        Some(PathRule {
+            path: out,
+            pattern,
+            ..self.clone()
+        })
+    }
+}
+
 /// Parses HCL or JSON policy text. `name` is already lower-cased by the caller.
 ///
 /// Errors name a line and column for HCL (syntax errors and misplaced keys alike) and carry

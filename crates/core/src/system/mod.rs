@@ -4,6 +4,7 @@
 //! reach the core and the caller through it. Secrets engines, in another module, cannot: the
 //! fields are private to this one.
 
+mod identity;
 mod locked_users;
 mod mounts;
 mod namespaces;
@@ -87,6 +88,21 @@ impl Engine for SysBackend {
 
     async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>> {
         sys::handle(ctx.core()?, &req, ctx.caller).await
+    }
+}
+
+/// The `identity/` backend: the namespace's identity store.
+pub(crate) struct IdentityBackend;
+
+#[async_trait]
+impl Engine for IdentityBackend {
+    fn routes(&self) -> &'static dyn Routes {
+        &*identity::ROUTES
+    }
+
+    async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>> {
+        ctx.caller()?;
+        identity::handle(ctx.core()?, &req).await
     }
 }
 

@@ -210,10 +210,13 @@ async fn disable_mount(scope: &Scope<'_>, path: &str, kind: Kind) -> Result<Resp
     // its data is removed now or, after a crash or an error, at the next unseal.
     commit_table_with(scope, &mut table, next, vec![mount::purge_marker(&entry)]).await?;
     tracing::info!(path = %path, "mount disabled");
-    if entry.is_auth()
-        && let Err(e) = scope.tenant.lockouts.forget_mount(&entry.accessor).await
-    {
-        tracing::warn!(error = %e, path = %path, "removing a disabled auth mount's locks failed");
+    if entry.is_auth() {
+        if let Err(e) = scope.tenant.lockouts.forget_mount(&entry.accessor).await {
+            tracing::warn!(error = %e, path = %path, "removing a disabled auth mount's locks failed");
+        }
+        if let Err(e) = scope.tenant.identity.forget_mount(&entry.accessor).await {
+            tracing::warn!(error = %e, path = %path, "removing a disabled auth mount's aliases failed");
+        }
     }
     if let Err(e) = mount::purge(&scope.tenant.view, &entry.uuid).await {
         tracing::warn!(error = %e, path = %path, "removing a disabled mount's data failed; resumed at the next unseal");

@@ -11,6 +11,7 @@ use crate::clock::rfc3339_nanos;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
 use crate::fields;
+use crate::namespace::Tenant;
 use crate::pipeline::Authorized;
 use crate::request::{Operation, Response};
 use crate::route::{Field, FieldKind, Table, WRITE, field, path};
@@ -237,32 +238,22 @@ pub(super) async fn handle(
             now(),
             &auth.token,
             Some(auth.raw_token()),
-            &auth.token_tenant.ns.path,
+            &auth.token_tenant,
         ))),
         Route::Lookup => lookup(scope, data, auth).await.map(Some),
         Route::LookupAccessor => lookup_accessor(scope, data).await.map(Some),
         Route::RenewSelf => {
             let inc = fields::opt_duration_secs(data, "increment")?;
-            renew(
-                &auth.token_tenant.tokens,
-                &auth.token_hash,
-                auth.raw_token(),
-                inc,
-            )
-            .await
-            .map(Some)
+            renew(&auth.token_tenant, &auth.token_hash, auth.raw_token(), inc)
+                .await
+                .map(Some)
         }
         Route::Renew => {
             let token = required_str(data, "token")?;
             let inc = fields::opt_duration_secs(data, "increment")?;
-            renew(
-                &scope.tenant.tokens,
-                &scope.tenant.tokens.hash(&token),
-                &token,
-                inc,
-            )
-            .await
-            .map(Some)
+            renew(scope.tenant, &scope.tenant.tokens.hash(&token), &token, inc)
+                .await
+                .map(Some)
         }
         Route::RenewAccessor => {
             let accessor = required_str(data, "accessor")?;
@@ -274,7 +265,7 @@ pub(super) async fn handle(
                 .await?
                 .ok_or_else(|| Error::invalid("invalid accessor"))?;
             let entry = scope.tenant.tokens.renew(&hash, inc).await?;
-            Ok(Some(auth_response(now(), &entry, "")))
+            Ok(Some(auth_response(now(), &entry, "", scope.tenant)))
         }
         Route::RevokeSelf => {
             scope
@@ -635,7 +626,18 @@ async fn create(
         },
         last_renewal_time: None,
         max_ttl: 0,
-        mount_accessor: String::new(),
+        // A child of a login's token goes with the login's mount, and acts for the same entity
+        // (Vault's rules), within the caller's namespace.
+        mount_accessor: if foreign {
+            String::new()
+        } else {
+            caller.mount_accessor.clone()
+        },
+        entity_id: if foreign {
+            String::new()
+        } else {
+            caller.entity_id.clone()
+        },
         bound_cidrs: Vec::new(),
     };
     let entry = if foreign && !orphan {
@@ -653,20 +655,45 @@ async fn create(
     } else {
         scope.tenant.tokens.create(&token, entry).await?
     };
-    let mut resp = auth_response(now, &entry, &token);
+    let mut resp = auth_response(now, &entry, &token, scope.tenant);
     resp.warnings = warnings;
     Ok(resp)
 }
 
-/// The `auth` block for a token.
-pub(crate) fn auth_response(now: i64, entry: &TokenEntry, token: &str) -> Response {
+/// The policies a token gets from its entity and the entity's groups (none without one).
+fn identity_policies(tenant: &Tenant, entry: &TokenEntry) -> Vec<String> {
+    if entry.entity_id.is_empty() {
+        return Vec::new();
+    }
+    tenant
+        .identity
+        .resolve(&entry.entity_id)
+        .map(|r| r.policies.clone())
+        .unwrap_or_default()
+}
+
+/// The `auth` block for a token of `tenant`.
+pub(crate) fn auth_response(
+    now: i64,
+    entry: &TokenEntry,
+    token: &str,
+    tenant: &Tenant,
+) -> Response {
     let token_policies: Vec<&String> = entry.policies.iter().collect();
     let mut auth = Map::new();
     auth.insert("client_token".into(), json!(token));
     auth.insert("accessor".into(), json!(entry.accessor));
     auth.insert("policies".into(), json!(entry.policies));
     auth.insert("token_policies".into(), json!(token_policies));
-    // No identity policies yet; OpenBao leaves the key out when there are none.
+    // OpenBao leaves the key out when there are none.
+    let identity = identity_policies(tenant, entry);
+    if !identity.is_empty() {
+        let mut all: Vec<&String> = entry.policies.iter().chain(identity.iter()).collect();
+        all.sort();
+        all.dedup();
+        auth.insert("policies".into(), json!(all));
+        auth.insert("identity_policies".into(), json!(identity));
+    }
     auth.insert(
         "metadata".into(),
         if entry.meta.is_empty() {
@@ -679,7 +706,7 @@ pub(crate) fn auth_response(now: i64, entry: &TokenEntry, token: &str) -> Respon
     auth.insert("lease_duration".into(), json!(ttl));
     // A token without a TTL has no lease to renew (a root token): not renewable here.
     auth.insert("renewable".into(), json!(entry.renewable && ttl != 0));
-    auth.insert("entity_id".into(), json!(""));
+    auth.insert("entity_id".into(), json!(entry.entity_id));
     auth.insert("token_type".into(), json!(entry.token_type));
     auth.insert("orphan".into(), json!(entry.parent.is_none()));
     auth.insert("mfa_requirement".into(), Value::Null);
@@ -696,8 +723,9 @@ pub(crate) fn lookup_response(
     now: i64,
     entry: &TokenEntry,
     id: Option<&str>,
-    namespace: &str,
+    tenant: &Tenant,
 ) -> Response {
+    let namespace = tenant.ns.path.as_str();
     let mut d = Map::new();
     d.insert("id".into(), json!(id.unwrap_or("")));
     d.insert("accessor".into(), json!(entry.accessor));
@@ -731,7 +759,14 @@ pub(crate) fn lookup_response(
         )),
     );
     d.insert("renewable".into(), json!(entry.renewable));
-    d.insert("entity_id".into(), json!(""));
+    d.insert("entity_id".into(), json!(entry.entity_id));
+    let identity_policies = identity_policies(tenant, entry);
+    if !identity_policies.is_empty() {
+        d.insert("identity_policies".into(), json!(identity_policies));
+    }
+    if !entry.bound_cidrs.is_empty() {
+        d.insert("bound_cidrs".into(), json!(entry.bound_cidrs));
+    }
     d.insert("type".into(), json!(entry.token_type));
     if entry.period > 0 {
         d.insert("period".into(), json!(entry.period));
@@ -762,7 +797,7 @@ async fn lookup(
             scope.unsealed.barrier.clock().now_unix_secs(),
             &auth.token,
             Some(auth.raw_token()),
-            &auth.token_tenant.ns.path,
+            &auth.token_tenant,
         ));
     };
     match scope.tenant.tokens.lookup(token).await? {
@@ -770,7 +805,7 @@ async fn lookup(
             scope.unsealed.barrier.clock().now_unix_secs(),
             &entry,
             Some(token),
-            &scope.tenant.ns.path,
+            scope.tenant,
         )),
         None => Err(Error::PermissionDeniedMsg("bad token".into())),
     }
@@ -783,20 +818,20 @@ async fn lookup_accessor(scope: &Scope<'_>, data: &Map<String, Value>) -> Result
             scope.unsealed.barrier.clock().now_unix_secs(),
             &entry,
             None,
-            &scope.tenant.ns.path,
+            scope.tenant,
         )),
         None => Err(Error::invalid("invalid accessor")),
     }
 }
 
 async fn renew(
-    tokens: &TokenStore,
+    tenant: &Tenant,
     hash: &[u8; 32],
     token: &str,
     increment: Option<u64>,
 ) -> Result<Response> {
-    let entry = tokens.renew(hash, increment).await?;
-    Ok(auth_response(tokens.now(), &entry, token))
+    let entry = tenant.tokens.renew(hash, increment).await?;
+    Ok(auth_response(tenant.tokens.now(), &entry, token, tenant))
 }
 
 async fn role_op(

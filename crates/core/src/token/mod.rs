@@ -121,6 +121,9 @@ pub struct TokenEntry {
     /// disabled auth method.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mount_accessor: String,
+    /// The identity entity the token acts for (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub entity_id: String,
     /// Client addresses the token may be used from (canonical CIDR text; empty: any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bound_cidrs: Vec<String>,
@@ -502,6 +505,7 @@ impl TokenStore {
             last_renewal_time: None,
             max_ttl: 0,
             mount_accessor: String::new(),
+            entity_id: String::new(),
             bound_cidrs: Vec::new(),
         };
         self.create(&token, entry).await?;

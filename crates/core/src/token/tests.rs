@@ -43,6 +43,7 @@ fn entry(parent: Option<&str>, expire_time: Option<i64>) -> TokenEntry {
         last_renewal_time: None,
         max_ttl: 0,
         mount_accessor: String::new(),
+        entity_id: String::new(),
         bound_cidrs: Vec::new(),
     }
 }

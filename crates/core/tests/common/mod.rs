@@ -2,6 +2,8 @@
 //! every file uses every helper).
 #![allow(dead_code)]
 
+pub mod auth_fx;
+
 use coffre_core::{Core, Operation, Request};
 use serde_json::{Map, Value, json};
 

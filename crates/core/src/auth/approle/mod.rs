@@ -615,6 +615,8 @@ impl AuthMethod for AppRole {
         }
         metadata.insert("role_name".into(), name);
         Ok(Login {
+            // Vault's default alias of an AppRole login: the role id.
+            alias_name: role_id.to_string(),
             // The token shows the mount's path only (`approle`), as in Vault.
             display_name: String::new(),
             metadata,
