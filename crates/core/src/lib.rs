@@ -13,6 +13,7 @@ mod engines;
 mod error;
 pub mod fields;
 mod identity;
+mod mfa;
 mod mount;
 mod namespace;
 mod pipeline;

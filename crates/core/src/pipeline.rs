@@ -536,8 +536,15 @@ impl Unsealed {
             Target::Nowhere => Err(Error::NoHandler(req.path.clone())),
             Target::Unmatched(..) => Err(Error::UnsupportedPath),
             Target::Login(ereq, engine) => {
-                crate::auth::login::run(self, tenant, &*engine, ereq, req.remote_addr.as_deref())
-                    .await
+                crate::auth::login::run(
+                    self,
+                    tenant,
+                    &*engine,
+                    ereq,
+                    req.remote_addr.as_deref(),
+                    &req.mfa,
+                )
+                .await
             }
             Target::Backend(ereq, engine) => {
                 engines::serve(&*engine, ereq, &Ctx::new(self, tenant, auth)).await

@@ -83,6 +83,8 @@ pub struct Request {
     /// The `X-Vault-Namespace` header (empty: the root namespace). The path may name
     /// namespaces below it too; the pipeline resolves both.
     pub namespace: String,
+    /// `X-Vault-MFA` headers (`method:passcode`), for a single-phase login with MFA.
+    pub mfa: Vec<zeroize::Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for Request {
@@ -171,6 +173,7 @@ impl Request {
             token: None,
             remote_addr: None,
             namespace: String::new(),
+            mfa: Vec::new(),
         }
     }
 
@@ -190,6 +193,17 @@ impl Request {
     pub fn with_data(mut self, data: Map<String, Value>) -> Self {
         self.data = data;
         self
+    }
+
+    /// Adds an `X-Vault-MFA` value (`method:passcode`).
+    pub fn with_mfa(mut self, value: impl Into<String>) -> Self {
+        self.add_mfa(value.into());
+        self
+    }
+
+    /// Adds an `X-Vault-MFA` value (`method:passcode`) to the request.
+    pub fn add_mfa(&mut self, value: String) {
+        self.mfa.push(zeroize::Zeroizing::new(value));
     }
 
     /// Sets the client's address (as the HTTP layer does from the connection).

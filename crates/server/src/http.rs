@@ -228,6 +228,17 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
             );
         }
     }
+    for value in input.headers.get_all("x-vault-mfa") {
+        match value.to_str() {
+            Ok(v) => req.add_mfa(v.to_string()),
+            Err(_) => {
+                return reply::errors(
+                    StatusCode::BAD_REQUEST,
+                    &["invalid X-Vault-MFA header".into()],
+                );
+            }
+        }
+    }
     req.remote_addr = input.remote.map(|a| a.ip().to_string());
     let request_id = req.id.clone();
     match state.core.handle(req).await {

@@ -24,6 +24,7 @@ pub(crate) async fn run(
     engine: &dyn Engine,
     req: EngineRequest,
     remote: Option<&str>,
+    mfa: &[zeroize::Zeroizing<String>],
 ) -> Result<Option<Response>> {
     let method = engine.auth_method().ok_or(Error::UnsupportedPath)?;
     let unknown = engine
@@ -76,14 +77,52 @@ pub(crate) async fn run(
         return Err(Error::PermissionDeniedMsg("entity is disabled".into()));
     }
     let path = format!("{}{}", mount.path, req.path);
-    let (token, entry, warnings) = mint(tenant, &mount, &path, login, &entity.id, now).await?;
-    let mut resp = crate::system::auth_response(now, &entry, &token, tenant);
-    resp.warnings = warnings;
+    let groups: Vec<String> = tenant
+        .identity
+        .resolve(&entity.id)
+        .map(|r| r.groups.iter().map(|g| g.id.clone()).collect())
+        .unwrap_or_default();
+    let constraints = tenant.mfa.constraints(&mount, &entity.id, &groups);
+    if !constraints.is_empty() {
+        if mfa.is_empty() {
+            // Two phases: the login waits for `sys/mfa/validate`.
+            let id = tenant.mfa.park(
+                mount,
+                path,
+                login,
+                entity.id.clone(),
+                constraints.clone(),
+                now,
+            );
+            return Ok(Some(crate::mfa::requirement_response(&id, &constraints)));
+        }
+        let payload = crate::mfa::payload_from_headers(&tenant.mfa, mfa)?;
+        tenant
+            .mfa
+            .satisfy(&constraints, &entity.id, &payload, now)
+            .await?;
+    }
+    let mut resp = finish(tenant, &mount, &path, login, &entity.id, now).await?;
     if !unknown.is_empty() {
         resp.warnings
             .push(crate::route::ignored_fields_warning(&unknown));
     }
     Ok(Some(resp))
+}
+
+/// Mints the token of a login whose credentials (and MFA) were checked.
+pub(crate) async fn finish(
+    tenant: &Tenant,
+    mount: &MountEntry,
+    path: &str,
+    login: Login,
+    entity_id: &str,
+    now: i64,
+) -> Result<Response> {
+    let (token, entry, warnings) = mint(tenant, mount, path, login, entity_id, now).await?;
+    let mut resp = crate::system::auth_response(now, &entry, &token, tenant);
+    resp.warnings = warnings;
+    Ok(resp)
 }
 
 /// Records the moment a name was locked (the failed login itself has its own entries).

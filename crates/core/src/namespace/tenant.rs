@@ -41,6 +41,8 @@ pub(crate) struct Tenant {
     pub(crate) lockouts: crate::auth::Lockouts,
     /// Entities, aliases and groups.
     pub(crate) identity: crate::identity::IdentityStore,
+    /// Login MFA: methods, enforcements, enrolments, pending logins.
+    pub(crate) mfa: crate::mfa::MfaStore,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -100,6 +102,7 @@ impl Tenant {
         let router = Router::build(&mounts, &view, &secrets, &background, states)?;
         let lockouts = crate::auth::Lockouts::open(view.clone()).await?;
         let identity = crate::identity::IdentityStore::open(view.clone()).await?;
+        let mfa = crate::mfa::MfaStore::open(view.clone()).await?;
         let tenant = Tenant {
             changeable: parking_lot::RwLock::new((ns.custom_metadata.clone(), ns.max_secrets)),
             policies: PolicyStore::new(view.sub(POLICY_PREFIX)),
@@ -111,6 +114,7 @@ impl Tenant {
             background,
             lockouts,
             identity,
+            mfa,
             view,
             ns,
         };

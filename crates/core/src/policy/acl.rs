@@ -270,11 +270,7 @@ impl Acl {
         Self::compile(policies, now, Some(lookup))
     }
 
-    fn compile(
-        policies: &[Arc<Policy>],
-        now: i64,
-        lookup: Option<&TemplateLookup<'_>>,
-    ) -> Acl {
+    fn compile(policies: &[Arc<Policy>], now: i64, lookup: Option<&TemplateLookup<'_>>) -> Acl {
         if policies.iter().any(|p| p.name == "root") {
             return Acl::root();
         }

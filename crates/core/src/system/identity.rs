@@ -13,6 +13,7 @@ use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
 use crate::fields;
 use crate::identity::{Alias, Change, Entity, Group, IdentityStore, State};
+use crate::pipeline::Authorized;
 use crate::request::{Operation, Response};
 use crate::route::{FieldKind, Table, WRITE, field, path};
 
@@ -34,6 +35,13 @@ pub(super) enum Route {
     GroupByName,
     LookupEntity,
     LookupGroup,
+    TotpMethods,
+    TotpMethod,
+    TotpAdminGenerate,
+    TotpGenerate,
+    TotpAdminDestroy,
+    Enforcements,
+    Enforcement,
 }
 
 const ENTITY_FIELDS: &[crate::route::Field] = &[
@@ -158,6 +166,41 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                     "Find an entity by name, id, alias id, or alias name and mount.",
                     "",
                 ),
+            path("mfa/method/totp/?", Route::TotpMethods)
+                .ops(&[List])
+                .ops(WRITE)
+                .fields(super::mfa::METHOD_FIELDS)
+                .help("List the TOTP MFA methods, or create one.", ""),
+            path("mfa/method/totp/admin-generate", Route::TotpAdminGenerate)
+                .ops(WRITE)
+                .fields(super::mfa::ENROL_FIELDS)
+                .help(
+                    "Enrol an entity in a TOTP method: its otpauth URL, QR code and backup codes.",
+                    "",
+                ),
+            path("mfa/method/totp/generate", Route::TotpGenerate)
+                .ops(WRITE)
+                .fields(super::mfa::ENROL_FIELDS)
+                .help("Enrol the calling token's entity in a TOTP method.", ""),
+            path("mfa/method/totp/admin-destroy", Route::TotpAdminDestroy)
+                .ops(WRITE)
+                .fields(super::mfa::ENROL_FIELDS)
+                .help("Remove an entity's enrolment in a TOTP method.", ""),
+            rwd(
+                "mfa/method/totp/{method_id}",
+                Route::TotpMethod,
+                super::mfa::METHOD_FIELDS,
+            )
+            .help("Read, update or delete a TOTP method.", ""),
+            path("mfa/login-enforcement/?", Route::Enforcements)
+                .ops(&[List])
+                .help("List the login enforcements.", ""),
+            rwd(
+                "mfa/login-enforcement/{name}",
+                Route::Enforcement,
+                super::mfa::ENFORCEMENT_FIELDS,
+            )
+            .help("Create, read, update or delete a login enforcement.", ""),
             path("lookup/group", Route::LookupGroup)
                 .ops(WRITE)
                 .fields(LOOKUP_FIELDS)
@@ -263,10 +306,24 @@ fn now_nanos(scope: &Scope<'_>) -> i64 {
     scope.unsealed.barrier.clock().now_unix_nanos()
 }
 
-pub(super) async fn handle(scope: &Scope<'_>, req: &EngineRequest) -> Result<Option<Response>> {
+pub(super) async fn handle(
+    scope: &Scope<'_>,
+    req: &EngineRequest,
+    auth: &Authorized,
+) -> Result<Option<Response>> {
     let route = ROUTES.route(&req.matched).ok_or(Error::UnsupportedPath)?;
     let store = &scope.tenant.identity;
     let (op, data) = (req.operation, &req.data);
+    match route {
+        Route::TotpMethods => return super::mfa::methods(scope, req).await,
+        Route::TotpMethod => return super::mfa::method(scope, req).await,
+        Route::TotpAdminGenerate => return super::mfa::enrol(scope, req, auth, true, false).await,
+        Route::TotpGenerate => return super::mfa::enrol(scope, req, auth, false, false).await,
+        Route::TotpAdminDestroy => return super::mfa::enrol(scope, req, auth, true, true).await,
+        Route::Enforcements => return Ok(super::mfa::enforcements(scope)),
+        Route::Enforcement => return super::mfa::enforcement(scope, req).await,
+        _ => {}
+    }
     match route {
         Route::Entity => write_entity(scope, store, data, None).await,
         Route::EntityByName => {
@@ -445,6 +502,13 @@ pub(super) async fn handle(scope: &Scope<'_>, req: &EngineRequest) -> Result<Opt
                 group_api(scope, &state, &g)
             })))
         }
+        Route::TotpMethods
+        | Route::TotpMethod
+        | Route::TotpAdminGenerate
+        | Route::TotpGenerate
+        | Route::TotpAdminDestroy
+        | Route::Enforcements
+        | Route::Enforcement => Err(Error::UnsupportedPath),
     }
 }
 

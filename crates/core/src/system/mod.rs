@@ -6,6 +6,7 @@
 
 mod identity;
 mod locked_users;
+mod mfa;
 mod mounts;
 mod namespaces;
 mod policies;
@@ -101,8 +102,7 @@ impl Engine for IdentityBackend {
     }
 
     async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>> {
-        ctx.caller()?;
-        identity::handle(ctx.core()?, &req).await
+        identity::handle(ctx.core()?, &req, ctx.caller()?).await
     }
 }
 

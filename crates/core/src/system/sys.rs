@@ -32,6 +32,7 @@ pub(super) enum Route {
     AuthMount,
     LockedUsers,
     Unlock,
+    MfaValidate,
     AuditList,
     AuditDevice,
     AuditHash,
@@ -256,6 +257,14 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
             )
             .ops(WRITE)
             .help("Unlock a name locked out of an auth mount.", ""),
+            path("mfa/validate", Route::MfaValidate)
+                .ops(WRITE)
+                .fields(&[
+                    field("mfa_request_id", FieldKind::Str, "The id a login answered with."),
+                    field("mfa_payload", FieldKind::Map, "Passcodes by MFA method id."),
+                ])
+                .class(PathClass::Unauthenticated)
+                .help("Complete a login that needs MFA.", ""),
             path("namespaces/?", Route::Namespaces)
                 .ops(&[List])
                 .help("List the namespaces below this one.", ""),
@@ -395,6 +404,7 @@ pub(super) async fn handle(
     // The unauthenticated paths take the caller as it is; every other one has a caller.
     match route {
         Route::UiMounts => return Ok(Some(mounts::ui_mounts_all(scope, caller).await)),
+        Route::MfaValidate => return super::mfa::validate(scope, &req.data).await.map(Some),
         Route::UiMount => {
             return mounts::ui_mount(scope, req.param("path"), caller)
                 .await
@@ -447,7 +457,7 @@ pub(super) async fn handle(
             Ok(Some(Response::with_data(d).injected()))
         }
         Route::AuditChain => Ok(scope.unsealed.audit.chain(param()).map(Response::with_data)),
-        Route::UiMounts | Route::UiMount => Err(Error::UnsupportedPath),
+        Route::UiMounts | Route::UiMount | Route::MfaValidate => Err(Error::UnsupportedPath),
         Route::Mounts => Ok(Some(mounts::list_mounts(scope, Kind::Secrets).await)),
         Route::MountTune => mounts::tune(scope, req, auth, Kind::Secrets)
             .await
