@@ -104,6 +104,9 @@ enum Command {
     /// COFFRE_TOKEN and VAULT_TOKEN take precedence over it. Vault-style flags
     /// (`-method=userpass`) are accepted too.
     Login(commands::login::LoginArgs),
+    /// Login MFA: TOTP methods, enforcements and enrolments (with a QR code in the terminal)
+    #[command(subcommand)]
+    Mfa(commands::mfa::MfaCommand),
     /// Enable, disable, list and tune auth methods (sys/auth)
     #[command(subcommand)]
     Auth(commands::auth::AuthCommand),
@@ -209,6 +212,7 @@ fn main() -> ExitCode {
         Command::Namespace(cmd) => commands::block_on(commands::namespace::run(&ctx, cmd)),
         Command::Login(args) => commands::block_on(commands::login::run(&ctx, args)),
         Command::Auth(cmd) => commands::block_on(commands::auth::run(&ctx, cmd)),
+        Command::Mfa(cmd) => commands::block_on(commands::mfa::run(&ctx, cmd)),
     };
     match result {
         Ok(code) => code,

@@ -167,3 +167,101 @@ async fn log_in_with_userpass_and_approle_and_use_the_stored_token() {
     let gone = coffre_env(base, &["token", "lookup"], b"", &as_user);
     assert_ne!(gone.code, 0, "a token of a disabled method still works");
 }
+
+#[tokio::test]
+async fn a_login_with_mfa_asks_for_the_code() {
+    let server = DevServer::start().await;
+    let base = server.base.as_str();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    let token_file = token_file.to_str().expect("utf-8 path");
+    let as_user = [("COFFRE_TOKEN", ""), ("COFFRE_TOKEN_FILE", token_file)];
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&coffre(base, &all, b"").ok("json")).expect("json")
+    };
+
+    coffre(base, &["auth", "enable", "userpass"], b"").ok("enable");
+    let accessor = json(&["read", "sys/auth/userpass"])["data"]["accessor"]
+        .as_str()
+        .expect("accessor")
+        .to_string();
+    let method = coffre(
+        base,
+        &["mfa", "create", "--issuer", "coffre", "--name", "otp"],
+        b"",
+    )
+    .ok("create")
+    .trim()
+    .to_string();
+    coffre(
+        base,
+        &[
+            "mfa",
+            "enforce",
+            "people",
+            "--method",
+            &method,
+            "--auth-accessor",
+            &accessor,
+        ],
+        b"",
+    )
+    .ok("enforce");
+    coffre(
+        base,
+        &["write", "auth/userpass/users/zoe", "password=pw"],
+        b"",
+    )
+    .ok("user");
+    // Not enrolled yet: the login fails at the MFA step (and the entity now exists).
+    let refused = coffre_env(
+        base,
+        &["login", "--method", "userpass", "username=zoe"],
+        b"pw\n000000\n",
+        &as_user,
+    );
+    assert_ne!(refused.code, 0);
+    let entity = json(&[
+        "write",
+        "identity/lookup/entity",
+        "alias_name=zoe",
+        &format!("alias_mount_accessor={accessor}"),
+    ])["data"]["id"]
+        .as_str()
+        .expect("entity")
+        .to_string();
+    let enrolled = coffre(
+        base,
+        &["mfa", "enrol", "--method", &method, "--entity", &entity],
+        b"",
+    )
+    .ok("enrol");
+    assert!(
+        enrolled.contains('█') && enrolled.contains("Backup codes"),
+        "{enrolled}"
+    );
+    let url = enrolled
+        .lines()
+        .find(|l| l.starts_with("otpauth://"))
+        .expect("otpauth url");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let code = totp_rs::Totp::from_url(url)
+        .expect("url")
+        .generate(now)
+        .to_string();
+    let stdin = format!("pw\n{code}\n");
+    let out = coffre_env(
+        base,
+        &["login", "--method", "userpass", "username=zoe"],
+        stdin.as_bytes(),
+        &as_user,
+    );
+    out.ok("login with MFA");
+    let me = coffre_env(base, &["token", "lookup"], b"", &as_user).ok("lookup");
+    assert!(me.contains(&entity), "{me}");
+}

@@ -132,11 +132,17 @@ pub async fn run(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<ExitCode> {
         // A login needs no token; an old one is not sent.
         let mut anonymous = client.clone();
         anonymous.set_token(None);
-        let resp = anonymous
+        let mut resp = anonymous
             .write(&path, body)
             .await
             .context("error logging in")?
             .context("the server's login response was empty")?;
+        if resp
+            .pointer("/auth/mfa_requirement")
+            .is_some_and(|r| !r.is_null())
+        {
+            resp = super::mfa::complete_login(&client, &resp).await?;
+        }
         let token = resp
             .pointer("/auth/client_token")
             .and_then(Value::as_str)

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod generic;
 pub mod kv;
 pub mod login;
+pub mod mfa;
 pub mod namespace;
 pub mod operator;
 pub mod policy;
