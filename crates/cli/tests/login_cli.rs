@@ -246,10 +246,10 @@ async fn a_login_with_mfa_asks_for_the_code() {
         .lines()
         .find(|l| l.starts_with("otpauth://"))
         .expect("otpauth url");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let now = {
+        use coffre_core::Clock as _;
+        u64::try_from(coffre_core::SystemClock.now_unix_secs()).expect("time")
+    };
     let code = totp_rs::Totp::from_url(url)
         .expect("url")
         .generate(now)

@@ -267,6 +267,6 @@ mod tests {
             "quiet zone: {}",
             lines[0]
         );
-        assert!((width + 1) / 2 <= lines.len() + 1);
+        assert!(width.div_ceil(2) <= lines.len() + 1);
     }
 }
