@@ -9,6 +9,7 @@ pub mod mfa;
 pub mod namespace;
 pub mod operator;
 pub mod policy;
+pub mod policy_template;
 pub mod server;
 pub mod status;
 pub mod token;

@@ -25,6 +25,10 @@ pub enum PolicyCommand {
     ///
     /// Tokens that have the policy keep its name but lose its permissions.
     Delete(NameArgs),
+    /// Policies from the role templates of docs/ACCESS.md (developer, devops,
+    /// security-officer, tech-lead, admin)
+    #[command(subcommand)]
+    Template(super::policy_template::TemplateCommand),
 }
 
 /// Arguments of `coffre policy write`.
@@ -54,6 +58,7 @@ pub async fn run(ctx: &Ctx, cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Read(args) => read(ctx, args).await?,
         PolicyCommand::List => list(ctx).await?,
         PolicyCommand::Delete(args) => delete(ctx, args).await?,
+        PolicyCommand::Template(cmd) => super::policy_template::run(ctx, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
