@@ -107,6 +107,9 @@ enum Command {
     /// Login MFA: TOTP methods, enforcements and enrolments (with a QR code in the terminal)
     #[command(subcommand)]
     Mfa(commands::mfa::MfaCommand),
+    /// The identity store: entities without a recent login, for access reviews
+    #[command(subcommand)]
+    Identity(commands::identity::IdentityCommand),
     /// Enable, disable, list and tune auth methods (sys/auth)
     #[command(subcommand)]
     Auth(commands::auth::AuthCommand),
@@ -213,6 +216,7 @@ fn main() -> ExitCode {
         Command::Login(args) => commands::block_on(commands::login::run(&ctx, args)),
         Command::Auth(cmd) => commands::block_on(commands::auth::run(&ctx, cmd)),
         Command::Mfa(cmd) => commands::block_on(commands::mfa::run(&ctx, cmd)),
+        Command::Identity(cmd) => commands::block_on(commands::identity::run(&ctx, cmd)),
     };
     match result {
         Ok(code) => code,

@@ -163,6 +163,15 @@ async fn log_in_with_userpass_and_approle_and_use_the_stored_token() {
         stored
     );
 
+    // alice logged in just now: not inactive; an entity that never logged in is.
+    coffre(base, &["write", "identity/entity", "name=dormant"], b"").ok("entity");
+    let inactive = coffre(base, &["identity", "inactive", "--days", "30"], b"").ok("inactive");
+    assert!(
+        inactive.contains("dormant") && inactive.contains("never"),
+        "{inactive}"
+    );
+    assert!(!inactive.contains("auth/userpass/alice"), "{inactive}");
+
     coffre(base, &["auth", "disable", "userpass"], b"").ok("disable");
     let gone = coffre_env(base, &["token", "lookup"], b"", &as_user);
     assert_ne!(gone.code, 0, "a token of a disabled method still works");

@@ -275,3 +275,50 @@ async fn a_disabled_entity_is_refused() {
     set(false).await.expect("enable");
     assert_eq!(read(&fx, &token, me).await, None);
 }
+
+#[tokio::test]
+async fn entities_without_a_recent_login_are_listed_as_inactive() {
+    let fx = Fx::new().await;
+    setup(&fx, &["old", "busy"]).await;
+    let (_, old) = token_of(&fx, "old").await;
+    let (_, busy) = token_of(&fx, "busy").await;
+    let never = data(
+        &fx,
+        Operation::Update,
+        "identity/entity",
+        json!({"name": "never"}),
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let inactive = |days: i64| {
+        let fx = &fx;
+        async move {
+            let d = data(
+                fx,
+                Operation::Read,
+                "sys/identity/inactive",
+                json!({"days": days}),
+            )
+            .await;
+            d["entities"]
+                .as_array()
+                .expect("entities")
+                .iter()
+                .map(|e| e["id"].as_str().expect("id").to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(inactive(30).await, vec![never.clone()]);
+    fx.clock.advance_secs(31 * 86_400);
+    token_of(&fx, "busy").await;
+    let listed = inactive(30).await;
+    assert!(
+        listed.contains(&old) && listed.contains(&never) && !listed.contains(&busy),
+        "{listed:?}"
+    );
+    assert_eq!(listed.len(), 2);
+    // Longer than the time passed: only the entity that never logged in.
+    assert_eq!(inactive(60).await, vec![never]);
+}

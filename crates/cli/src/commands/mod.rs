@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod generic;
+pub mod identity;
 pub mod kv;
 pub mod login;
 pub mod mfa;

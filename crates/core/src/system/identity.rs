@@ -829,3 +829,67 @@ async fn delete_group(
     store.apply(changes).await?;
     Ok(Some(Response::empty()))
 }
+
+/// `sys/identity/inactive`: the entities without a login through any alias in `days` days
+/// (default 30), never-used ones included, oldest first.
+pub(super) fn inactive(scope: &Scope<'_>, data: &Map<String, Value>) -> Result<Response> {
+    let days = fields::opt_i64(data, "days")?.unwrap_or(30);
+    if days < 0 {
+        return Err(Error::invalid("\"days\" cannot be negative"));
+    }
+    let now = scope.unsealed.barrier.clock().now_unix_secs();
+    let cutoff = now.saturating_sub(days.saturating_mul(86_400));
+    let state = scope.tenant.identity.read();
+    let secs = |t: i64| json!(rfc3339_nanos(t.saturating_mul(1_000_000_000)));
+    let mut rows: Vec<(Option<i64>, Value)> = state
+        .entities
+        .values()
+        .filter_map(|e| {
+            let aliases = state.aliases_of(&e.id);
+            let last = aliases.iter().filter_map(|a| a.last_login).max();
+            if last.is_some_and(|t| t >= cutoff) {
+                return None;
+            }
+            let aliases: Vec<Value> = aliases
+                .iter()
+                .map(|a| {
+                    json!({
+                        "name": a.name,
+                        "mount_path": a.mount_path,
+                        "mount_accessor": a.mount_accessor,
+                        "last_login_time": a.last_login.map_or(Value::Null, secs),
+                    })
+                })
+                .collect();
+            let direct = state.direct_groups(&e.id);
+            let mut group_policies: Vec<&String> = direct
+                .iter()
+                .chain(state.inherited_groups(&direct).iter())
+                .filter_map(|g| state.groups.get(g))
+                .flat_map(|g| g.policies.iter())
+                .collect();
+            group_policies.sort();
+            group_policies.dedup();
+            Some((
+                last,
+                json!({
+                    "id": e.id,
+                    "name": e.name,
+                    "policies": e.policies,
+                    "group_policies": group_policies,
+                    "disabled": e.disabled,
+                    "last_login_time": last.map_or(Value::Null, secs),
+                    "aliases": aliases,
+                }),
+            ))
+        })
+        .collect();
+    rows.sort_by_key(|(last, _)| *last);
+    let mut d = Map::new();
+    d.insert("days".into(), json!(days));
+    d.insert(
+        "entities".into(),
+        Value::Array(rows.into_iter().map(|(_, v)| v).collect()),
+    );
+    Ok(Response::with_data(d))
+}

@@ -33,6 +33,7 @@ pub(super) enum Route {
     LockedUsers,
     Unlock,
     MfaValidate,
+    InactiveIdentities,
     AuditList,
     AuditDevice,
     AuditHash,
@@ -257,6 +258,14 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
             )
             .ops(WRITE)
             .help("Unlock a name locked out of an auth mount.", ""),
+            path("identity/inactive", Route::InactiveIdentities)
+                .ops(&[Read])
+                .fields(&[field(
+                    "days",
+                    FieldKind::Int,
+                    "Entities without a login in this many days (default 30).",
+                )])
+                .help("List the entities that have not logged in for a number of days.", ""),
             path("mfa/validate", Route::MfaValidate)
                 .ops(WRITE)
                 .fields(&[
@@ -466,6 +475,7 @@ pub(super) async fn handle(
             .await
             .map(Some),
         Route::LockedUsers => locked_users::list(scope, data).await.map(Some),
+        Route::InactiveIdentities => super::identity::inactive(scope, data).map(Some),
         Route::Unlock => locked_users::unlock(scope, req).await.map(Some),
         Route::Namespaces => Ok(namespaces::list(scope)),
         Route::Namespace => namespaces::namespace_op(scope, req).await,
