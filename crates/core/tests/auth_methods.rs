@@ -509,3 +509,44 @@ async fn approle_locks_a_role_id_after_five_bad_secret_ids() {
     fx.clock.advance_secs(15 * 60);
     assert_eq!(approle_login(&fx, &role_id, &good).await, None);
 }
+
+#[tokio::test]
+async fn a_login_token_renews_only_while_its_user_is_unchanged() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/hal",
+        json!({"password": "pw", "token_policies": "a"}),
+    )
+    .await
+    .expect("user");
+    let token = fx.login("hal", "pw").await.expect("login")["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let renew =
+        || fx.call(Request::new(Operation::Update, "auth/token/renew-self").with_token(&token));
+    renew().await.expect("renew");
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/hal/policies",
+        json!({"token_policies": "b"}),
+    )
+    .await
+    .expect("policies");
+    let err = renew().await.expect_err("policies changed");
+    assert_eq!(err.to_string(), "policies have changed, not renewing");
+    fx.root_call(
+        Operation::Update,
+        "auth/userpass/users/hal/policies",
+        json!({"token_policies": "a"}),
+    )
+    .await
+    .expect("policies back");
+    renew().await.expect("same policies again");
+    fx.root_call(Operation::Delete, "auth/userpass/users/hal", json!({}))
+        .await
+        .expect("delete");
+    let err = renew().await.expect_err("user gone");
+    assert_eq!(err.to_string(), "user no longer exists, not renewing");
+}

@@ -19,8 +19,10 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
+use crate::barrier::View;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
+use crate::token::TokenEntry;
 use token_params::TokenParams;
 
 pub use lockout::LockoutConfig;
@@ -67,4 +69,23 @@ pub(crate) trait AuthMethod: Send + Sync {
     /// [`Error::InvalidCredentials`] (they count toward lockout); any other error is not
     /// counted. `client` is the caller's address, for the method's own bound CIDRs.
     async fn login(&self, req: &EngineRequest, client: Option<IpAddr>) -> Result<Login>;
+
+    /// Whether a token its login made may be renewed (`view` is the mount's storage): Vault's
+    /// methods refuse once the user or role is gone or its policies changed.
+    async fn renew_check(&self, view: &View, token: &TokenEntry) -> Result<()> {
+        let _ = (view, token);
+        Ok(())
+    }
+}
+
+/// Refuses the renewal of a token whose login's policies are no longer `current`'s.
+pub(crate) fn same_policies(token: &TokenEntry, current: &TokenParams) -> Result<()> {
+    let mut wanted = current.policies.clone();
+    if !current.no_default_policy {
+        wanted.push("default".into());
+    }
+    if token_params::normalize_policies(wanted) != token.policies {
+        return Err(Error::invalid("policies have changed, not renewing"));
+    }
+    Ok(())
 }

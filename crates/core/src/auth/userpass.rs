@@ -21,6 +21,7 @@ use crate::fields;
 use crate::request::{Operation, Response};
 use crate::route::{FieldKind, PathClass, Routes, Table, WRITE, field, path};
 use crate::system::Ctx;
+use crate::token::TokenEntry;
 
 const USER_PREFIX: &str = "user/";
 /// The answer to every bad login, whatever was wrong.
@@ -274,6 +275,14 @@ impl AuthMethod for Userpass {
             alias_name: name,
             token: user.token,
         })
+    }
+
+    async fn renew_check(&self, view: &View, token: &TokenEntry) -> Result<()> {
+        let name = token.meta.get("username").map(String::as_str).unwrap_or("");
+        let user = load(view, name)
+            .await?
+            .ok_or_else(|| Error::invalid("user no longer exists, not renewing"))?;
+        super::same_policies(token, &user.token)
     }
 }
 

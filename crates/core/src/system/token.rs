@@ -264,8 +264,7 @@ pub(super) async fn handle(
                 .lookup_accessor(&accessor)
                 .await?
                 .ok_or_else(|| Error::invalid("invalid accessor"))?;
-            let entry = scope.tenant.tokens.renew(&hash, inc).await?;
-            Ok(Some(auth_response(now(), &entry, "", scope.tenant)))
+            renew(scope.tenant, &hash, "", inc).await.map(Some)
         }
         Route::RevokeSelf => {
             scope
@@ -830,6 +829,21 @@ async fn renew(
     token: &str,
     increment: Option<u64>,
 ) -> Result<Response> {
+    // A login's token renews only while its login would still succeed (the user or role
+    // exists, its policies are the same), as Vault's auth methods decide.
+    if let Some(current) = tenant.tokens.lookup_hash(hash).await?
+        && !current.mount_accessor.is_empty()
+    {
+        let router = tenant.router.load_full();
+        let method = router
+            .routes()
+            .iter()
+            .find(|r| r.entry.accessor == current.mount_accessor)
+            .ok_or_else(|| Error::invalid("the auth method that made the token is gone"))?;
+        if let Some(m) = method.engine.auth_method() {
+            m.renew_check(&method.view, &current).await?;
+        }
+    }
     let entry = tenant.tokens.renew(hash, increment).await?;
     Ok(auth_response(tenant.tokens.now(), &entry, token, tenant))
 }

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::token_params::{self, TokenParams};
 use super::{AuthMethod, Login, cidr};
+use crate::barrier::View;
 use crate::clock::rfc3339_nanos;
 use crate::engines::{Engine, EngineRequest};
 use crate::error::{Error, Result};
@@ -20,6 +21,7 @@ use crate::fields;
 use crate::request::{Operation, Response};
 use crate::route::{Field, FieldKind, PathClass, Routes, Table, WRITE, field, path};
 use crate::system::Ctx;
+use crate::token::TokenEntry;
 pub(crate) use secret_ids::Shared;
 use secret_ids::{Role, SecretId, Store};
 
@@ -622,5 +624,22 @@ impl AuthMethod for AppRole {
             metadata,
             token,
         })
+    }
+
+    async fn renew_check(&self, view: &View, token: &TokenEntry) -> Result<()> {
+        let name = token
+            .meta
+            .get("role_name")
+            .map(String::as_str)
+            .unwrap_or("");
+        let store = Store {
+            view,
+            shared: &self.shared,
+        };
+        let role = store
+            .role(name)
+            .await?
+            .ok_or_else(|| Error::invalid(format!("role {name} does not exist during renewal")))?;
+        super::same_policies(token, &role.token)
     }
 }
