@@ -109,6 +109,11 @@ pub struct HttpConfig {
     pub body_read_timeout: Option<String>,
     /// A connection on which nothing moves for this long is closed (default 5m).
     pub idle_timeout: Option<String>,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` header names the client, as
+    /// Vault's listener option of the same name. Without it the header is ignored, and bound
+    /// CIDRs, quotas and audit entries see the connection's address.
+    #[serde(default)]
+    pub x_forwarded_for_authorized_addrs: Vec<String>,
 }
 
 /// `[barrier]`.
@@ -215,6 +220,8 @@ pub struct Validated {
     pub allow_api_audit_creation: bool,
     /// `[http]`.
     pub timeouts: crate::timeouts::HttpTimeouts,
+    /// See [`HttpConfig::x_forwarded_for_authorized_addrs`].
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -286,6 +293,20 @@ impl Config {
             audit: self.audit_devices()?,
             allow_api_audit_creation: self.allow_api_audit_creation,
             timeouts: self.http.timeouts()?,
+            trusted_proxies: self
+                .http
+                .x_forwarded_for_authorized_addrs
+                .iter()
+                .map(|a| {
+                    a.parse::<ipnet::IpNet>()
+                        .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            anyhow::anyhow!(
+                                "[http] x_forwarded_for_authorized_addrs: {a:?} is not an address or CIDR block"
+                            )
+                        })
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 

@@ -26,6 +26,37 @@ pub struct AppState {
     pub max_request_size: usize,
     /// The whole body must arrive within this.
     pub body_read_timeout: std::time::Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (empty: the header is ignored).
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+}
+
+/// The client's address: the connection's, or, when the connection comes from a trusted
+/// proxy, the rightmost `X-Forwarded-For` address that is not itself a trusted proxy (the
+/// leftmost when all are). `Err` for a header from a trusted proxy that does not parse.
+pub(crate) fn client_address(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Result<Option<std::net::IpAddr>, ()> {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let Some(peer) = peer.filter(|p| is_trusted(p)) else {
+        return Ok(peer);
+    };
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let text = value.to_str().map_err(|_| ())?;
+        for hop in text.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            hops.push(hop.parse::<std::net::IpAddr>().map_err(|_| ())?);
+        }
+    }
+    Ok(Some(
+        hops.iter()
+            .rev()
+            .find(|h| !is_trusted(h))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer),
+    ))
 }
 
 /// The whole HTTP application (testable without a socket).
@@ -239,7 +270,20 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
             }
         }
     }
-    req.remote_addr = input.remote.map(|a| a.ip().to_string());
+    let client = client_address(
+        input.remote.map(|a| a.ip()),
+        &input.headers,
+        &state.trusted_proxies,
+    );
+    match client {
+        Ok(addr) => req.remote_addr = addr.map(|a| a.to_string()),
+        Err(()) => {
+            return reply::errors(
+                StatusCode::BAD_REQUEST,
+                &["invalid X-Forwarded-For header".into()],
+            );
+        }
+    }
     let request_id = req.id.clone();
     match state.core.handle(req).await {
         // Help is answered with the bare help object, as OpenBao does (`bao path-help`).
@@ -265,5 +309,55 @@ mod tests {
         assert_eq!(percent_decode("kv/%zz"), None);
         assert_eq!(percent_decode("kv/%4"), None);
         assert_eq!(percent_decode("kv/%FF"), None, "not UTF-8");
+    }
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::client_address;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn ip(s: &str) -> std::net::IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn the_header_counts_only_from_a_trusted_proxy() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, 10.1.1.1"),
+        );
+        // From the proxy: the rightmost address that is not a proxy.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &h, &trusted),
+            Ok(Some(ip("203.0.113.7")))
+        );
+        // From anyone else: the header is ignored.
+        assert_eq!(
+            client_address(Some(ip("192.0.2.1")), &h, &trusted),
+            Ok(Some(ip("192.0.2.1")))
+        );
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &h, &[]),
+            Ok(Some(ip("10.0.0.2")))
+        );
+        // A forged left part does not help: the rightmost untrusted hop is the client.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("127.0.0.1, 198.51.100.9"),
+        );
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &h, &trusted),
+            Ok(Some(ip("198.51.100.9")))
+        );
+        h.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(client_address(Some(ip("10.0.0.2")), &h, &trusted), Err(()));
+        // No header: the proxy itself.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &HeaderMap::new(), &trusted),
+            Ok(Some(ip("10.0.0.2")))
+        );
     }
 }

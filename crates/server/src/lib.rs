@@ -138,6 +138,7 @@ pub async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
         audit: Vec::new(),
         allow_api_audit_creation: false,
         timeouts: timeouts::HttpTimeouts::default(),
+        trusted_proxies: Vec::new(),
     };
     serve(core, listener, &config).await
 }
@@ -172,6 +173,7 @@ async fn serve(
         core: core.clone(),
         max_request_size: config.max_request_size,
         body_read_timeout: config.timeouts.body_read,
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
     })
     .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
