@@ -75,6 +75,10 @@ enum Suite {
     /// on another namespace, as ratios to the root read.
     #[command(name = "namespaces")]
     Namespaces(Common),
+    /// Issue 13: userpass logins per second, and KV v2 reads with a token whose policy comes
+    /// from an identity group, as ratios to the plain-token read.
+    #[command(name = "auth")]
+    Auth(Common),
 }
 
 /// Options shared by every suite.
@@ -135,6 +139,7 @@ fn main() -> Result<()> {
         Suite::AuditCompare(c) => ("audit-compare", c),
         Suite::KvAll(c) => ("kv-all", c),
         Suite::Namespaces(c) => ("namespaces", c),
+        Suite::Auth(c) => ("auth", c),
     };
     // Pin this thread before the runtime exists, so every thread inherits the load core.
     let pinning = pin::plan(common.no_pin, common.no_taskset);
@@ -166,6 +171,7 @@ async fn run(name: &str, suite: &Suite, common: &Common, pinning: pin::Pinning) 
         Suite::KvV2(_) => suites::kv_single(KvBench::V2, &opts, &cfg).await?,
         Suite::AuditCompare(_) => suites::audit_compare(&opts, &cfg).await?,
         Suite::Namespaces(_) => suites::namespaces(&opts, &cfg).await?,
+        Suite::Auth(_) => suites::auth(&opts, &cfg).await?,
         Suite::KvAll(_) => json!({
             "kv-v1": suites::kv_single(KvBench::V1, &opts, &cfg).await?,
             "kv-v2": suites::kv_single(KvBench::V2, &opts, &cfg).await?,

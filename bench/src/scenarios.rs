@@ -68,6 +68,12 @@ pub enum Scenario {
     /// [`Scenario::KvV2Read`] while a rate-limit rule exists on another namespace: what the
     /// quota check costs unquoted traffic.
     KvV2ReadQuotaElsewhere,
+    /// [`Scenario::KvV2Read`] with a userpass login's token that holds only `default`: the
+    /// `bench` policy comes from an identity group of its entity, and `default`'s templated
+    /// rules are rendered for the entity.
+    KvV2ReadEntity,
+    /// `POST auth/userpass/login/bench-user`: Argon2id verification and a durable token.
+    UserpassLogin,
     /// `POST transit/encrypt/bench-aes256` with 1 KiB of plaintext (aes256-gcm96).
     TransitEncrypt1k,
     /// `POST transit/decrypt/bench-aes256` of one pre-made 1 KiB ciphertext.
@@ -92,6 +98,8 @@ impl Scenario {
             Scenario::KvV2Write => "kv-v2 write",
             Scenario::KvV2ReadNamespace => "kv-v2 read ns",
             Scenario::KvV2ReadQuotaElsewhere => "kv-v2 read +quota",
+            Scenario::KvV2ReadEntity => "kv-v2 read entity",
+            Scenario::UserpassLogin => "userpass login",
             Scenario::TransitEncrypt1k => "encrypt 1KiB",
             Scenario::TransitDecrypt1k => "decrypt 1KiB",
             Scenario::TransitEncryptBatch => "encrypt 100x1KiB",
@@ -198,6 +206,15 @@ impl Scenario {
                 kv2_reader(srv, load_parts, "").await
             }
             Scenario::KvV2Write => Ok(kv2_writer(&load_parts, "secret/data/w")),
+            Scenario::KvV2ReadEntity => {
+                let parts = ReqParts::new(srv.addr(), Some(&ctx.entity_token))?;
+                kv2_reader(srv, parts, "").await
+            }
+            Scenario::UserpassLogin => Ok(fixed(
+                ReqParts::new(srv.addr(), None)?,
+                "auth/userpass/login/bench-user",
+                &json!({ "password": BENCH_PASSWORD }),
+            )),
             Scenario::TransitEncrypt1k => {
                 ensure_key(srv, AES_KEY, "aes256-gcm96").await?;
                 let body = json!({ "plaintext": B64.encode(plaintext_1k()) });
@@ -516,5 +533,53 @@ pub async fn setup_kv2_transit(srv: &mut Server) -> Result<()> {
             Some(&json!({"type": "transit"})),
         )
         .await?;
+    Ok(())
+}
+
+/// The password of `bench-user`.
+const BENCH_PASSWORD: &str = "correct horse battery staple";
+
+/// KV v2 as above, userpass with `bench-user` (no policies of its own), and an identity group
+/// that gives the user's entity the `bench` policy; `entity_token` is a login's token.
+pub async fn setup_auth(srv: &mut Server) -> Result<()> {
+    setup_kv2(srv).await?;
+    let ctx = &mut srv.ctx;
+    ctx.expect_ok(
+        "POST",
+        "sys/auth/userpass",
+        Some(&json!({"type": "userpass"})),
+    )
+    .await?;
+    ctx.expect_ok(
+        "POST",
+        "auth/userpass/users/bench-user",
+        Some(&json!({ "password": BENCH_PASSWORD })),
+    )
+    .await?;
+    // A login ignores the token it is sent (the setup client's root token).
+    let body = json!({ "password": BENCH_PASSWORD });
+    let first = ctx
+        .expect_ok("POST", "auth/userpass/login/bench-user", Some(&body))
+        .await?;
+    let entity = need_str(&first["auth"]["entity_id"], "login: auth.entity_id")?;
+    ctx.expect_ok(
+        "POST",
+        "identity/group",
+        Some(&json!({"name": "bench-group", "policies": ["bench"], "member_entity_ids": [entity]})),
+    )
+    .await?;
+    let second = ctx
+        .expect_ok("POST", "auth/userpass/login/bench-user", Some(&body))
+        .await?;
+    let token = need_str(&second["auth"]["client_token"], "login: auth.client_token")?;
+    let me = ctx
+        .expect_ok_as(token, "GET", "auth/token/lookup-self", None)
+        .await?;
+    if me["data"]["policies"] != json!(["default"])
+        || me["data"]["identity_policies"] != json!(["bench"])
+    {
+        bail!("the entity token is not a default-only token with bench from its group: {me}");
+    }
+    ctx.entity_token = token.to_string();
     Ok(())
 }

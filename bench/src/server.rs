@@ -154,6 +154,8 @@ pub struct ServerCtx {
     pub load_token: String,
     /// The `bench` token of the namespace `bench-ns/` (namespaces suite only).
     pub ns_token: String,
+    /// A userpass login's token whose KV policy comes from an identity group (auth suite only).
+    pub entity_token: String,
     /// The single unseal share (init is 1-of-1).
     pub unseal_key: String,
     client: reqwest::Client,
@@ -234,6 +236,7 @@ impl Server {
                 token: String::new(),
                 load_token: String::new(),
                 ns_token: String::new(),
+                entity_token: String::new(),
                 unseal_key: String::new(),
                 client: http_client()?,
             },

@@ -199,31 +199,31 @@ impl PolicyStore {
         token_policies: &[String],
         identity: &crate::identity::Resolved,
     ) -> Result<Arc<Acl>> {
-        let mut names: Vec<String> = token_policies
-            .iter()
-            .chain(identity.policies.iter())
-            .cloned()
-            .collect();
-        names.sort();
-        names.dedup();
-        if names.iter().any(|p| p == "root") {
+        // The token's policies, the identity ones, and the entity's own entry: one cache
+        // entry per entity and identity-store generation.
+        let mut key = Vec::with_capacity(token_policies.len() + identity.policies.len() + 1);
+        key.extend(
+            token_policies
+                .iter()
+                .chain(identity.policies.iter())
+                .cloned(),
+        );
+        key.sort();
+        key.dedup();
+        if key.iter().any(|p| p == "root") {
             return Ok(self.root.clone());
         }
+        key.push(identity.acl_key.clone());
         let now = crate::clock::Clock::now_unix_secs(&**self.view.clock());
-        // A key no policy name can be (names are checked on write): one entry per entity.
-        let mut key = names.clone();
-        key.push(format!(
-            "\0entity {} {}",
-            identity.entity.id, identity.generation
-        ));
         if let Some(acl) = self.acls.get(&key)
             && acl.valid_until().is_none_or(|t| t > now)
         {
             return Ok(acl);
         }
         let ticket = self.acls.ticket();
+        let names = &key[..key.len() - 1];
         let mut loaded = Vec::with_capacity(names.len());
-        for name in &names {
+        for name in names {
             if let Some(p) = self.get(name).await? {
                 loaded.push(p);
             }

@@ -144,8 +144,10 @@ pub(crate) struct Resolved {
     pub(crate) groups: Vec<Arc<Group>>,
     /// The entity's and its groups' policies, sorted, without duplicates.
     pub(crate) policies: Vec<String>,
-    /// The store's generation this was computed at (part of the ACL cache key).
-    pub(crate) generation: u64,
+    /// The entry that makes an ACL cache key this entity's at the identity store's current
+    /// generation (no policy
+    /// name can be it: names are checked on write).
+    pub(crate) acl_key: String,
 }
 
 impl Resolved {
@@ -296,12 +298,13 @@ impl IdentityStore {
             .collect();
         policies.sort();
         policies.dedup();
+        let generation = self.generation.load(Ordering::SeqCst);
         let resolved = Arc::new(Resolved {
             aliases: state.aliases_of(entity_id),
+            acl_key: format!("\0entity {} {generation}", entity.id),
             entity,
             groups,
             policies,
-            generation: self.generation.load(Ordering::SeqCst),
         });
         // Stored while the state is read-locked: no write can have cleared the cache since.
         self.resolved

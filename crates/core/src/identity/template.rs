@@ -81,7 +81,7 @@ mod tests {
             groups: vec![Arc::new(group.clone())],
             entity: Arc::new(entity.clone()),
             policies: Vec::new(),
-            generation: 0,
+            acl_key: String::new(),
         };
         let get = |k: &str| lookup(&r, k);
         assert_eq!(get("identity.entity.id"), Some(entity.id.clone()));
