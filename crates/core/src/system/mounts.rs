@@ -177,7 +177,11 @@ async fn enable_mount(
         Kind::Auth => table.check_new_auth_path(&path)?,
     }
     let entry = MountEntry {
-        accessor: accessor_for(&kind, &table)?,
+        // Vault names auth mounts' accessors `auth_<type>_…`.
+        accessor: match table_kind {
+            Kind::Secrets => accessor_for(&kind, &table)?,
+            Kind::Auth => accessor_for(&format!("auth_{kind}"), &table)?,
+        },
         path,
         kind,
         description: fields::opt_str(data, "description")?
