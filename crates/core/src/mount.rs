@@ -135,7 +135,7 @@ impl MountEntry {
 
     /// Whether this is a built-in mount (`sys/`, `auth/token/`) rather than one a user enabled.
     fn builtin(&self) -> bool {
-        matches!(self.kind.as_str(), "system" | "token")
+        matches!(self.kind.as_str(), "system" | "token" | "identity")
     }
 
     /// The object `sys/mounts` shows for this entry (every field vaultrs requires), shaped as
@@ -149,8 +149,10 @@ impl MountEntry {
         if !self.config.listing_visibility.is_empty() {
             config["listing_visibility"] = json!(self.config.listing_visibility);
         }
-        if self.kind == "system" {
-            config["passthrough_request_headers"] = json!(["Accept"]);
+        match self.kind.as_str() {
+            "system" => config["passthrough_request_headers"] = json!(["Accept"]),
+            "identity" => config["passthrough_request_headers"] = json!(["Authorization"]),
+            _ => {}
         }
         if self.is_auth() {
             config["token_type"] = json!(self.token_type());

@@ -71,8 +71,14 @@ pub(super) async fn list_mounts(scope: &Scope<'_>, kind: Kind) -> Response {
         .filter(|e| kind.holds(e))
         .map(|e| (kind.shown(&e.path).to_string(), e.to_api()))
         .collect();
-    if kind == Kind::Auth {
-        data.insert("token/".into(), token_auth_mount());
+    match kind {
+        Kind::Auth => {
+            data.insert("token/".into(), token_auth_mount());
+        }
+        // Always mounted, as in OpenBao, and listed with the secrets engines.
+        Kind::Secrets => {
+            data.insert("identity/".into(), mount::identity_entry().to_api());
+        }
     }
     Response::with_data(data).injected()
 }
