@@ -550,3 +550,93 @@ async fn a_login_token_renews_only_while_its_user_is_unchanged() {
     let err = renew().await.expect_err("user gone");
     assert_eq!(err.to_string(), "user no longer exists, not renewing");
 }
+
+#[tokio::test]
+async fn auth_mounts_users_and_logins_belong_to_their_namespace() {
+    let fx = Fx::new().await;
+    fx.root_call(Operation::Update, "sys/namespaces/team-a", json!({}))
+        .await
+        .expect("namespace");
+    let in_a = |op: Operation, path: &str, body: Value| {
+        fx.call(
+            Request::new(op, path)
+                .with_token(&fx.root)
+                .in_namespace("team-a")
+                .with_data(obj(body)),
+        )
+    };
+    in_a(
+        Operation::Update,
+        "sys/auth/userpass",
+        json!({"type": "userpass"}),
+    )
+    .await
+    .expect("enable in team-a");
+    in_a(
+        Operation::Update,
+        "auth/userpass/users/ann",
+        json!({"password": "pw"}),
+    )
+    .await
+    .expect("user in team-a");
+    // The root's userpass mount has no such user; team-a's login makes a team-a token.
+    assert_eq!(
+        kind(fx.login("ann", "pw").await),
+        Some(ErrorKind::InvalidRequest)
+    );
+    let resp = fx
+        .call(
+            Request::new(Operation::Update, "auth/userpass/login/ann")
+                .in_namespace("team-a")
+                .with_data(obj(json!({"password": "pw"}))),
+        )
+        .await
+        .expect("login in team-a")
+        .expect("resp");
+    let token = resp.auth.expect("auth")["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert!(
+        token.contains('.') && token.rsplit('.').next() != Some(""),
+        "{token}"
+    );
+    let lookup = |ns: &str| {
+        fx.call(
+            Request::new(Operation::Read, "auth/token/lookup-self")
+                .with_token(&token)
+                .in_namespace(ns),
+        )
+    };
+    assert_eq!(kind(lookup("team-a").await), None);
+    // Its entity is team-a's: the root's identity store does not know it.
+    let entity_id = lookup("team-a")
+        .await
+        .expect("lookup")
+        .expect("resp")
+        .data
+        .expect("data")["entity_id"]
+        .as_str()
+        .expect("entity")
+        .to_string();
+    assert!(
+        fx.root_call(
+            Operation::Read,
+            &format!("identity/entity/id/{entity_id}"),
+            json!({})
+        )
+        .await
+        .expect("root read")
+        .is_none()
+    );
+    assert!(
+        in_a(
+            Operation::Read,
+            &format!("identity/entity/id/{entity_id}"),
+            json!({})
+        )
+        .await
+        .expect("team-a read")
+        .is_some()
+    );
+}
