@@ -640,3 +640,47 @@ async fn auth_mounts_users_and_logins_belong_to_their_namespace() {
         .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_token_role_binds_its_tokens_to_cidrs() {
+    let fx = Fx::new().await;
+    fx.root_call(
+        Operation::Update,
+        "auth/token/roles/local",
+        json!({"allowed_policies": "default", "token_bound_cidrs": "127.0.0.1/32"}),
+    )
+    .await
+    .expect("role");
+    let role = fx
+        .root_call(Operation::Read, "auth/token/roles/local", json!({}))
+        .await
+        .expect("read")
+        .expect("role")
+        .data
+        .expect("data");
+    assert_eq!(role["token_bound_cidrs"], json!(["127.0.0.1"]));
+    let token = fx
+        .root_call(Operation::Update, "auth/token/create/local", json!({}))
+        .await
+        .expect("create")
+        .expect("resp")
+        .auth
+        .expect("auth")["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_eq!(fx.use_token(&token, "127.0.0.1").await, None);
+    assert_eq!(
+        fx.use_token(&token, "127.0.0.2").await,
+        Some(ErrorKind::PermissionDenied)
+    );
+    let err = fx
+        .root_call(
+            Operation::Update,
+            "auth/token/roles/bad",
+            json!({"token_bound_cidrs": "nonsense"}),
+        )
+        .await
+        .expect_err("bad cidr");
+    assert!(err.to_string().contains("token_bound_cidrs"), "{err}");
+}

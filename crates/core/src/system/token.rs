@@ -637,7 +637,10 @@ async fn create(
         } else {
             caller.entity_id.clone()
         },
-        bound_cidrs: Vec::new(),
+        bound_cidrs: role
+            .as_ref()
+            .map(|r| r.token_bound_cidrs.clone())
+            .unwrap_or_default(),
     };
     let entry = if foreign && !orphan {
         scope
@@ -908,6 +911,15 @@ async fn role_op(
             if let Some(n) = fields::opt_i64(data, "token_num_uses")? {
                 role.token_num_uses = n.max(0);
             }
+            let cidrs = if data.contains_key("token_bound_cidrs") {
+                "token_bound_cidrs"
+            } else {
+                "bound_cidrs"
+            };
+            if let Some(list) = fields::opt_string_list(data, cidrs)? {
+                role.token_bound_cidrs =
+                    crate::auth::cidr::display(&crate::auth::cidr::parse(cidrs, &list)?);
+            }
             tokens.put_role(&role).await?;
             Ok(Some(Response::empty()))
         }
@@ -947,6 +959,10 @@ fn role_response(r: &TokenRole) -> Response {
         json!(r.token_no_default_policy),
     );
     d.insert("token_num_uses".into(), json!(r.token_num_uses));
+    // Shown once set, as in OpenBao.
+    if !r.token_bound_cidrs.is_empty() {
+        d.insert("token_bound_cidrs".into(), json!(r.token_bound_cidrs));
+    }
     Response::with_data(d)
 }
 

@@ -182,6 +182,9 @@ pub struct TokenRole {
     /// Uses per token.
     #[serde(default)]
     pub token_num_uses: i64,
+    /// Client addresses the role's tokens may be used from (canonical CIDR text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_bound_cidrs: Vec<String>,
 }
 
 fn random_b64(n: usize) -> Result<String> {
