@@ -12,6 +12,7 @@ mod core;
 mod engines;
 mod error;
 pub mod fields;
+mod generate;
 mod identity;
 mod mfa;
 mod mount;

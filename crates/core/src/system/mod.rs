@@ -9,6 +9,7 @@ mod locked_users;
 mod mfa;
 mod mounts;
 mod namespaces;
+mod password_policies;
 mod policies;
 mod quotas;
 mod remount;

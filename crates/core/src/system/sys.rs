@@ -8,7 +8,9 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 
 use super::mounts::Kind;
-use super::{Scope, locked_users, mounts, namespaces, policies, quotas, remount};
+use super::{
+    Scope, locked_users, mounts, namespaces, password_policies, policies, quotas, remount,
+};
 use crate::clock::rfc3339_nanos;
 use crate::engines::EngineRequest;
 use crate::error::{Error, Result};
@@ -33,6 +35,9 @@ pub(super) enum Route {
     LockedUsers,
     Unlock,
     MfaValidate,
+    PasswordPolicies,
+    PasswordPolicy,
+    PasswordGenerate,
     InactiveIdentities,
     AuditList,
     AuditDevice,
@@ -266,6 +271,21 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                     "Entities without a login in this many days (default 30).",
                 )])
                 .help("List the entities that have not logged in for a number of days.", ""),
+            path("policies/password/?", Route::PasswordPolicies)
+                .ops(&[List])
+                .help("List the password policies.", ""),
+            path("policies/password/{name}/generate", Route::PasswordGenerate)
+                .ops(&[Read])
+                .help("Generate a password from a password policy.", ""),
+            path("policies/password/{name}", Route::PasswordPolicy)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&[field(
+                    "policy",
+                    FieldKind::Str,
+                    "The policy (HCL: length and charset rules), or its base64.",
+                )])
+                .help("Read, write or delete a password policy.", ""),
             path("mfa/validate", Route::MfaValidate)
                 .ops(WRITE)
                 .fields(&[
@@ -475,6 +495,11 @@ pub(super) async fn handle(
             .await
             .map(Some),
         Route::LockedUsers => locked_users::list(scope, data).await.map(Some),
+        Route::PasswordPolicies => password_policies::list(scope).await,
+        Route::PasswordPolicy => {
+            password_policies::policy(scope, req.param("name"), op, data).await
+        }
+        Route::PasswordGenerate => password_policies::generate(scope, req.param("name")).await,
         Route::InactiveIdentities => super::identity::inactive(scope, data).map(Some),
         Route::Unlock => locked_users::unlock(scope, req).await.map(Some),
         Route::Namespaces => Ok(namespaces::list(scope)),
