@@ -468,7 +468,7 @@ fn has_any_below(auth: &Authorized, mount: &str) -> bool {
 /// anonymous caller sees only those tuned `listing_visibility=unauth`.
 pub(super) async fn ui_mounts_all(scope: &Scope<'_>, caller: Option<&Authorized>) -> Response {
     let table = scope.tenant.mounts.lock().await;
-    let secret: Map<String, Value> = table
+    let mut secret: Map<String, Value> = table
         .entries
         .iter()
         .filter(|e| !e.is_auth())
@@ -490,6 +490,19 @@ pub(super) async fn ui_mounts_all(scope: &Scope<'_>, caller: Option<&Authorized>
             None => None,
         })
         .collect();
+    // The always-mounted identity store, to callers that can use it (as OpenBao lists it).
+    let identity = mount::identity_entry();
+    if let Some(auth) = caller
+        && (auth.token.is_root()
+            || auth
+                .acl
+                .capabilities(&auth.acl_path(&identity.path))
+                .names()
+                != ["deny"]
+            || has_any_below(auth, &identity.path))
+    {
+        secret.insert(identity.path.clone(), identity.to_api());
+    }
     let mut auth_mounts = Map::new();
     if caller.is_some() {
         auth_mounts.insert("token/".into(), token_auth_mount());
