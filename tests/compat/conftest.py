@@ -218,3 +218,19 @@ def token_with_policy(client, make_client):
         return c
 
     return _make
+
+
+@pytest.fixture(scope="module", params=["openbao", "coffre"])
+def srv(request):
+    """The server of a scenario run against both: an OpenBao 2.7 dev server, then coffre in
+    the same state (see openbao_support)."""
+    # openbao_support imports this module: imported here, not at the top.
+    from openbao_support import dev_server
+
+    with dev_server(request.param) as server:
+        yield server
+
+
+def root_client(srv) -> hvac.Client:
+    """A client of `srv` with its root token."""
+    return hvac.Client(url=srv.url, token=srv.root_token, timeout=30)

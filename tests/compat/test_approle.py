@@ -11,14 +11,8 @@ import urllib.parse
 import hvac
 import pytest
 
+from conftest import root_client as root
 from conftest import unique
-from openbao_support import dev_server
-
-
-@pytest.fixture(scope="module", params=["openbao", "coffre"])
-def srv(request):
-    with dev_server(request.param) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +20,6 @@ def mount(srv) -> str:
     path = unique("ar")
     root(srv).sys.enable_auth_method("approle", path=path)
     return path
-
-
-def root(srv) -> hvac.Client:
-    return hvac.Client(url=srv.url, token=srv.root_token, timeout=30)
 
 
 def login(srv, mount: str, body: dict, source: str = "127.0.0.1") -> tuple[int, dict]:

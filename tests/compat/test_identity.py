@@ -7,18 +7,8 @@ from __future__ import annotations
 import hvac
 import pytest
 
+from conftest import root_client as root
 from conftest import unique
-from openbao_support import dev_server
-
-
-@pytest.fixture(scope="module", params=["openbao", "coffre"])
-def srv(request):
-    with dev_server(request.param) as server:
-        yield server
-
-
-def root(srv) -> hvac.Client:
-    return hvac.Client(url=srv.url, token=srv.root_token, timeout=30)
 
 
 def test_entities_aliases_and_lookups(srv):

@@ -14,18 +14,8 @@ import requests
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
+from conftest import root_client as root
 from conftest import unique
-from openbao_support import dev_server
-
-
-@pytest.fixture(scope="module", params=["openbao", "coffre"])
-def srv(request):
-    with dev_server(request.param) as server:
-        yield server
-
-
-def root(srv) -> hvac.Client:
-    return hvac.Client(url=srv.url, token=srv.root_token, timeout=30)
 
 
 def code_now(url: str) -> str:

@@ -22,16 +22,9 @@ import hvac
 import pytest
 
 from conftest import unique
-from openbao_support import dev_server
 
 ALL = '"create", "read", "update", "delete", "list", "patch", "sudo"'
 B_SECRET = "b-secret-do-not-leak"
-
-
-@pytest.fixture(scope="module", params=["openbao", "coffre"])
-def srv(request):
-    with dev_server(request.param) as server:
-        yield server
 
 
 def raw(srv, method: str, target: str, token: str, namespace: str | None = None,

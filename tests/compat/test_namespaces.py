@@ -11,13 +11,6 @@ import hvac
 import pytest
 
 from conftest import unique
-from openbao_support import dev_server
-
-
-@pytest.fixture(scope="module", params=["openbao", "coffre"])
-def srv(request):
-    with dev_server(request.param) as server:
-        yield server
 
 
 def client(srv, namespace: str | None = None, token: str | None = None) -> hvac.Client:

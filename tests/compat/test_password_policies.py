@@ -9,8 +9,8 @@ import hvac
 import pytest
 import requests
 
+from conftest import root_client as root
 from conftest import unique
-from openbao_support import dev_server
 
 POLICY = '''length = 20
 rule "charset" {
@@ -22,16 +22,6 @@ rule "charset" {
   min-chars = 2
 }
 '''
-
-
-@pytest.fixture(scope="module", params=["openbao", "coffre"])
-def srv(request):
-    with dev_server(request.param) as server:
-        yield server
-
-
-def root(srv) -> hvac.Client:
-    return hvac.Client(url=srv.url, token=srv.root_token, timeout=30)
 
 
 def test_a_policy_generates_passwords_that_meet_it(srv):

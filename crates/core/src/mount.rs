@@ -388,9 +388,11 @@ impl Router {
 
     /// The mount serving `path` and the path relative to it. A path equal to a mount without
     /// its trailing slash (`secret` for `secret/`) routes to that mount's root.
-    /// Whether a mount with this accessor is routed.
-    pub(crate) fn has_accessor(&self, accessor: &str) -> bool {
-        self.routes.iter().any(|r| r.entry.accessor == accessor)
+    /// The auth mount with this accessor, if one is routed.
+    pub(crate) fn auth_mount(&self, accessor: &str) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|r| r.entry.is_auth() && r.entry.accessor == accessor)
     }
 
     /// Every route, longest mount path first.

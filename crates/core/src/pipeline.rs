@@ -227,7 +227,11 @@ impl Unsealed {
         if entry.num_uses < 0
             || !crate::auth::login::token_allows(&entry, req.remote_addr.as_deref())
             || !(entry.mount_accessor.is_empty()
-                || holder.router.load().has_accessor(&entry.mount_accessor))
+                || holder
+                    .router
+                    .load()
+                    .auth_mount(&entry.mount_accessor)
+                    .is_some())
         {
             return Err(Error::PermissionDenied);
         }

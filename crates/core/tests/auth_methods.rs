@@ -5,9 +5,9 @@
 mod common;
 
 use coffre_core::{ErrorKind, Operation, Request};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use common::auth_fx::{Fx, kind};
+use common::auth_fx::{Fx, data, kind};
 use common::obj;
 
 #[tokio::test]
@@ -362,16 +362,6 @@ async fn sys_auth_lists_reads_and_refuses_as_openbao() {
         .await
         .expect_err("missing");
     assert_eq!(err.to_string(), "No auth engine at nothere/");
-}
-
-/// The data of a successful root call.
-async fn data(fx: &Fx, op: Operation, path: &str, body: Value) -> Map<String, Value> {
-    fx.root_call(op, path, body)
-        .await
-        .expect(path)
-        .expect("response")
-        .data
-        .expect("data")
 }
 
 async fn approle_login(fx: &Fx, role_id: &str, secret_id: &str) -> Option<ErrorKind> {

@@ -5,18 +5,9 @@
 mod common;
 
 use coffre_core::{ErrorKind, Operation, Request};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use common::auth_fx::{Fx, kind};
-
-async fn data(fx: &Fx, op: Operation, path: &str, body: Value) -> Map<String, Value> {
-    fx.root_call(op, path, body)
-        .await
-        .expect(path)
-        .expect("response")
-        .data
-        .expect("data")
-}
+use common::auth_fx::{Fx, data, kind};
 
 /// Enables KV v1 at `kv/`, writes `kv/<name>/secret` for each name, and makes userpass users
 /// with no policies of their own.

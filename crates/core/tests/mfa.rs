@@ -6,17 +6,8 @@ mod common;
 use coffre_core::{ErrorKind, Operation, Request};
 use serde_json::{Map, Value, json};
 
-use common::auth_fx::{Fx, kind};
+use common::auth_fx::{Fx, data, kind};
 use common::obj;
-
-async fn data(fx: &Fx, op: Operation, path: &str, body: Value) -> Map<String, Value> {
-    fx.root_call(op, path, body)
-        .await
-        .expect(path)
-        .expect("response")
-        .data
-        .expect("data")
-}
 
 /// A TOTP method enforced on userpass, and `alice` enrolled in it: (method id, otpauth URL,
 /// backup codes).

@@ -110,21 +110,6 @@ pub(crate) async fn run(
     Ok(Some(resp))
 }
 
-/// Mints the token of a login whose credentials (and MFA) were checked.
-pub(crate) async fn finish(
-    tenant: &Tenant,
-    mount: &MountEntry,
-    path: &str,
-    login: Login,
-    entity_id: &str,
-    now: i64,
-) -> Result<Response> {
-    let (token, entry, warnings) = mint(tenant, mount, path, login, entity_id, now).await?;
-    let mut resp = crate::system::auth_response(now, &entry, &token, tenant);
-    resp.warnings = warnings;
-    Ok(resp)
-}
-
 /// Records the moment a name was locked (the failed login itself has its own entries).
 async fn audit_lock(tenant: &Tenant, mount: &MountEntry, name: &str) {
     let path = format!("sys/locked-users/{}/lock/{name}", mount.accessor);
@@ -154,15 +139,16 @@ fn token_type(params: &TokenParams, mount: &MountEntry) -> &'static str {
     }
 }
 
-/// Creates the login's token in the namespace's store.
-async fn mint(
+/// Mints the token of a login whose credentials (and MFA) were checked, in the namespace's
+/// store, and answers its `auth` block.
+pub(crate) async fn finish(
     tenant: &Tenant,
     mount: &MountEntry,
     path: &str,
     login: Login,
     entity_id: &str,
     now: i64,
-) -> Result<(String, Arc<TokenEntry>, Vec<String>)> {
+) -> Result<Response> {
     let params = login.token;
     let mut warnings = Vec::new();
     let mut policies = params.policies.clone();
@@ -226,7 +212,9 @@ async fn mint(
         bound_cidrs: params.bound_cidrs,
     };
     let entry = tenant.tokens.create(&token, entry).await?;
-    Ok((token, entry, warnings))
+    let mut resp = crate::system::auth_response(now, &entry, &token, tenant);
+    resp.warnings = warnings;
+    Ok(resp)
 }
 
 /// A login token's display name, as Vault makes it: the mount's path below `auth/` with `/`

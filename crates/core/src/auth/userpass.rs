@@ -117,18 +117,12 @@ fn username(raw: &str) -> Result<String> {
 }
 
 async fn load(view: &View, name: &str) -> Result<Option<User>> {
-    let Some(raw) = view.get(&format!("{USER_PREFIX}{name}")).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(raw.expose())
-        .map(Some)
-        .map_err(|e| Error::Internal(format!("corrupt user entry: {e}")))
+    view.get_json(&format!("{USER_PREFIX}{name}"), "userpass user")
+        .await
 }
 
 async fn store(view: &View, name: &str, user: &User) -> Result<()> {
-    let bytes =
-        serde_json::to_vec(user).map_err(|e| Error::Internal(format!("encode user: {e}")))?;
-    view.put(&format!("{USER_PREFIX}{name}"), &bytes).await
+    view.put_json(&format!("{USER_PREFIX}{name}"), user).await
 }
 
 /// The password field, required and non-empty.

@@ -13,6 +13,7 @@ mod view;
 
 pub use namespace_keys::{NAMESPACE_KEYS_PATH, NamespaceKey};
 pub use view::View;
+pub(crate) use view::to_json;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

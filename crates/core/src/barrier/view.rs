@@ -65,9 +65,44 @@ impl View {
             .await
     }
 
+    /// The JSON value at `key`; a value that does not decode is an internal error naming
+    /// `what` (never the value).
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
+        match self.get(key).await? {
+            Some(raw) => serde_json::from_slice(raw.expose())
+                .map(Some)
+                .map_err(|e| crate::error::Error::Internal(format!("corrupt {what}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every JSON value one level below `prefix`.
+    pub(crate) async fn get_all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for key in self.list(prefix).await? {
+            if let Some(v) = self.get_json(&format!("{prefix}{key}"), what).await? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
     /// The core's clock.
     pub fn clock(&self) -> &SharedClock {
         self.barrier.clock()
+    }
+
+    /// Stores `value` as JSON at `key`.
+    pub(crate) async fn put_json<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        self.put(key, &to_json(value)?).await
     }
 
     /// Stores `value` at `key`.
@@ -129,4 +164,9 @@ impl View {
         }
         Ok(())
     }
+}
+
+/// `value` as JSON bytes, for a storage write.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| crate::error::Error::Internal(format!("encode: {e}")))
 }

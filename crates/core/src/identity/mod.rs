@@ -22,8 +22,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::barrier::View;
-use crate::error::{Error, Result};
+use crate::barrier::{View, to_json};
+use crate::error::Result;
 
 pub(crate) use types::{Alias, Entity, Group};
 
@@ -177,34 +177,20 @@ pub(crate) struct IdentityStore {
     resolved: parking_lot::Mutex<HashMap<String, Arc<Resolved>>>,
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| Error::Internal(format!("encode identity: {e}")))
-}
-
-async fn load_all<T: serde::de::DeserializeOwned>(view: &View, prefix: &str) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    for key in view.list(prefix).await? {
-        if let Some(raw) = view.get(&format!("{prefix}{key}")).await? {
-            out.push(
-                serde_json::from_slice(raw.expose())
-                    .map_err(|e| Error::Internal(format!("corrupt identity entry {key}: {e}")))?,
-            );
-        }
-    }
-    Ok(out)
-}
-
 impl IdentityStore {
     /// Loads the identity store of the namespace whose storage is `view`.
     pub(crate) async fn open(view: View) -> Result<IdentityStore> {
         let mut state = State::default();
-        for e in load_all::<Entity>(&view, ENTITY).await? {
+        for e in view
+            .get_all_json::<Entity>(ENTITY, "identity entity")
+            .await?
+        {
             state.insert_entity(Arc::new(e));
         }
-        for a in load_all::<Alias>(&view, ALIAS).await? {
+        for a in view.get_all_json::<Alias>(ALIAS, "identity alias").await? {
             state.insert_alias(Arc::new(a));
         }
-        for g in load_all::<Group>(&view, GROUP).await? {
+        for g in view.get_all_json::<Group>(GROUP, "identity group").await? {
             state.insert_group(Arc::new(g));
         }
         Ok(IdentityStore {
@@ -232,11 +218,11 @@ impl IdentityStore {
         let mut writes = Vec::with_capacity(changes.len());
         for c in &changes {
             writes.push(match c {
-                Change::Entity(e) => (format!("{ENTITY}{}", e.id), Some(encode(&**e)?)),
+                Change::Entity(e) => (format!("{ENTITY}{}", e.id), Some(to_json(&**e)?)),
                 Change::DeleteEntity(id) => (format!("{ENTITY}{id}"), None),
-                Change::Alias(a) => (format!("{ALIAS}{}", a.id), Some(encode(&**a)?)),
+                Change::Alias(a) => (format!("{ALIAS}{}", a.id), Some(to_json(&**a)?)),
                 Change::DeleteAlias(id) => (format!("{ALIAS}{id}"), None),
-                Change::Group(g) => (format!("{GROUP}{}", g.id), Some(encode(&**g)?)),
+                Change::Group(g) => (format!("{GROUP}{}", g.id), Some(to_json(&**g)?)),
                 Change::DeleteGroup(id) => (format!("{GROUP}{id}"), None),
             });
         }

@@ -97,31 +97,16 @@ pub(crate) struct MfaStore {
     write_lock: tokio::sync::Mutex<()>,
 }
 
-async fn load<T: serde::de::DeserializeOwned>(view: &View, prefix: &str) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    for key in view.list(prefix).await? {
-        if let Some(raw) = view.get(&format!("{prefix}{key}")).await? {
-            out.push(
-                serde_json::from_slice(raw.expose())
-                    .map_err(|e| Error::Internal(format!("corrupt MFA entry {key}: {e}")))?,
-            );
-        }
-    }
-    Ok(out)
-}
-
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| Error::Internal(format!("encode MFA entry: {e}")))
-}
-
 impl MfaStore {
     pub(crate) async fn open(view: View) -> Result<MfaStore> {
-        let methods = load::<TotpMethod>(&view, METHOD)
+        let methods = view
+            .get_all_json::<TotpMethod>(METHOD, "MFA method")
             .await?
             .into_iter()
             .map(|m| (m.id.clone(), Arc::new(m)))
             .collect();
-        let enforcements = load::<Enforcement>(&view, ENFORCEMENT)
+        let enforcements = view
+            .get_all_json::<Enforcement>(ENFORCEMENT, "MFA enforcement")
             .await?
             .into_iter()
             .map(|e| (e.name.clone(), Arc::new(e)))
@@ -165,9 +150,7 @@ impl MfaStore {
 
     /// Stores a method. Hold [`MfaStore::lock`].
     pub(crate) async fn put_method(&self, m: TotpMethod) -> Result<()> {
-        self.view
-            .put(&format!("{METHOD}{}", m.id), &encode(&m)?)
-            .await?;
+        self.view.put_json(&format!("{METHOD}{}", m.id), &m).await?;
         self.methods.write().insert(m.id.clone(), Arc::new(m));
         Ok(())
     }
@@ -204,7 +187,7 @@ impl MfaStore {
     /// Stores an enforcement. Hold [`MfaStore::lock`].
     pub(crate) async fn put_enforcement(&self, e: Enforcement) -> Result<()> {
         self.view
-            .put(&format!("{ENFORCEMENT}{}", e.name), &encode(&e)?)
+            .put_json(&format!("{ENFORCEMENT}{}", e.name), &e)
             .await?;
         self.enforcements
             .write()

@@ -419,13 +419,14 @@ pub(super) async fn enforcement(
                 ));
             }
             {
-                let table = scope.tenant.mounts.lock().await;
-                if let Some(bad) = e.auth_method_accessors.iter().find(|a| {
-                    !table
-                        .entries
-                        .iter()
-                        .any(|m| m.is_auth() && m.accessor == **a)
-                }) {
+                // The router's snapshot (the mount table's lock is taken before this store's
+                // elsewhere).
+                let router = scope.tenant.router.load_full();
+                if let Some(bad) = e
+                    .auth_method_accessors
+                    .iter()
+                    .find(|a| router.auth_mount(a).is_none())
+                {
                     return Err(Error::invalid(format!(
                         "invalid auth mount accessor \"{bad}\""
                     )));

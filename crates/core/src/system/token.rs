@@ -839,9 +839,7 @@ async fn renew(
     {
         let router = tenant.router.load_full();
         let method = router
-            .routes()
-            .iter()
-            .find(|r| r.entry.accessor == current.mount_accessor)
+            .auth_mount(&current.mount_accessor)
             .ok_or_else(|| Error::invalid("the auth method that made the token is gone"))?;
         if let Some(m) = method.engine.auth_method() {
             m.renew_check(&method.view, &current).await?;

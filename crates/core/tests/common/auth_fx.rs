@@ -99,3 +99,13 @@ impl Fx {
 pub fn kind<T>(r: coffre_core::Result<T>) -> Option<ErrorKind> {
     r.err().map(|e| e.kind())
 }
+
+/// The data of a successful root call.
+pub async fn data(fx: &Fx, op: Operation, path: &str, body: Value) -> Map<String, Value> {
+    fx.root_call(op, path, body)
+        .await
+        .expect(path)
+        .expect("response")
+        .data
+        .expect("data")
+}

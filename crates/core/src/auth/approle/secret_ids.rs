@@ -16,7 +16,7 @@ use coffre_crypto::HmacKey;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::token_params::TokenParams;
-use crate::barrier::View;
+use crate::barrier::{View, to_json};
 use crate::error::{Error, Result};
 
 const SALT: &str = "salt";
@@ -72,14 +72,6 @@ impl SecretId {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(raw: &[u8], what: &str) -> Result<T> {
-    serde_json::from_slice(raw).map_err(|e| Error::Internal(format!("corrupt {what}: {e}")))
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::Internal(format!("encode: {e}")))
-}
-
 /// State shared by every instance of one AppRole mount: the HMAC key once loaded, and the
 /// lock that serializes changes to secret ids and role ids (use counts, uniqueness).
 #[derive(Default)]
@@ -115,10 +107,9 @@ impl Store<'_> {
     }
 
     pub(super) async fn role(&self, name: &str) -> Result<Option<Role>> {
-        match self.view.get(&format!("{ROLE}{name}")).await? {
-            Some(raw) => decode(raw.expose(), "role").map(Some),
-            None => Ok(None),
-        }
+        self.view
+            .get_json(&format!("{ROLE}{name}"), "AppRole role")
+            .await
     }
 
     pub(super) async fn roles(&self) -> Result<Vec<String>> {
@@ -135,7 +126,7 @@ impl Store<'_> {
             return Err(Error::invalid("role_id already in use"));
         }
         let mut writes = vec![
-            (format!("{ROLE}{name}"), Some(encode(role)?)),
+            (format!("{ROLE}{name}"), Some(to_json(role)?)),
             (new_index.clone(), Some(name.as_bytes().to_vec())),
         ];
         if let Some(old) = old.filter(|o| o.role_id != role.role_id) {
@@ -186,7 +177,7 @@ impl Store<'_> {
         }
         self.view
             .batch(vec![
-                (key, Some(encode(entry)?)),
+                (key, Some(to_json(entry)?)),
                 (
                     format!("{ACCESSOR}{name}/{}", entry.accessor),
                     Some(hash.into_bytes()),
@@ -208,10 +199,9 @@ impl Store<'_> {
     }
 
     async fn secret_id_by_hash(&self, name: &str, hash: &str) -> Result<Option<SecretId>> {
-        match self.view.get(&format!("{SECRET_ID}{name}/{hash}")).await? {
-            Some(raw) => decode(raw.expose(), "secret id").map(Some),
-            None => Ok(None),
-        }
+        self.view
+            .get_json(&format!("{SECRET_ID}{name}/{hash}"), "AppRole secret id")
+            .await
     }
 
     /// The hash of the secret id an accessor names.
@@ -253,7 +243,7 @@ impl Store<'_> {
         entry: &SecretId,
     ) -> Result<()> {
         self.view
-            .put(&format!("{SECRET_ID}{name}/{hash}"), &encode(entry)?)
+            .put_json(&format!("{SECRET_ID}{name}/{hash}"), entry)
             .await
     }
 

@@ -191,20 +191,18 @@ pub(in crate::system) async fn write_alias(
     if let Some(m) = fields::opt_string_map(data, "custom_metadata")? {
         alias.custom_metadata = m;
     }
-    let mount = {
-        let table = scope.tenant.mounts.lock().await;
-        table
-            .entries
-            .iter()
-            .find(|m| m.is_auth() && m.accessor == alias.mount_accessor)
-            .cloned()
-    }
-    .ok_or_else(|| {
-        Error::invalid(format!(
-            "invalid mount accessor \"{}\"",
-            alias.mount_accessor
-        ))
-    })?;
+    // From the router's snapshot, not the mount table's lock: a mount being disabled holds
+    // that lock while it removes its aliases under this store's lock.
+    let router = scope.tenant.router.load_full();
+    let mount = router
+        .auth_mount(&alias.mount_accessor)
+        .map(|r| r.entry.clone())
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "invalid mount accessor \"{}\"",
+                alias.mount_accessor
+            ))
+        })?;
     alias.mount_type = mount.kind.clone();
     alias.mount_path = mount.path.clone();
     {
