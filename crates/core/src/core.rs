@@ -135,6 +135,17 @@ pub(crate) struct Unsealed {
     /// State shared by the engine instances of each mount.
     pub(crate) mount_states: crate::engines::mount_state::MountStates,
     pub(crate) cluster: ClusterInfo,
+    /// Runs the namespaces' due jobs (rotation, token tidy).
+    pub(crate) jobs: crate::jobs::Runner,
+}
+
+impl Unsealed {
+    /// Whether this node runs background jobs and writes. Storage that one node owns (the
+    /// embedded store, memory) has one node, always active; an HA backend answers from its
+    /// leadership, so only the active node of several ever runs a job.
+    pub(crate) fn is_active_node(&self) -> bool {
+        true
+    }
 }
 
 /// The coffre core.
@@ -338,7 +349,7 @@ impl Core {
         drop(unseal_key);
 
         let unsealed = Arc::new(self.open_unsealed(root_key).await?);
-        spawn_tidy(Arc::downgrade(&unsealed));
+        spawn_jobs(Arc::downgrade(&unsealed));
         spawn_resume_purges(&unsealed);
         self.unsealed.store(Some(unsealed));
         if !coffre_crypto::mlock_supported() {
@@ -386,6 +397,7 @@ impl Core {
             quotas,
             mount_states,
             cluster,
+            jobs: crate::jobs::Runner::default(),
         })
     }
 
@@ -486,6 +498,17 @@ impl Core {
         unsealed.handle(req).await
     }
 
+    /// Runs one pass of the job runner now, at the core's clock: every job due is run (the
+    /// background task does the same every second). For tests on a manual clock, and for
+    /// `coffre rotate run`.
+    pub async fn run_jobs(&self) -> Result<crate::jobs::PassReport> {
+        let Some(unsealed) = self.unsealed.load_full() else {
+            return Err(Error::Sealed);
+        };
+        let now = unsealed.barrier.clock().now_unix_secs();
+        Ok(unsealed.jobs.run_due(&unsealed, now).await)
+    }
+
     /// Dev mode: initialize with one share, unseal, and return (unseal key, root token).
     pub async fn dev_init(&self, root_token: Option<&str>) -> Result<(SecretBytes, String)> {
         let init = self.init(1, 1, root_token).await?;
@@ -499,28 +522,22 @@ impl Core {
     }
 }
 
-/// How often expired tokens are removed from storage.
-const TIDY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often the background task runs a pass of the job runner (real time; what is due is
+/// decided by the core's clock).
+const JOB_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Removes expired tokens in the background while unsealed. The task holds only a weak
+/// Runs the job runner's passes in the background while unsealed. The task holds only a weak
 /// reference, so sealing (dropping the last strong one) ends it.
-fn spawn_tidy(unsealed: std::sync::Weak<Unsealed>) {
+fn spawn_jobs(unsealed: std::sync::Weak<Unsealed>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
     runtime.spawn(async move {
         loop {
-            tokio::time::sleep(TIDY_INTERVAL).await;
+            tokio::time::sleep(JOB_TICK).await;
             let Some(u) = unsealed.upgrade() else { return };
-            for tenant in u.namespaces.all() {
-                let scope = crate::system::Scope {
-                    unsealed: &u,
-                    tenant: &tenant,
-                };
-                if let Err(e) = crate::system::tidy_tokens(&scope).await {
-                    tracing::warn!(error = %e, namespace = %tenant.ns.path, "token tidy failed");
-                }
-            }
+            let now = u.barrier.clock().now_unix_secs();
+            u.jobs.run_due(&u, now).await;
         }
     });
 }

@@ -361,8 +361,10 @@ impl Router {
         namespace: &View,
         secrets: &Arc<crate::quota::SecretCount>,
         background: &crate::audit::BackgroundAudit,
+        jobs: &crate::jobs::JobStore,
         states: &engines::mount_state::MountStates,
     ) -> Result<Router> {
+        let rotation = crate::rotation::Services::new(jobs, namespace, background);
         let mut routes = Vec::with_capacity(table.entries.len() + 1);
         let builtin = [token_auth_entry(), identity_entry()];
         for entry in table.entries.iter().chain(builtin.iter()) {
@@ -374,6 +376,7 @@ impl Router {
                     background,
                     states,
                     secrets,
+                    rotation: &rotation,
                 },
             )?;
             routes.push(Route {

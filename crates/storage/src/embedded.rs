@@ -469,6 +469,23 @@ impl Backend for RedbBackend {
         })
     }
 
+    async fn scan_range(&self, start: &str, end: &str, limit: usize) -> Result<Vec<String>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        self.read(|table| {
+            let mut out = Vec::new();
+            for entry in table.range::<&str>(start..end)? {
+                if out.len() >= limit {
+                    break;
+                }
+                let (key, _) = entry?;
+                out.push(key.value().to_owned());
+            }
+            Ok(out)
+        })
+    }
+
     async fn compare_and_swap(
         &self,
         key: &str,

@@ -95,6 +95,23 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// Every full key starting with `prefix` (plain string prefix), sorted, recursive.
     async fn scan(&self, prefix: &str) -> Result<Vec<String>>;
 
+    /// At most `limit` keys `k` with `start <= k < end`, sorted: a bounded walk of one key range
+    /// (the job runner's due-index reads what is due without touching what is not). The
+    /// default filters a [`Backend::scan`] of the common prefix; ordered backends override it
+    /// with a range read that stops at `end` or after `limit` keys.
+    async fn scan_range(&self, start: &str, end: &str, limit: usize) -> Result<Vec<String>> {
+        let common: String = start
+            .chars()
+            .zip(end.chars())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a)
+            .collect();
+        let mut keys = self.scan(&common).await?;
+        keys.retain(|k| k.as_str() >= start && k.as_str() < end);
+        keys.truncate(limit);
+        Ok(keys)
+    }
+
     /// Atomically: if the current value equals `expected` (`None` = absent) apply `new`
     /// (`None` = delete) and return `true`; otherwise return `false` and change nothing.
     async fn compare_and_swap(

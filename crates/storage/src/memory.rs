@@ -65,6 +65,18 @@ impl Backend for InMemoryBackend {
             .collect())
     }
 
+    async fn scan_range(&self, start: &str, end: &str, limit: usize) -> Result<Vec<String>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let map = self.map.read();
+        Ok(map
+            .range::<str, _>((Bound::Included(start), Bound::Excluded(end)))
+            .map(|(k, _)| k.clone())
+            .take(limit)
+            .collect())
+    }
+
     async fn compare_and_swap(
         &self,
         key: &str,

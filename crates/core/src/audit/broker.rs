@@ -55,6 +55,21 @@ pub(crate) struct BackgroundAudit {
 }
 
 impl BackgroundAudit {
+    /// A log that is gone: every change is refused as sealed (unit tests of engines that
+    /// make no background change).
+    #[cfg(test)]
+    pub(crate) fn detached() -> BackgroundAudit {
+        BackgroundAudit {
+            broker: std::sync::Weak::new(),
+            namespace: None,
+        }
+    }
+
+    /// The path of the namespace whose jobs these are (`""`: the root's, or the core's own).
+    pub(crate) fn namespace_path(&self) -> &str {
+        self.namespace.as_deref().map_or("", |ns| ns.path.as_str())
+    }
+
     /// The same log, for the jobs of namespace `ns` (their entries record it).
     pub(crate) fn in_namespace(&self, ns: &crate::namespace::NamespaceEntry) -> BackgroundAudit {
         BackgroundAudit {

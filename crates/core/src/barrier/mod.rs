@@ -196,6 +196,12 @@ impl Barrier {
         Ok(self.backend.scan(prefix).await?)
     }
 
+    /// At most `limit` keys in `[start, end)`, sorted (see [`Backend::scan_range`]).
+    pub async fn scan_range(&self, start: &str, end: &str, limit: usize) -> Result<Vec<String>> {
+        self.check_open()?;
+        Ok(self.backend.scan_range(start, end, limit).await?)
+    }
+
     /// Closes the barrier for good (sealing): every later read or write is refused with
     /// [`Error::Sealed`]. The keys themselves are zeroized when the last holder drops it.
     pub(crate) fn seal(&self) {

@@ -142,6 +142,19 @@ impl View {
             .collect())
     }
 
+    /// At most `limit` keys of the view in `[start, end)`, sorted (relative to the view).
+    pub async fn scan_range(&self, start: &str, end: &str, limit: usize) -> Result<Vec<String>> {
+        self.check_live()?;
+        let keys = self
+            .barrier
+            .scan_range(&self.full(start), &self.full(end), limit)
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
+            .collect())
+    }
+
     /// Writes several entries of the view atomically, in one durable commit. `None` deletes.
     pub async fn batch(&self, entries: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
         let entries = entries

@@ -7,6 +7,8 @@ mod kv_v2;
 pub(crate) mod mount_state;
 pub(crate) mod transit;
 
+pub(crate) use kv_v2::rotation::{KvRotationJob, calendar_entry as kv_calendar_entry};
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -237,14 +239,16 @@ pub(crate) struct EngineContext<'a> {
     pub(crate) states: &'a mount_state::MountStates,
     /// The namespace's `max_secrets` count, which the KV engines keep.
     pub(crate) secrets: &'a Arc<crate::quota::SecretCount>,
+    /// What rotating the mount's objects needs from the namespace.
+    pub(crate) rotation: &'a crate::rotation::Services,
 }
 
 /// Creates the engine for a mount entry.
 pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result<Arc<dyn Engine>> {
     match entry.kind.as_str() {
-        "kv" if entry.options.get("version").map(String::as_str) == Some("2") => Ok(Arc::new(
-            kv_v2::KvV2::new(&entry.uuid, ctx.states, ctx.secrets),
-        )),
+        "kv" if entry.options.get("version").map(String::as_str) == Some("2") => {
+            Ok(Arc::new(kv_v2::KvV2::new(&entry.uuid, ctx)))
+        }
         "kv" => Ok(Arc::new(kv_v1::KvV1::new(entry, ctx))),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
         "userpass" => Ok(Arc::new(crate::auth::userpass::Userpass)),

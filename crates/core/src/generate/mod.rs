@@ -1,8 +1,10 @@
 //! Generators of secret values, from the system CSPRNG (aws-lc's): passwords from Vault-style
-//! password policies now; API keys, keys and key pairs with the rotation work (issue 14).
+//! password policies ([`password`]) and the generators rotation policies name ([`secret`]:
+//! API keys, hex, base64, UUIDs, AES keys, JWT HMAC secrets, Ed25519 and RSA key pairs).
 //! Generated values are never logged.
 
 pub(crate) mod password;
+pub(crate) mod secret;
 
 use crate::error::{Error, Result};
 

@@ -21,6 +21,10 @@ use zeroize::Zeroizing;
 use super::uniform_below;
 use crate::error::{Error, Result};
 
+/// Where a namespace keeps its password policies (below its view): `<prefix><name>` holds the
+/// policy text.
+pub(crate) const STORAGE_PREFIX: &str = "sys/password-policy/";
+
 /// Shortest and longest passwords a policy may ask for (Vault's bounds).
 const LENGTH: std::ops::RangeInclusive<usize> = 4..=100;
 /// Draws before giving up on a policy whose rules are rarely met by chance.
@@ -120,6 +124,15 @@ impl PasswordPolicy {
                     LENGTH.end()
                 ))
             })?;
+        PasswordPolicy::from_rules(length, rules)
+    }
+
+    /// A policy of `length` characters over checked `rules` (a length within bounds, rules
+    /// whose `min-chars` fit in it): the built-in classes of the rotation generator.
+    pub(crate) fn from_rules(length: usize, rules: Vec<CharsetRule>) -> Result<PasswordPolicy> {
+        if !LENGTH.contains(&length) || rules.iter().map(|r| r.min_chars).sum::<usize>() > length {
+            return Err(invalid("the rules do not fit the length"));
+        }
         let mut alphabet: Vec<char> = Vec::new();
         for c in rules.iter().flat_map(|r| r.charset.iter()) {
             if !alphabet.contains(c) {

@@ -43,6 +43,8 @@ pub(crate) struct Tenant {
     pub(crate) identity: crate::identity::IdentityStore,
     /// Login MFA: methods, enforcements, enrolments, pending logins.
     pub(crate) mfa: crate::mfa::MfaStore,
+    /// The namespace's scheduled jobs (rotations, token tidy).
+    pub(crate) jobs: crate::jobs::JobStore,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -99,7 +101,8 @@ impl Tenant {
         let tokens = TokenStore::open(view.sub(TOKEN_PREFIX), suffix).await?;
         let secrets = Arc::new(parent.map_or_else(SecretCount::default, SecretCount::below));
         let background = background.in_namespace(&ns);
-        let router = Router::build(&mounts, &view, &secrets, &background, states)?;
+        let jobs = crate::jobs::JobStore::new(view.sub(crate::jobs::JOBS_PREFIX));
+        let router = Router::build(&mounts, &view, &secrets, &background, &jobs, states)?;
         let lockouts = crate::auth::Lockouts::open(view.clone()).await?;
         let identity = crate::identity::IdentityStore::open(view.clone()).await?;
         let mfa = crate::mfa::MfaStore::open(view.clone()).await?;
@@ -115,6 +118,7 @@ impl Tenant {
             lockouts,
             identity,
             mfa,
+            jobs,
             view,
             ns,
         };

@@ -13,6 +13,7 @@ mod password_policies;
 mod policies;
 mod quotas;
 mod remount;
+mod rotation;
 mod sys;
 mod token;
 

@@ -399,6 +399,7 @@ async fn commit_table_with(
         &scope.tenant.view,
         &scope.tenant.secrets,
         &scope.tenant.background,
+        &scope.tenant.jobs,
         &scope.unsealed.mount_states,
     )?;
     let bytes =

@@ -12,7 +12,7 @@ use crate::fields;
 use crate::generate::password::PasswordPolicy;
 use crate::request::{Operation, Response};
 
-const PREFIX: &str = "sys/password-policy/";
+use crate::generate::password::STORAGE_PREFIX as PREFIX;
 
 fn missing() -> Error {
     Error::NotFound("policy does not exist".into())

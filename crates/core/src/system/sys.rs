@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::mounts::Kind;
 use super::{
-    Scope, locked_users, mounts, namespaces, password_policies, policies, quotas, remount,
+    Scope, locked_users, mounts, namespaces, password_policies, policies, quotas, remount, rotation,
 };
 use crate::clock::rfc3339_nanos;
 use crate::engines::EngineRequest;
@@ -38,6 +38,8 @@ pub(super) enum Route {
     PasswordPolicies,
     PasswordPolicy,
     PasswordGenerate,
+    RotationCalendar,
+    RotationPresets,
     InactiveIdentities,
     AuditList,
     AuditDevice,
@@ -286,6 +288,17 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                     "The policy (HCL: length and charset rules), or its base64.",
                 )])
                 .help("Read, write or delete a password policy.", ""),
+            path("rotation/calendar", Route::RotationCalendar)
+                .ops(&[Read])
+                .fields(&[field(
+                    "within",
+                    FieldKind::Duration,
+                    "The window: rotations due within it (default 30d), overdue ones too.",
+                )])
+                .help("List the secrets due to rotate, soonest first.", ""),
+            path("rotation/presets", Route::RotationPresets)
+                .ops(&[Read])
+                .help("List the rotation presets and their cryptoperiods.", ""),
             path("mfa/validate", Route::MfaValidate)
                 .ops(WRITE)
                 .fields(&[
@@ -500,6 +513,8 @@ pub(super) async fn handle(
             password_policies::policy(scope, req.param("name"), op, data).await
         }
         Route::PasswordGenerate => password_policies::generate(scope, req.param("name")).await,
+        Route::RotationCalendar => rotation::calendar(scope, data).await.map(Some),
+        Route::RotationPresets => Ok(Some(rotation::presets())),
         Route::InactiveIdentities => super::identity::inactive(scope, data).map(Some),
         Route::Unlock => locked_users::unlock(scope, req).await.map(Some),
         Route::Namespaces => Ok(namespaces::list(scope)),

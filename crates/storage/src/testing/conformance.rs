@@ -22,8 +22,54 @@ pub async fn conformance<B: Backend>(b: &B) {
     binary_values(b).await;
     list(b).await;
     scan(b).await;
+    scan_range(b).await;
     compare_and_swap(b).await;
     batch(b).await;
+}
+
+async fn scan_range<B: Backend>(b: &B) {
+    for k in [
+        "sr/0001/a",
+        "sr/0001/b",
+        "sr/0002/a",
+        "sr/0005/x",
+        "sr/0010/a",
+        "sr0",
+    ] {
+        b.put(k, b"v".to_vec()).await.expect("put");
+    }
+    assert_eq!(
+        b.scan_range("sr/", "sr/0005", 100)
+            .await
+            .expect("scan_range"),
+        s(&["sr/0001/a", "sr/0001/b", "sr/0002/a"]),
+        "keys in [start, end), sorted"
+    );
+    assert_eq!(
+        b.scan_range("sr/", "sr/0005", 2).await.expect("scan_range"),
+        s(&["sr/0001/a", "sr/0001/b"]),
+        "at most limit keys, the smallest"
+    );
+    assert_eq!(
+        b.scan_range("sr/0001/b", "sr/~", 100)
+            .await
+            .expect("scan_range"),
+        s(&["sr/0001/b", "sr/0002/a", "sr/0005/x", "sr/0010/a"]),
+        "start is included, keys past end are not"
+    );
+    assert!(
+        b.scan_range("sr/0005", "sr/0001", 100)
+            .await
+            .expect("scan_range")
+            .is_empty(),
+        "an empty range when start >= end"
+    );
+    assert!(
+        b.scan_range("sr/", "sr/", 100)
+            .await
+            .expect("scan_range")
+            .is_empty()
+    );
 }
 
 async fn get_put_delete<B: Backend>(b: &B) {

@@ -270,6 +270,11 @@ impl Backend for FaultyBackend {
         self.inner.scan(prefix).await
     }
 
+    async fn scan_range(&self, start: &str, end: &str, limit: usize) -> Result<Vec<String>> {
+        self.read_fault(start)?;
+        self.inner.scan_range(start, end, limit).await
+    }
+
     async fn compare_and_swap(
         &self,
         key: &str,

@@ -9,6 +9,7 @@
 //! win.
 
 mod fields;
+pub(crate) mod rotation;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -43,18 +44,17 @@ pub(crate) struct KvV2 {
     locks: Arc<MountLocks>,
     /// The namespace's `max_secrets` count: a secret is a key with metadata.
     secrets: Arc<SecretCount>,
+    /// Jobs, password policies and audit, for rotating the mount's secrets.
+    rotation: crate::rotation::Services,
 }
 
 impl KvV2 {
     /// A new engine instance for the mount with this uuid.
-    pub(crate) fn new(
-        mount_uuid: &str,
-        states: &crate::engines::mount_state::MountStates,
-        secrets: &Arc<SecretCount>,
-    ) -> KvV2 {
+    pub(crate) fn new(mount_uuid: &str, ctx: &crate::engines::EngineContext<'_>) -> KvV2 {
         KvV2 {
-            locks: states.get(mount_uuid),
-            secrets: secrets.clone(),
+            locks: ctx.states.get(mount_uuid),
+            secrets: ctx.secrets.clone(),
+            rotation: ctx.rotation.clone(),
         }
     }
 }
@@ -69,6 +69,10 @@ enum Route {
     Undelete,
     Destroy,
     Subkeys,
+    /// Rotate now (`rotate/<key>`), promote a published next value, roll back.
+    Rotate,
+    Promote,
+    Rollback,
     /// Any other path: a 404 that tells a KV v1 habit how to use a versioned mount.
     Elsewhere,
 }
@@ -152,6 +156,17 @@ static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                         FieldKind::Bool,
                         "LIST: leave out keys whose latest version is deleted.",
                     ),
+                    field(
+                        "rotation",
+                        FieldKind::Any,
+                        "The rotation policy: a preset's name or an object (null removes it).",
+                    ),
+                    field(
+                        "criticality",
+                        FieldKind::Str,
+                        "critical, high, moderate or low.",
+                    ),
+                    field("owner", FieldKind::Str, "Who answers for the secret."),
                 ])
                 .help(
                     "Configures settings for the key and lists keys.",
@@ -191,6 +206,33 @@ static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .help(
                     "Read the structure of a secret, without its values.",
                     "Values are replaced by null.",
+                ),
+            path("rotate/{path+}", Route::Rotate)
+                .ops(WRITE)
+                .fields(&[field(
+                    "dry_run",
+                    FieldKind::Bool,
+                    "Say what would happen and change nothing.",
+                )])
+                .help(
+                    "Rotates the secret now, as its rotation policy says.",
+                    "Replace writes a new value; two-phase publishes it as next. The \
+                     response never carries a value.",
+                ),
+            path("promote/{path+}", Route::Promote).ops(WRITE).help(
+                "Promotes a published next value now.",
+                "Skips the rest of the grace; the validation webhook still runs.",
+            ),
+            path("rollback/{path+}", Route::Rollback)
+                .ops(WRITE)
+                .fields(&[field(
+                    "version",
+                    FieldKind::Int,
+                    "The version to restore (default: the one before the last rotation).",
+                )])
+                .help(
+                    "Restores an earlier value as a new version.",
+                    "While a two-phase rotation is pending, cancels it.",
                 ),
             path("{path*}", Route::Elsewhere)
                 .ops(&[Read, List, Patch, Delete])
@@ -276,8 +318,45 @@ impl Engine for KvV2 {
                 Ok::<(), Error>(())
             })
             .await?;
-        dispatch(route, &req, &self.locks, &self.secrets).await
+        if matches!(route, Route::Rotate | Route::Promote | Route::Rollback) {
+            let key = req.param("path");
+            if !valid_key(key) {
+                return Err(Error::UnsupportedPath);
+            }
+            let secret = rotation::Secret {
+                view: &req.view,
+                locks: &self.locks,
+                services: &self.rotation,
+                mount: &req.mount,
+                key,
+            };
+            return match route {
+                Route::Rollback => {
+                    let to = opt_i64(&req.data, "version")?
+                        .map(|v| {
+                            u64::try_from(v).map_err(|_| mismatch("version", "a version number"))
+                        })
+                        .transpose()?;
+                    rotation::rollback(&secret, to).await
+                }
+                _ => {
+                    let dry_run = opt_bool(&req.data, "dry_run")?.unwrap_or(false);
+                    rotation::by_hand(&secret, route == Route::Promote, dry_run).await
+                }
+            };
+        }
+        let meta_ctx = MetaCtx {
+            services: &self.rotation,
+            mount: &req.mount,
+        };
+        dispatch(route, &req, &self.locks, &self.secrets, &meta_ctx).await
     }
+}
+
+/// What metadata writes need to schedule a secret's rotation.
+struct MetaCtx<'a> {
+    services: &'a crate::rotation::Services,
+    mount: &'a crate::mount::MountEntry,
 }
 
 async fn dispatch(
@@ -285,6 +364,7 @@ async fn dispatch(
     req: &EngineRequest,
     locks: &MountLocks,
     secrets: &SecretCount,
+    rot: &MetaCtx<'_>,
 ) -> Result<Option<Response>> {
     let view = &req.view;
     let data = &req.data;
@@ -308,14 +388,15 @@ async fn dispatch(
         },
         Route::Metadata => match op {
             Operation::Read => metadata_read(view, key, locks).await,
-            Operation::Patch => metadata_patch(view, key, data, locks).await,
+            Operation::Patch => metadata_patch(view, key, data, locks, rot).await,
             Operation::Delete => metadata_delete(view, key, locks, secrets).await,
-            _ => metadata_write(view, key, data, locks, secrets).await,
+            _ => metadata_write(view, key, data, locks, secrets, rot).await,
         },
         Route::Delete => versions_op(view, key, data, locks, VersionsOp::Delete).await,
         Route::Undelete => versions_op(view, key, data, locks, VersionsOp::Undelete).await,
         Route::Destroy => versions_op(view, key, data, locks, VersionsOp::Destroy).await,
         Route::Subkeys => subkeys_read(view, key, data, locks).await,
+        Route::Rotate | Route::Promote | Route::Rollback => Err(Error::UnsupportedPath),
         Route::Elsewhere => Ok(Some(Response {
             status: Some(404),
             warnings: vec![INVALID_PATH.into()],
@@ -648,6 +729,7 @@ async fn metadata_read(view: &View, key: &str, locks: &MountLocks) -> Result<Opt
     out.insert("oldest_version".into(), meta.oldest_version.into());
     out.insert("updated_time".into(), fmt_time(meta.updated_time).into());
     out.insert("versions".into(), Value::Object(versions));
+    rotation::show(&meta, view.clock().now_unix_secs(), &mut out);
     Ok(Some(Response::with_data(out)))
 }
 
@@ -675,7 +757,9 @@ async fn metadata_write(
     data: &Map<String, Value>,
     locks: &MountLocks,
     secrets: &SecretCount,
+    rot: &MetaCtx<'_>,
 ) -> Result<Option<Response>> {
+    let rotation_changes = rotation::MetaChanges::parse(data)?;
     let max = opt_u32(data, "max_versions")?;
     let cas = opt_bool(data, "cas_required")?;
     let dva = opt_unsigned_duration(data, "delete_version_after")?;
@@ -690,7 +774,12 @@ async fn metadata_write(
             Some(m)
         }
     };
-    if max.is_none() && cas.is_none() && dva.is_none() && custom.is_none() {
+    if max.is_none()
+        && cas.is_none()
+        && dva.is_none()
+        && custom.is_none()
+        && rotation_changes.is_empty()
+    {
         return empty();
     }
     let config = store::load_config(view, locks).await?;
@@ -720,7 +809,16 @@ async fn metadata_write(
     if let Some(custom) = custom {
         meta.custom_metadata = normalize_custom(custom);
     }
+    rotation_changes.apply(&mut meta);
     meta.current_metadata_version += 1;
+    rotation::schedule(
+        rot.services,
+        rot.mount,
+        key,
+        &meta,
+        view.clock().now_unix_secs(),
+    )
+    .await?;
     store::save_meta(view, locks, key, &meta).await?;
     if let Some(a) = admission {
         a.keep();
@@ -733,7 +831,9 @@ async fn metadata_patch(
     key: &str,
     data: &Map<String, Value>,
     locks: &MountLocks,
+    rot: &MetaCtx<'_>,
 ) -> Result<Option<Response>> {
+    let rotation_changes = rotation::MetaChanges::parse(data)?;
     let max = opt_u32(data, "max_versions")?;
     let cas = opt_bool(data, "cas_required")?;
     let dva = opt_unsigned_duration(data, "delete_version_after")?;
@@ -770,7 +870,16 @@ async fn metadata_patch(
         validate_custom_metadata(&merged)?;
         meta.custom_metadata = normalize_custom(merged);
     }
+    rotation_changes.apply(&mut meta);
     meta.current_metadata_version += 1;
+    rotation::schedule(
+        rot.services,
+        rot.mount,
+        key,
+        &meta,
+        view.clock().now_unix_secs(),
+    )
+    .await?;
     store::save_meta(view, locks, key, &meta).await?;
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
 }

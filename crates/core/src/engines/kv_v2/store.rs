@@ -28,6 +28,8 @@ use serde_json::{Map, Value};
 use crate::barrier::View;
 use crate::clock::rfc3339_nanos;
 use crate::error::{Error, Result};
+use crate::rotation::policy::RotationPolicy;
+use crate::rotation::schedule::RotationState;
 
 const CONFIG_KEY: &str = "config";
 const META_PREFIX: &str = "meta/";
@@ -112,6 +114,22 @@ pub(super) struct KeyMeta {
     /// How many times the metadata itself was written or patched (OpenBao's
     /// `current_metadata_version`; 0 for a key only ever written through `data/`).
     pub current_metadata_version: u64,
+    /// The secret's rotation policy (a coffre extension, shown by metadata reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationPolicy>,
+    /// What rotation has done to the secret; kept beside the versions it concerns.
+    #[serde(skip_serializing_if = "is_default")]
+    pub rotation_state: RotationState,
+    /// `critical`, `high`, `moderate` or `low` (the seeds' inventory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub criticality: Option<String>,
+    /// Who answers for the secret (a team, a person).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Versions whose blobs must be removed after a write pruned them from the metadata.

@@ -115,9 +115,29 @@ impl Fx {
         }
     }
 
+    /// A fresh engine instance of the mount (jobs, password policies and audit of rotation
+    /// in a side view without devices).
+    fn engine(&self) -> KvV2 {
+        let ns = self.view.sub("ns/");
+        KvV2::new(
+            &self.mount.uuid,
+            &crate::engines::EngineContext {
+                view: &self.view,
+                background: &crate::audit::BackgroundAudit::detached(),
+                states: &self.states,
+                secrets: &Arc::default(),
+                rotation: &crate::rotation::Services::new(
+                    &crate::jobs::JobStore::new(ns.sub("jobs/")),
+                    &ns,
+                    &crate::audit::BackgroundAudit::detached(),
+                ),
+            },
+        )
+    }
+
     /// Like the pipeline: a fresh engine instance each time, driven through its route table.
     async fn call(&self, op: Operation, path: &str, data: Value) -> Result<Option<Response>> {
-        let engine = KvV2::new(&self.mount.uuid, &self.states, &Arc::default());
+        let engine = self.engine();
         let (view, mount) = (self.view.clone(), self.mount.clone());
         crate::engines::drive(&engine, op, path, obj(data), view, mount).await
     }
@@ -728,7 +748,7 @@ async fn routing_and_existence() {
     assert!(matches!(e, Error::UnsupportedOperation));
 
     async fn exists_at(fx: &Fx, path: &str) -> Option<bool> {
-        let engine = KvV2::new(&fx.mount.uuid, &fx.states, &Arc::default());
+        let engine = fx.engine();
         if !crate::engines::has_existence_check(&engine, path) {
             return None;
         }
@@ -790,7 +810,7 @@ async fn concurrent_cas_has_one_winner() {
 #[tokio::test]
 async fn metadata_cache_follows_every_change() {
     let fx = Fx::new().await;
-    let _keep_alive = KvV2::new(&fx.mount.uuid, &fx.states, &Arc::default());
+    let _keep_alive = fx.engine();
     fx.write("c/k", json!({"v": "1"})).await;
     let read = fx.data(Operation::Read, "data/c/k", json!({})).await;
     assert_eq!(read["metadata"]["version"], json!(1));

@@ -132,6 +132,11 @@ impl Fx {
                 background: &audit.background(),
                 states: &states,
                 secrets: &Default::default(),
+                rotation: &crate::rotation::Services::new(
+                    &crate::jobs::JobStore::new(view.sub("jobs/")),
+                    &view,
+                    &audit.background(),
+                ),
             },
         );
         Fx {
@@ -1538,6 +1543,11 @@ async fn hot_path_is_served_from_the_cache() {
             background: &fx.audit.background(),
             states: &fx.states,
             secrets: &Default::default(),
+            rotation: &crate::rotation::Services::new(
+                &crate::jobs::JobStore::new(fx.view.sub("jobs/")),
+                &fx.view,
+                &fx.audit.background(),
+            ),
         },
     );
     fx.rotate("k").await;

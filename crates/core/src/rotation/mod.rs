@@ -1,0 +1,130 @@
+//! Rotation as a first-class object: policies with cryptoperiods ([`policy`]), the schedule
+//! they give ([`schedule`]), the validation webhook of two-phase rotations ([`validate`]) and
+//! the events rotations announce.
+//!
+//! The engines own the rotation of their objects: a KV v2 secret's policy and state live in
+//! its metadata, and its job (kind [`crate::jobs::KV_ROTATION`]) runs through the KV engine.
+//! This module holds what does not depend on where the secret lives.
+
+pub(crate) mod policy;
+pub(crate) mod schedule;
+pub(crate) mod validate;
+
+use serde_json::{Map, Value};
+
+use crate::audit::{BackgroundAudit, BackgroundChange};
+use crate::mount::MountEntry;
+use crate::request::Operation;
+
+/// The events rotation announces. Each is an audit entry of a background job of that name
+/// now, and an event for alert rules once the event stream exists (observability issue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The notice window of a due time began.
+    DueSoon,
+    /// A new value became current (replace, or a two-phase promotion).
+    Rotated,
+    /// A two-phase rotation published its next value.
+    Published,
+    /// An attempt failed (it is retried with backoff).
+    Failed,
+    /// The due time passed without a successful rotation.
+    Overdue,
+    /// A previous value was restored.
+    RolledBack,
+}
+
+impl Event {
+    /// The event's name, as audit entries carry it (`request.background`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Event::DueSoon => "rotation.due_soon",
+            Event::Rotated => "rotation.rotated",
+            Event::Published => "rotation.published",
+            Event::Failed => "rotation.failed",
+            Event::Overdue => "rotation.overdue",
+            Event::RolledBack => "rotation.rolled_back",
+        }
+    }
+}
+
+/// Records `event` about the object at `path` in the audit log. `data` carries no secret
+/// (times, versions, fingerprints, errors). A failure is logged: the event is lost, nothing
+/// else is (the change it reports was audited as a change already).
+pub(crate) async fn announce(
+    audit: &BackgroundAudit,
+    event: Event,
+    path: &str,
+    mount: Option<&MountEntry>,
+    data: Map<String, Value>,
+) {
+    let change = BackgroundChange {
+        job: event.name(),
+        operation: Operation::Update,
+        path,
+        mount,
+        data: Some(&data),
+    };
+    if let Err(e) = audit.record(&change, async { Ok(()) }).await {
+        tracing::warn!(error = %e, event = event.name(), "could not audit a rotation event");
+    }
+    tracing::info!(event = event.name(), path, "rotation event");
+}
+
+/// What an engine needs from its namespace to rotate its objects: the job store to schedule
+/// them, the password policies generators may name, and the audit log for background changes
+/// and events. Built with each routing snapshot; clones share everything.
+#[derive(Clone)]
+pub(crate) struct Services {
+    pub(crate) jobs: crate::jobs::JobStore,
+    /// The namespace's password policies (read only).
+    password_policies: crate::barrier::View,
+    pub(crate) audit: BackgroundAudit,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("rotation::Services").finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// The services of the namespace whose storage is `namespace`.
+    pub(crate) fn new(
+        jobs: &crate::jobs::JobStore,
+        namespace: &crate::barrier::View,
+        audit: &BackgroundAudit,
+    ) -> Services {
+        Services {
+            jobs: jobs.clone(),
+            password_policies: namespace.sub(crate::generate::password::STORAGE_PREFIX),
+            audit: audit.clone(),
+        }
+    }
+
+    /// The namespace's path (`""` for the root), as validation webhooks are told it.
+    pub(crate) fn namespace_path(&self) -> &str {
+        self.audit.namespace_path()
+    }
+
+    /// A new value from `generator` (loading the password policy it names, if any).
+    pub(crate) async fn generate(
+        &self,
+        generator: &crate::generate::secret::Generator,
+    ) -> crate::error::Result<crate::generate::secret::Generated> {
+        let named = match generator.password_policy() {
+            Some(name) => {
+                let raw = self.password_policies.get(name).await?.ok_or_else(|| {
+                    crate::error::Error::invalid(format!(
+                        "the generator's password policy \"{name}\" does not exist"
+                    ))
+                })?;
+                Some(crate::generate::password::PasswordPolicy::parse(
+                    &String::from_utf8_lossy(raw.expose()),
+                )?)
+            }
+            None => None,
+        };
+        generator.generate(named.as_ref()).await
+    }
+}
