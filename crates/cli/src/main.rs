@@ -113,10 +113,25 @@ enum Command {
     /// Enable, disable, list and tune auth methods (sys/auth)
     #[command(subcommand)]
     Auth(commands::auth::AuthCommand),
+    /// Rotation policies of KV v2 secrets, the rotation calendar, rotate/promote/rollback
+    ///
+    /// `coffre rotate set secret/api --preset api-key`, then `coffre rotate calendar`, `coffre
+    /// rotate check` (exit 2 when something is overdue), `coffre rotate run [--dry-run]
+    /// [--force] [PATH...]`, `coffre rotate rollback PATH`.
+    #[command(subcommand)]
+    Rotate(commands::rotate::RotateCommand),
 }
 
 /// Command groups that accept Vault-style single-dash long flags (`-mount=secret`).
-const VAULT_STYLE_GROUPS: [&str; 6] = ["kv", "policy", "token", "namespace", "login", "auth"];
+const VAULT_STYLE_GROUPS: [&str; 7] = [
+    "kv",
+    "policy",
+    "token",
+    "namespace",
+    "login",
+    "auth",
+    "rotate",
+];
 
 /// Rewrites Vault-style single-dash long flags (`-mount=x`, `-field`, `-self`) to their
 /// `--` form for the `kv`, `policy` and `token` commands, so muscle memory from the `vault`
@@ -217,6 +232,7 @@ fn main() -> ExitCode {
         Command::Auth(cmd) => commands::block_on(commands::auth::run(&ctx, cmd)),
         Command::Mfa(cmd) => commands::block_on(commands::mfa::run(&ctx, cmd)),
         Command::Identity(cmd) => commands::block_on(commands::identity::run(&ctx, cmd)),
+        Command::Rotate(cmd) => commands::block_on(commands::rotate::run(&ctx, cmd)),
     };
     match result {
         Ok(code) => code,

@@ -622,3 +622,96 @@ async fn the_calendar_lists_what_is_due_in_the_window_soonest_first() {
         .await;
     assert_eq!(presets["presets"]["jwt-signing"]["period"], "30d");
 }
+
+/// A validation webhook on a loopback port: answers each POST with the fingerprint the test
+/// put in `answer`, and counts the requests.
+async fn webhook(
+    answer: Arc<parking_lot::Mutex<String>>,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let mut got = 0;
+            // Read the head and the JSON body (small) until the body's length has arrived.
+            loop {
+                let n = sock.read(&mut buf[got..]).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                let text = String::from_utf8_lossy(&buf[..got]);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break;
+                    }
+                }
+            }
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = json!({ "fingerprint": *answer.lock() }).to_string();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+        }
+    });
+    (format!("http://{addr}/validate"), hits)
+}
+
+#[tokio::test]
+async fn promotion_waits_for_the_validator_to_confirm_the_next_value() {
+    let fx = Fx::new().await;
+    let answer = Arc::new(parking_lot::Mutex::new("wrong".to_string()));
+    let (url, hits) = webhook(answer.clone()).await;
+    fx.ok(
+        Operation::Update,
+        "secret/data/hmac",
+        json!({"data": {"value": "current"}}),
+    )
+    .await;
+    fx.ok(
+        Operation::Update,
+        "secret/metadata/hmac",
+        json!({"rotation": {"preset": "hmac-key", "grace": "1h", "validate": url}}),
+    )
+    .await;
+    fx.days(30);
+    fx.run().await;
+    let next = fx.data("hmac").await["data"]["next"]
+        .as_str()
+        .expect("published")
+        .to_string();
+
+    fx.clock.advance_secs(3_600);
+    assert_eq!(
+        fx.run().await.failed,
+        1,
+        "a wrong fingerprint refuses promotion"
+    );
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let still = fx.data("hmac").await;
+    assert_eq!(still["data"]["value"], "current", "the current value stays");
+    assert_eq!(still["data"]["next"], next.as_str());
+
+    *answer.lock() = hex::encode(coffre_crypto::sha256(next.as_bytes()));
+    fx.clock.advance_secs(30);
+    assert_eq!(fx.run().await.succeeded, 1);
+    let promoted = fx.data("hmac").await;
+    assert_eq!(promoted["data"]["value"], next.as_str());
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

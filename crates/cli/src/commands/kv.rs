@@ -205,14 +205,14 @@ pub async fn run(ctx: &Ctx, cmd: KvCommand) -> anyhow::Result<ExitCode> {
 
 /// Where a `kv` command's PATH lives: the mount (path + version) and the key inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
+pub(crate) struct Target {
     /// Mount path with a trailing slash; empty when the server did not say (KV v1 then, and
     /// `key` is the whole path).
-    mount: String,
+    pub(crate) mount: String,
     /// KV version of the mount.
     version: u8,
     /// Secret path relative to the mount (no leading `/`; may be empty).
-    key: String,
+    pub(crate) key: String,
 }
 
 impl Target {
@@ -226,12 +226,12 @@ impl Target {
     }
 
     /// The API path of a KV v2 operation on `sub` (`data`, `metadata`…).
-    fn v2_path(&self, sub: &str) -> String {
+    pub(crate) fn v2_path(&self, sub: &str) -> String {
         kv2_path(&self.mount, sub, &self.key)
     }
 
     /// Fails for an empty key (the mount itself), which only `list` accepts.
-    fn need_key(&self) -> anyhow::Result<()> {
+    pub(crate) fn need_key(&self) -> anyhow::Result<()> {
         if self.key.is_empty() {
             bail!(
                 "missing secret path after the mount {:?} (e.g. {}my-secret)",
@@ -242,7 +242,7 @@ impl Target {
         Ok(())
     }
 
-    fn need_v2(&self, what: &str) -> anyhow::Result<()> {
+    pub(crate) fn need_v2(&self, what: &str) -> anyhow::Result<()> {
         if !self.is_v2() {
             bail!(
                 "{what} needs a KV version 2 mount; {:?} is KV version 1",
@@ -296,7 +296,7 @@ fn target_from(mount_flag: Option<&str>, path: &str, detected: &KvMount) -> Targ
     }
 }
 
-async fn resolve(client: &Client, loc: &Location) -> anyhow::Result<Target> {
+pub(crate) async fn resolve(client: &Client, loc: &Location) -> anyhow::Result<Target> {
     let path = sanitize(&loc.path);
     let probe = match &loc.mount {
         Some(m) => {

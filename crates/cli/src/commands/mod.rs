@@ -11,6 +11,7 @@ pub mod namespace;
 pub mod operator;
 pub mod policy;
 pub mod policy_template;
+pub mod rotate;
 pub mod server;
 pub mod status;
 pub mod token;
