@@ -26,6 +26,7 @@ mod perf;
 mod pin;
 mod report;
 mod scenarios;
+mod scheduler;
 mod server;
 mod suites;
 
@@ -79,6 +80,24 @@ enum Suite {
     /// from an identity group, as ratios to the plain-token read.
     #[command(name = "auth")]
     Auth(Common),
+    /// Issue 14: the job runner with 1k/10k/100k KV v2 secrets under rotation policies, in
+    /// process on a manual clock: a pass with nothing due, a pass rotating the due ones, and
+    /// KV throughput while passes run.
+    #[command(name = "scheduler")]
+    Scheduler(SchedulerOpts),
+}
+
+#[derive(Args, Clone, Debug)]
+struct SchedulerOpts {
+    /// Populations of secrets under policy (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    secrets: Vec<usize>,
+    /// How many of them are due in the measured pass.
+    #[arg(long, default_value_t = 500)]
+    due: usize,
+    /// Where to write the JSON results (default: bench/results).
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
 }
 
 /// Options shared by every suite.
@@ -140,6 +159,7 @@ fn main() -> Result<()> {
         Suite::KvAll(c) => ("kv-all", c),
         Suite::Namespaces(c) => ("namespaces", c),
         Suite::Auth(c) => ("auth", c),
+        Suite::Scheduler(opts) => return run_scheduler(opts),
     };
     // Pin this thread before the runtime exists, so every thread inherits the load core.
     let pinning = pin::plan(common.no_pin, common.no_taskset);
@@ -148,6 +168,33 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(run(name, &suite, common, pinning))
+}
+
+/// `scheduler` runs in process (no server, no pinning): the core on a multi-threaded runtime.
+fn run_scheduler(opts: &SchedulerOpts) -> Result<()> {
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let section = rt.block_on(scheduler::scheduler(&opts.secrets, opts.due.max(1)))?;
+    let ts = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let dir = opts
+        .results_dir
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("results"));
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join(format!("scheduler-{ts}.json"));
+    let mut doc = json!({
+        "suite": "scheduler",
+        "unix_ts": ts,
+        "wall_secs": started.elapsed().as_secs_f64(),
+    });
+    if let (Some(d), Value::Object(sec)) = (doc.as_object_mut(), section) {
+        d.extend(sec);
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&doc)? + "\n")?;
+    println!("wrote {}", out.display());
+    Ok(())
 }
 
 async fn run(name: &str, suite: &Suite, common: &Common, pinning: pin::Pinning) -> Result<()> {
@@ -172,6 +219,7 @@ async fn run(name: &str, suite: &Suite, common: &Common, pinning: pin::Pinning) 
         Suite::AuditCompare(_) => suites::audit_compare(&opts, &cfg).await?,
         Suite::Namespaces(_) => suites::namespaces(&opts, &cfg).await?,
         Suite::Auth(_) => suites::auth(&opts, &cfg).await?,
+        Suite::Scheduler(_) => anyhow::bail!("the scheduler suite runs in process"),
         Suite::KvAll(_) => json!({
             "kv-v1": suites::kv_single(KvBench::V1, &opts, &cfg).await?,
             "kv-v2": suites::kv_single(KvBench::V2, &opts, &cfg).await?,

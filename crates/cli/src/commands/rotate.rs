@@ -16,7 +16,7 @@ use crate::output::{self, Format};
 #[derive(Debug, Subcommand)]
 pub enum RotateCommand {
     /// Attach a rotation policy to a KV v2 secret (kept in its metadata)
-    Set(SetArgs),
+    Set(Box<SetArgs>),
     /// Remove a secret's rotation policy
     Unset(Location),
     /// List the secrets due to rotate within a window, soonest first

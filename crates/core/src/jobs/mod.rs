@@ -31,6 +31,7 @@ mod store;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use futures_util::StreamExt as _;
 
 pub(crate) use store::{JOBS_PREFIX, JobRecord, JobStore, JobTarget};
 
@@ -47,6 +48,8 @@ pub(crate) const KV_ROTATION: &str = "kv-rotation";
 const TIDY_INTERVAL_SECS: i64 = 60;
 /// Most jobs one pass runs per namespace; the rest wait for the next pass.
 const PASS_LIMIT: usize = 1_000;
+/// Jobs of one namespace run at once within a pass.
+const CONCURRENCY: usize = 32;
 /// First retry delay after a failure; it doubles per attempt up to [`MAX_BACKOFF_SECS`].
 const FIRST_BACKOFF_SECS: i64 = 30;
 const MAX_BACKOFF_SECS: i64 = 3_600;
@@ -145,8 +148,14 @@ impl Runner {
                     continue;
                 }
             };
-            for id in ids {
-                match run_one(&scope, &id, now).await {
+            // Jobs of one pass are independent: run up to CONCURRENCY at once, so their
+            // durable writes share the store's group commits instead of one fsync each.
+            let scope = &scope;
+            let mut outcomes = futures_util::stream::iter(ids)
+                .map(|id| async move { (run_one(scope, &id, now).await, id) })
+                .buffer_unordered(CONCURRENCY);
+            while let Some((outcome, id)) = outcomes.next().await {
+                match outcome {
                     Ok(true) => report.succeeded += 1,
                     Ok(false) => report.failed += 1,
                     Err(e) => {

@@ -11,8 +11,10 @@
 //! number of jobs due, not the number of jobs. A record and its index entry always change in
 //! one atomic commit, so the index never points at a time the record does not say.
 //!
-//! Every change goes through one mutex per namespace: the runner and the owners of jobs (an
-//! engine scheduling a secret's rotation) never interleave a read-modify-write.
+//! Every change to a job holds that job's lock (one of 64 shards per namespace): the runner
+//! and the owners of jobs (an engine scheduling a secret's rotation) never interleave a
+//! read-modify-write of one job, while different jobs change in parallel (and share the
+//! store's group commits).
 
 use std::sync::Arc;
 
@@ -59,11 +61,13 @@ pub(crate) struct JobTarget {
     pub(crate) key: String,
 }
 
-/// A namespace's jobs. Cloning shares the lock.
+const LOCK_SHARDS: usize = 64;
+
+/// A namespace's jobs. Cloning shares the locks.
 #[derive(Clone, Debug)]
 pub(crate) struct JobStore {
     view: View,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    locks: Arc<[tokio::sync::Mutex<()>]>,
 }
 
 fn index_key(wake_at: i64, id: &str) -> String {
@@ -75,8 +79,19 @@ impl JobStore {
     pub(crate) fn new(view: View) -> JobStore {
         JobStore {
             view,
-            lock: Arc::new(tokio::sync::Mutex::new(())),
+            locks: (0..LOCK_SHARDS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
+    }
+
+    /// The lock guarding job `id`'s record and index entries.
+    fn lock(&self, id: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        id.hash(&mut h);
+        let i = usize::try_from(h.finish() % LOCK_SHARDS as u64).unwrap_or(0);
+        &self.locks[i]
     }
 
     /// The record of job `id`.
@@ -140,7 +155,7 @@ impl JobStore {
         wake_at: i64,
         due_at: i64,
     ) -> Result<()> {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lock(id).lock().await;
         let current = self.get(id).await?;
         let mut next = current.clone().unwrap_or_else(|| JobRecord {
             kind: kind.to_string(),
@@ -159,7 +174,7 @@ impl JobStore {
 
     /// Creates job `id` waking at `wake_at` unless it exists (the namespace's recurring jobs).
     pub(crate) async fn ensure(&self, id: &str, kind: &str, wake_at: i64) -> Result<()> {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lock(id).lock().await;
         if self.get(id).await?.is_some() {
             return Ok(());
         }
@@ -179,7 +194,7 @@ impl JobStore {
         id: &str,
         change: impl FnOnce(JobRecord) -> Option<JobRecord>,
     ) -> Result<Option<JobRecord>> {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lock(id).lock().await;
         let Some(current) = self.get(id).await? else {
             return Ok(None);
         };
@@ -198,7 +213,7 @@ impl JobStore {
     /// Removes an index entry whose record is gone (left by an older layout or a bug), so
     /// the runner does not find it again.
     pub(crate) async fn drop_orphan(&self, id: &str, now: i64) -> Result<()> {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lock(id).lock().await;
         if self.get(id).await?.is_some() {
             return Ok(());
         }
