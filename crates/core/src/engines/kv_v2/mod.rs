@@ -809,21 +809,29 @@ async fn metadata_write(
     if let Some(custom) = custom {
         meta.custom_metadata = normalize_custom(custom);
     }
-    rotation_changes.apply(&mut meta);
-    meta.current_metadata_version += 1;
-    rotation::schedule(
-        rot.services,
-        rot.mount,
-        key,
-        &meta,
-        view.clock().now_unix_secs(),
-    )
-    .await?;
-    store::save_meta(view, locks, key, &meta).await?;
+    commit_meta(view, locks, key, meta, rotation_changes, rot).await?;
     if let Some(a) = admission {
         a.keep();
     }
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
+}
+
+/// Saves the metadata a write or patch changed: with its rotation members applied, its
+/// metadata version bumped, and the secret's rotation job scheduled first (see
+/// [`rotation::schedule`]). The caller holds the key's write lock.
+async fn commit_meta(
+    view: &View,
+    locks: &MountLocks,
+    key: &str,
+    mut meta: KeyMeta,
+    changes: rotation::MetaChanges,
+    rot: &MetaCtx<'_>,
+) -> Result<()> {
+    changes.apply(&mut meta);
+    meta.current_metadata_version += 1;
+    let now = view.clock().now_unix_secs();
+    rotation::schedule(rot.services, rot.mount, key, &meta, now).await?;
+    store::save_meta(view, locks, key, &meta).await
 }
 
 async fn metadata_patch(
@@ -870,17 +878,7 @@ async fn metadata_patch(
         validate_custom_metadata(&merged)?;
         meta.custom_metadata = normalize_custom(merged);
     }
-    rotation_changes.apply(&mut meta);
-    meta.current_metadata_version += 1;
-    rotation::schedule(
-        rot.services,
-        rot.mount,
-        key,
-        &meta,
-        view.clock().now_unix_secs(),
-    )
-    .await?;
-    store::save_meta(view, locks, key, &meta).await?;
+    commit_meta(view, locks, key, meta, rotation_changes, rot).await?;
     Ok(Some(cas_required_warning(cas, &config).unwrap_or_default()))
 }
 

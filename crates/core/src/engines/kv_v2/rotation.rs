@@ -130,38 +130,44 @@ pub(super) async fn schedule(
         Step::Wait { wake, due } => (wake, due),
         other => (now, other.due()),
     };
+    schedule_job(services, mount, key, wake, due).await
+}
+
+/// Makes `key`'s job wake no later than `wake`.
+async fn schedule_job(
+    services: &Services,
+    mount: &MountEntry,
+    key: &str,
+    wake: i64,
+    due: i64,
+) -> Result<()> {
+    let target = JobTarget {
+        mount: mount.uuid.clone(),
+        key: key.to_string(),
+    };
+    let id = job_id(&mount.uuid, key);
     services
         .jobs
-        .schedule(
-            &job_id(&mount.uuid, key),
-            jobs::KV_ROTATION,
-            JobTarget {
-                mount: mount.uuid.clone(),
-                key: key.to_string(),
-            },
-            wake,
-            due,
-        )
+        .schedule(&id, jobs::KV_ROTATION, target, wake, due)
         .await
 }
 
-/// What a metadata read adds: `rotation` (the policy), `rotation_status`, `criticality` and
-/// `owner`.
+/// What a metadata read adds, only when set (a secret without them reads exactly as in Vault):
+/// `rotation` (the policy) with `rotation_status`, `criticality` and `owner`.
 pub(super) fn show(meta: &KeyMeta, now: i64, out: &mut Map<String, Value>) {
-    out.insert(
-        "rotation".into(),
-        meta.rotation
-            .as_ref()
-            .map_or(Value::Null, RotationPolicy::to_json),
-    );
     if let Some(policy) = &meta.rotation {
+        out.insert("rotation".into(), policy.to_json());
         out.insert(
             "rotation_status".into(),
             status(policy, &meta.rotation_state, current_since(meta), now),
         );
     }
-    out.insert("criticality".into(), json!(meta.criticality));
-    out.insert("owner".into(), json!(meta.owner));
+    if let Some(c) = &meta.criticality {
+        out.insert("criticality".into(), json!(c));
+    }
+    if let Some(o) = &meta.owner {
+        out.insert("owner".into(), json!(o));
+    }
 }
 
 fn time(secs: i64) -> Value {
@@ -594,20 +600,7 @@ pub(super) async fn by_hand(
     if let Next::At { wake, due } = done.next
         && !dry_run
     {
-        secret
-            .services
-            .jobs
-            .schedule(
-                &job_id(&secret.mount.uuid, secret.key),
-                jobs::KV_ROTATION,
-                JobTarget {
-                    mount: secret.mount.uuid.clone(),
-                    key: secret.key.to_string(),
-                },
-                wake,
-                due,
-            )
-            .await?;
+        schedule_job(secret.services, secret.mount, secret.key, wake, due).await?;
     }
     Ok(Some(Response::with_data(done.report)))
 }
