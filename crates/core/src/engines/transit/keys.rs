@@ -296,6 +296,9 @@ pub(super) async fn config(
         check_auto_rotate(period)?;
         c.auto_rotate_period = period;
     }
+    if let Some(rotation) = data.get("rotation") {
+        c.auto_rotate_period = rotation_period(rotation)?;
+    }
     if *c != original {
         if c.min_available_version > c.min_encryption_version {
             return Err(Error::invalid(
@@ -394,6 +397,29 @@ pub(super) async fn trim(
         }
     };
     Ok(Response::with_data(key.info(None)?))
+}
+
+/// A rotation policy given to a transit key (`rotation`: a preset's name or `{period}`, as for
+/// KV v2 secrets), mapped onto `auto_rotate_period`; `null` turns rotation off. A transit key
+/// keeps its old versions for decryption, so every rotation is already two-phase: strategy,
+/// grace and generator do not apply and are refused, as is a notice (transit announces no
+/// due-soon event yet).
+fn rotation_period(value: &Value) -> Result<u64> {
+    if let Value::Object(m) = value
+        && let Some(member) = m
+            .keys()
+            .find(|k| !matches!(k.as_str(), "preset" | "period"))
+    {
+        return Err(Error::invalid(format!(
+            "invalid rotation policy: {member}: a transit key takes only preset and period (its \
+             old versions keep decrypting, so every rotation is already two-phase)"
+        )));
+    }
+    let Some(policy) = crate::rotation::policy::RotationPolicy::from_json(value)? else {
+        return Ok(0);
+    };
+    check_auto_rotate(policy.period)?;
+    Ok(policy.period)
 }
 
 /// Rotates every key whose `auto_rotate_period` has elapsed since its latest version was

@@ -669,6 +669,43 @@ async fn rotation_keeps_old_ciphertexts_and_min_decryption_refuses() {
 }
 
 #[tokio::test]
+async fn a_rotation_policy_maps_onto_auto_rotate_period() {
+    let fx = Fx::new().await;
+    fx.create("k", json!({})).await;
+    let info = fx
+        .data(
+            "keys/k/config",
+            json!({"rotation": "database-encryption-key"}),
+        )
+        .await;
+    assert_eq!(info["auto_rotate_period"], 90 * 86_400);
+    let info = fx
+        .data("keys/k/config", json!({"rotation": {"period": "7d"}}))
+        .await;
+    assert_eq!(info["auto_rotate_period"], 7 * 86_400);
+    let msg = fx
+        .bad(
+            "keys/k/config",
+            json!({"rotation": {"period": "7d", "strategy": "two-phase"}}),
+        )
+        .await;
+    assert!(msg.contains("strategy: a transit key takes only"), "{msg}");
+    assert!(
+        fx.bad("keys/k/config", json!({"rotation": "weekly"}))
+            .await
+            .contains("preset: unknown preset")
+    );
+    assert!(
+        fx.bad("keys/k/config", json!({"rotation": {"period": "10m"}}))
+            .await
+            .contains("hour"),
+        "transit's own minimum holds"
+    );
+    let info = fx.data("keys/k/config", json!({"rotation": null})).await;
+    assert_eq!(info["auto_rotate_period"], 0);
+}
+
+#[tokio::test]
 async fn config_validation() {
     let fx = Fx::new().await;
     fx.create("k", json!({})).await;
