@@ -372,7 +372,6 @@ impl Router {
             let engine = engines::instantiate(
                 entry,
                 &engines::EngineContext {
-                    view: &view,
                     background,
                     states,
                     secrets,

@@ -7,7 +7,8 @@ mod kv_v2;
 pub(crate) mod mount_state;
 pub(crate) mod transit;
 
-pub(crate) use kv_v2::rotation::{KvRotationJob, calendar_entry as kv_calendar_entry};
+pub(crate) use kv_v2::rotation::KvRotationJob;
+pub(crate) use transit::{TransitRotationJob, adopt_rotation_jobs};
 
 use std::sync::Arc;
 
@@ -229,10 +230,43 @@ pub(crate) fn transit_hash(rest: &str, data: &Map<String, Value>) -> Result<Resp
     transit::hash_response(Some(rest), data)
 }
 
+/// The rotation calendar's entry for `job`, from the engine owning its object; `None` for a
+/// job that is not a rotation, or whose object or policy is gone.
+pub(crate) async fn rotation_calendar_entry(
+    scope: &crate::system::Scope<'_>,
+    job: &crate::jobs::JobRecord,
+    now: i64,
+) -> Result<Option<Map<String, Value>>> {
+    match job.kind.as_str() {
+        crate::jobs::KV_ROTATION => kv_v2::rotation::calendar_entry(scope, job, now).await,
+        crate::jobs::TRANSIT_ROTATION => transit::calendar_entry(scope, job, now).await,
+        _ => Ok(None),
+    }
+}
+
+/// The mount with this uuid in the scope's namespace, if it is still mounted and `is` accepts
+/// its entry (background jobs find the mount they belong to this way).
+pub(crate) fn find_route(
+    scope: &crate::system::Scope<'_>,
+    uuid: &str,
+    is: impl Fn(&MountEntry) -> bool,
+) -> Option<crate::mount::Route> {
+    scope
+        .tenant
+        .router
+        .load()
+        .routes()
+        .iter()
+        .find(|r| r.entry.uuid == uuid && is(&r.entry))
+        .map(|r| crate::mount::Route {
+            entry: r.entry.clone(),
+            engine: r.engine.clone(),
+            view: r.view.clone(),
+        })
+}
+
 /// What an engine instance is built with, besides its mount entry.
 pub(crate) struct EngineContext<'a> {
-    /// The mount's storage (and through it the clock).
-    pub(crate) view: &'a View,
     /// Where background changes (auto-rotation) are audited.
     pub(crate) background: &'a crate::audit::BackgroundAudit,
     /// The per-mount state shared by the mount's instances.

@@ -43,6 +43,8 @@ use crate::system::Scope;
 pub(crate) const TOKEN_TIDY: &str = "token-tidy";
 /// Kind of a KV v2 secret's rotation (see [`crate::rotation`]).
 pub(crate) const KV_ROTATION: &str = "kv-rotation";
+/// Kind of a transit key's automatic rotation.
+pub(crate) const TRANSIT_ROTATION: &str = "transit-rotation";
 
 /// How often expired tokens are removed from storage.
 const TIDY_INTERVAL_SECS: i64 = 60;
@@ -52,7 +54,8 @@ const PASS_LIMIT: usize = 1_000;
 const CONCURRENCY: usize = 32;
 /// First retry delay after a failure; it doubles per attempt up to [`MAX_BACKOFF_SECS`].
 const FIRST_BACKOFF_SECS: i64 = 30;
-const MAX_BACKOFF_SECS: i64 = 3_600;
+/// The longest retry delay: a failing job wakes no later than this after its last attempt.
+pub(crate) const MAX_BACKOFF_SECS: i64 = 3_600;
 
 /// What a handler says after a successful run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +89,7 @@ fn handler(kind: &str) -> Option<&'static dyn Handler> {
     match kind {
         TOKEN_TIDY => Some(&TokenTidy),
         KV_ROTATION => Some(&crate::engines::KvRotationJob),
+        TRANSIT_ROTATION => Some(&crate::engines::TransitRotationJob),
         _ => None,
     }
 }
@@ -128,16 +132,12 @@ impl Runner {
                 tenant: &tenant,
             };
             if !ensured.contains(&tenant.ns.id) {
-                match tenant
-                    .jobs
-                    .ensure(TOKEN_TIDY, TOKEN_TIDY, now + TIDY_INTERVAL_SECS)
-                    .await
-                {
+                match ensure_recurring(&scope, now).await {
                     Ok(()) => {
                         ensured.insert(tenant.ns.id.clone());
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, namespace = %tenant.ns.path, "could not schedule the token tidy");
+                        tracing::warn!(error = %e, namespace = %tenant.ns.path, "could not schedule the namespace's jobs");
                     }
                 }
             }
@@ -167,6 +167,17 @@ impl Runner {
         }
         report
     }
+}
+
+/// Creates the namespace's recurring jobs, and the jobs of objects written before they had
+/// one (transit keys with a period from before rotation ran here).
+async fn ensure_recurring(scope: &Scope<'_>, now: i64) -> Result<()> {
+    scope
+        .tenant
+        .jobs
+        .ensure(TOKEN_TIDY, TOKEN_TIDY, now + TIDY_INTERVAL_SECS)
+        .await?;
+    crate::engines::adopt_rotation_jobs(scope).await
 }
 
 /// Runs job `id`; `Ok(true)` when its handler succeeded. Errors are the runner's own

@@ -71,6 +71,39 @@ pub(crate) async fn announce(
     tracing::info!(event = event.name(), path, "rotation event");
 }
 
+/// A time as the calendar and events show it (RFC 3339), or null for "never" (0).
+pub(crate) fn time(secs: i64) -> Value {
+    if secs <= 0 {
+        Value::Null
+    } else {
+        Value::String(crate::clock::rfc3339_nanos(
+            secs.saturating_mul(1_000_000_000),
+        ))
+    }
+}
+
+/// Announces a failed attempt of rotation job `job` on the object at `path`:
+/// `rotation.overdue` the first time it fails at or after its due time, and
+/// `rotation.failed` every time.
+pub(crate) async fn announce_failure(
+    audit: &BackgroundAudit,
+    path: &str,
+    mount: &MountEntry,
+    job: &crate::jobs::JobRecord,
+    error: &crate::error::Error,
+    newly_overdue: bool,
+) {
+    let mut data = Map::new();
+    data.insert("error".into(), Value::String(error.public_message()));
+    data.insert("attempt".into(), Value::from(job.attempt));
+    data.insert("retry_at".into(), time(job.wake_at));
+    data.insert("due".into(), time(job.due_at));
+    if newly_overdue {
+        announce(audit, Event::Overdue, path, Some(mount), data.clone()).await;
+    }
+    announce(audit, Event::Failed, path, Some(mount), data).await;
+}
+
 /// What an engine needs from its namespace to rotate its objects: the job store to schedule
 /// them, the password policies generators may name, and the audit log for background changes
 /// and events. Built with each routing snapshot; clones share everything.

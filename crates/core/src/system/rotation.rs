@@ -2,8 +2,9 @@
 //! and the named cryptoperiods a policy may start from.
 //!
 //! The calendar reads the namespace's job due-index up to `now + within` (a rotation job wakes
-//! no later than its secret's due time), so its cost follows what is due in the window, not
-//! the number of secrets under policy.
+//! no later than its object's due time: a KV v2 secret's or a transit key's; one retrying
+//! after a failure wakes within the longest backoff), so its cost follows what is due in the
+//! window, not the number of secrets under policy.
 
 use serde_json::{Map, Value, json};
 
@@ -26,14 +27,14 @@ pub(super) async fn calendar(scope: &Scope<'_>, data: &Map<String, Value>) -> Re
     let until = now.saturating_add(within);
     let jobs = &scope.tenant.jobs;
     let mut entries = Vec::new();
-    for id in jobs.due(until, CALENDAR_LIMIT).await? {
+    // A job waiting out a retry backoff wakes after its due time, but within the longest
+    // backoff from now: reading that far finds failing rotations even in a window of 0s.
+    let scan_until = until.max(now.saturating_add(crate::jobs::MAX_BACKOFF_SECS));
+    for id in jobs.due(scan_until, CALENDAR_LIMIT).await? {
         let Some(job) = jobs.get(&id).await? else {
             continue;
         };
-        if job.kind != crate::jobs::KV_ROTATION {
-            continue;
-        }
-        let Some(entry) = crate::engines::kv_calendar_entry(scope, &job, now).await? else {
+        let Some(entry) = crate::engines::rotation_calendar_entry(scope, &job, now).await? else {
             continue;
         };
         let due = entry.get("due_unix").and_then(Value::as_i64).unwrap_or(0);

@@ -16,7 +16,6 @@ use serde_json::{Map, Value, json};
 
 use super::store::{self, KeyMeta, MountLocks};
 use crate::barrier::View;
-use crate::clock::rfc3339_nanos;
 use crate::error::{Error, Result};
 use crate::generate::secret::{Generated, fingerprint};
 use crate::jobs::{self, JobRecord, JobTarget, Next};
@@ -24,7 +23,7 @@ use crate::mount::MountEntry;
 use crate::request::Response;
 use crate::rotation::policy::{self, NEXT_FIELD, RotationPolicy, Strategy};
 use crate::rotation::schedule::{self, Pending, RotationState, Step};
-use crate::rotation::{Event, Services, announce};
+use crate::rotation::{Event, Services, announce, announce_failure, time};
 use crate::system::Scope;
 
 const NANOS: i64 = 1_000_000_000;
@@ -167,14 +166,6 @@ pub(super) fn show(meta: &KeyMeta, now: i64, out: &mut Map<String, Value>) {
     }
     if let Some(o) = &meta.owner {
         out.insert("owner".into(), json!(o));
-    }
-}
-
-fn time(secs: i64) -> Value {
-    if secs <= 0 {
-        Value::Null
-    } else {
-        json!(rfc3339_nanos(secs.saturating_mul(NANOS)))
     }
 }
 
@@ -612,22 +603,9 @@ pub(crate) struct KvRotationJob;
 
 /// The KV v2 mount with this uuid in the namespace, if it is still mounted.
 fn find_mount(scope: &Scope<'_>, uuid: &str) -> Option<crate::mount::Route> {
-    scope
-        .tenant
-        .router
-        .load()
-        .routes()
-        .iter()
-        .find(|r| {
-            r.entry.uuid == uuid
-                && r.entry.kind == "kv"
-                && r.entry.options.get("version").map(String::as_str) == Some("2")
-        })
-        .map(|r| crate::mount::Route {
-            entry: r.entry.clone(),
-            engine: r.engine.clone(),
-            view: r.view.clone(),
-        })
+    crate::engines::find_route(scope, uuid, |e| {
+        e.kind == "kv" && e.options.get("version").map(String::as_str) == Some("2")
+    })
 }
 
 fn services_of(scope: &Scope<'_>) -> Services {
@@ -664,30 +642,8 @@ impl jobs::Handler for KvRotationJob {
             return;
         };
         let path = format!("{}{}", route.entry.path, job.target.key);
-        let services = services_of(scope);
-        let mut data = Map::new();
-        data.insert("error".into(), json!(error.public_message()));
-        data.insert("attempt".into(), json!(job.attempt));
-        data.insert("retry_at".into(), time(job.wake_at));
-        data.insert("due".into(), time(job.due_at));
-        if newly_overdue {
-            announce(
-                &services.audit,
-                Event::Overdue,
-                &path,
-                Some(&route.entry),
-                data.clone(),
-            )
-            .await;
-        }
-        announce(
-            &services.audit,
-            Event::Failed,
-            &path,
-            Some(&route.entry),
-            data,
-        )
-        .await;
+        let audit = &scope.tenant.background;
+        announce_failure(audit, &path, &route.entry, job, error, newly_overdue).await;
     }
 }
 

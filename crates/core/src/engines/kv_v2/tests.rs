@@ -122,7 +122,6 @@ impl Fx {
         KvV2::new(
             &self.mount.uuid,
             &crate::engines::EngineContext {
-                view: &self.view,
                 background: &crate::audit::BackgroundAudit::detached(),
                 states: &self.states,
                 secrets: &Arc::default(),

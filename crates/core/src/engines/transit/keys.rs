@@ -325,7 +325,11 @@ pub(super) async fn config(
 }
 
 /// Adds a version to `stored` and persists it. Call with the write lock held.
-async fn rotate_locked(shared: &Shared, view: &View, mut stored: StoredKey) -> Result<Arc<Key>> {
+pub(super) async fn rotate_locked(
+    shared: &Shared,
+    view: &View,
+    mut stored: StoredKey,
+) -> Result<Arc<Key>> {
     let kind = stored.key_type()?;
     let next = stored
         .config
@@ -420,39 +424,4 @@ fn rotation_period(value: &Value) -> Result<u64> {
     };
     check_auto_rotate(policy.period)?;
     Ok(policy.period)
-}
-
-/// Rotates every key whose `auto_rotate_period` has elapsed since its latest version was
-/// created. Returns the names rotated.
-pub(super) async fn rotate_due_keys(
-    shared: &Shared,
-    ctx: &super::store::RotatorContext,
-    now_secs: i64,
-) -> Result<Vec<String>> {
-    let view = &ctx.view;
-    let _guard = shared.write.lock().await;
-    let mut rotated = Vec::new();
-    for name in shared.due_for_rotation(view, now_secs).await? {
-        let Some(stored) = read_stored(view, &name).await? else {
-            continue;
-        };
-        // Re-check against storage: the index may lag behind a restore elsewhere.
-        if !super::store::RotationEntry::of(&stored).is_some_and(|e| e.due(now_secs)) {
-            continue;
-        }
-        let path = format!("{}keys/{name}/rotate", ctx.mount.path);
-        let change = crate::audit::BackgroundChange {
-            job: "transit-auto-rotate",
-            operation: crate::request::Operation::Update,
-            path: &path,
-            mount: Some(&ctx.mount),
-            data: None,
-        };
-        ctx.background
-            .record(&change, rotate_locked(shared, view, stored))
-            .await?;
-        tracing::info!(key = %name, "transit key rotated automatically");
-        rotated.push(name);
-    }
-    Ok(rotated)
 }

@@ -15,6 +15,7 @@ mod export;
 mod hmac;
 mod keys;
 mod policy;
+mod rotation;
 mod sign;
 mod store;
 #[cfg(test)]
@@ -34,28 +35,30 @@ use crate::system::Ctx;
 use policy::valid_name;
 use store::Shared;
 
+pub(crate) use rotation::{TransitRotationJob, adopt as adopt_rotation_jobs, calendar_entry};
 pub(crate) use tools::{hash_response, random_response};
 
 /// The transit engine of one mount.
 pub(crate) struct Transit {
     shared: Arc<Shared>,
-    rotator: store::RotatorContext,
+    /// The mount and the audit log, for the events of a rollback.
+    mount: Arc<MountEntry>,
+    background: crate::audit::BackgroundAudit,
 }
 
 impl Transit {
-    /// The engine for `entry`; instances of the same mount share their cache and lock. The
-    /// auto-rotation task starts here (at unseal or mount time), not on first use, so keys of
-    /// an idle mount still rotate on schedule.
+    /// The engine for `entry`; instances of the same mount share their cache, lock and the
+    /// scheduler of their keys' rotation jobs (which run on the core's job runner).
     pub(crate) fn new(entry: &MountEntry, ctx: &crate::engines::EngineContext<'_>) -> Transit {
-        let (view, background) = (ctx.view, ctx.background);
         let shared: Arc<Shared> = ctx.states.get(&entry.uuid);
-        let rotator = store::RotatorContext {
-            view: view.clone(),
+        let _ = shared
+            .scheduler
+            .get_or_init(|| rotation::Scheduler::new(&ctx.rotation.jobs, &entry.uuid));
+        Transit {
+            shared,
             mount: Arc::new(entry.clone()),
-            background: background.clone(),
-        };
-        shared.ensure_rotator(&rotator);
-        Transit { shared, rotator }
+            background: ctx.background.clone(),
+        }
     }
 }
 
@@ -67,6 +70,7 @@ enum Route<'a> {
     KeyConfig(&'a str),
     KeyRotate(&'a str),
     KeyTrim(&'a str),
+    KeyRollback(&'a str),
     Encrypt(&'a str),
     Decrypt(&'a str),
     Rewrap(&'a str),
@@ -187,6 +191,18 @@ static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
                 "Trim key versions of a named key.",
                 "Removes versions below min_available_version.",
             ),
+            write("keys/{name}/rollback", |r| name(r).map(Route::KeyRollback))
+                .fields(&[field(
+                    "version",
+                    FieldKind::Int,
+                    "The version whose key material comes back (default: the one before the \
+                     latest).",
+                )])
+                .help(
+                    "Roll a named key back to an earlier version (coffre).",
+                    "Adds a version holding that version's key material; every ciphertext \
+                     stays decryptable.",
+                ),
             write("encrypt/{name}", |r| name(r).map(Route::Encrypt))
                 .existence_check()
                 .fields(&[PLAINTEXT, CONTEXT, KEY_VERSION, BATCH_INPUT, KEY_TYPE])
@@ -302,7 +318,6 @@ impl Engine for Transit {
 
     async fn handle(&self, req: EngineRequest, _ctx: &Ctx<'_>) -> Result<Option<Response>> {
         let shared = &self.shared;
-        shared.ensure_rotator(&self.rotator);
         let view = &req.view;
         let data = &req.data;
         let op = req.operation;
@@ -322,6 +337,10 @@ impl Engine for Transit {
             Route::KeyConfig(n) => keys::config(shared, view, n, data).await?,
             Route::KeyRotate(n) => keys::rotate(shared, view, n).await?,
             Route::KeyTrim(n) => keys::trim(shared, view, n, data).await?,
+            Route::KeyRollback(n) => {
+                let to = (&*self.mount, &self.background);
+                rotation::rollback(shared, view, n, data, to).await?
+            }
             Route::Encrypt(n) => crypt::encrypt(shared, view, n, op, data).await?,
             Route::Decrypt(n) => crypt::decrypt(shared, view, n, data).await?,
             Route::Rewrap(n) => crypt::rewrap(shared, view, n, data).await?,

@@ -79,6 +79,8 @@ struct Fx {
     /// The audit log the rotator records through (a file device in `_audit_dir`).
     audit: Arc<crate::audit::AuditBroker>,
     states: Arc<crate::engines::mount_state::MountStates>,
+    /// The job store the engine schedules its keys' rotations in.
+    jobs: crate::jobs::JobStore,
     audit_file: std::path::PathBuf,
     _audit_dir: tempfile::TempDir,
 }
@@ -125,18 +127,14 @@ impl Fx {
         );
         let view = View::new(barrier, format!("logical/{uuid}/"));
         let states = Arc::new(crate::engines::mount_state::MountStates::default());
+        let jobs = crate::jobs::JobStore::new(view.sub("jobs/"));
         let engine = Transit::new(
             &mount,
             &crate::engines::EngineContext {
-                view: &view,
                 background: &audit.background(),
                 states: &states,
                 secrets: &Default::default(),
-                rotation: &crate::rotation::Services::new(
-                    &crate::jobs::JobStore::new(view.sub("jobs/")),
-                    &view,
-                    &audit.background(),
-                ),
+                rotation: &crate::rotation::Services::new(&jobs, &view, &audit.background()),
             },
         );
         Fx {
@@ -146,6 +144,7 @@ impl Fx {
             backend,
             audit,
             states,
+            jobs,
             audit_file,
             _audit_dir: audit_dir,
         }
@@ -1576,7 +1575,6 @@ async fn hot_path_is_served_from_the_cache() {
     let other = Transit::new(
         &fx.mount,
         &crate::engines::EngineContext {
-            view: &fx.view,
             background: &fx.audit.background(),
             states: &fx.states,
             secrets: &Default::default(),
@@ -1607,69 +1605,194 @@ async fn hot_path_is_served_from_the_cache() {
     assert_eq!(key.latest(), 2);
 }
 
+impl Fx {
+    /// What the rotation job runs: rotates `name` if it is due at `now`.
+    async fn rotate_if_due(&self, name: &str, now: i64) -> Result<crate::jobs::Next> {
+        let audit = self.audit.background();
+        let bg = super::rotation::Background {
+            shared: &self.engine.shared,
+            view: &self.view,
+            mount: &self.mount,
+            audit: &audit,
+        };
+        super::rotation::rotate_if_due(&bg, name, now).await
+    }
+
+    /// The wake time of the rotation job of key `name`, if it has one.
+    async fn job_wake(&self, name: &str) -> Option<i64> {
+        for id in self.jobs.due(i64::MAX / 2, 100).await.expect("due") {
+            let job = self.jobs.get(&id).await.expect("get").expect("job");
+            if job.kind == crate::jobs::TRANSIT_ROTATION && job.target.key == name {
+                assert_eq!(job.target.mount, self.mount.uuid);
+                return Some(job.wake_at);
+            }
+        }
+        None
+    }
+}
+
 #[tokio::test]
-async fn auto_rotation() {
+async fn auto_rotation_runs_as_a_job() {
+    use crate::jobs::Next;
     let fx = Fx::new().await;
+    let now = SystemClock.now_unix_secs();
     fx.create("auto", json!({"auto_rotate_period": "1h"})).await;
     fx.create("manual", json!({})).await;
     let ct = fx.encrypt("auto", b"before", json!({})).await;
-    let shared = &fx.engine.shared;
-    let now = SystemClock.now_unix_secs();
-    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now)
-        .await
-        .expect("pass");
-    assert!(rotated.is_empty(), "nothing due yet");
-    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now + 3601)
-        .await
-        .expect("pass");
-    assert_eq!(rotated, vec!["auto".to_string()]);
+    // Creating the key scheduled its job at its due time; a key without a period has none.
+    let wake = fx.job_wake("auto").await.expect("job scheduled");
+    assert!((now + 3600..=now + 3602).contains(&wake), "{wake}");
+    assert_eq!(fx.job_wake("manual").await, None);
+    // Early: nothing happens, and the job is told to come back at the due time.
+    let next = fx.rotate_if_due("auto", now).await.expect("run");
+    assert_eq!(next, Next::At { wake, due: wake });
+    assert_eq!(fx.read("keys/auto").await.expect("k")["latest_version"], 1);
+    // Due: one new version, and the next due time is a period after it.
+    let next = fx.rotate_if_due("auto", now + 3601).await.expect("run");
     assert_eq!(fx.read("keys/auto").await.expect("k")["latest_version"], 2);
-    // The automatic rotation is in the audit log, as a background change of the job.
+    let Next::At { wake: again, .. } = next else {
+        panic!("job removed")
+    };
+    assert!(again >= now + 3600, "{again}");
+    // (A run again for the same due time finding nothing due needs the versions' clock to
+    // move with `now`: tests/rotation/transit.rs checks it on a manual clock.)
+    // The automatic rotation is in the audit log, as a background change and an event.
     let log = std::fs::read_to_string(&fx.audit_file).expect("audit log");
     let entries: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
-        .filter(|e: &Value| e["request"]["background"] == "transit-auto-rotate")
         .collect();
-    assert_eq!(entries.len(), 2, "request and response entries: {log}");
-    assert_eq!(entries[0]["type"], "request");
-    assert_eq!(entries[0]["request"]["path"], "transit/keys/auto/rotate");
-    assert_eq!(entries[0]["request"]["mount_type"], "transit");
-    assert_eq!(entries[1]["type"], "response");
-    assert!(entries[1].get("error").is_none());
-    assert_eq!(
-        fx.read("keys/manual").await.expect("k")["latest_version"],
-        1
+    let change: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["request"]["background"] == "rotation")
+        .collect();
+    assert_eq!(change.len(), 2, "request and response entries: {log}");
+    assert_eq!(change[0]["type"], "request");
+    assert_eq!(change[0]["request"]["path"], "transit/keys/auto/rotate");
+    assert_eq!(change[0]["request"]["mount_type"], "transit");
+    assert_eq!(change[1]["type"], "response");
+    assert!(change[1].get("error").is_none());
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["request"]["background"] == "rotation.rotated"
+                && e["request"]["path"] == "transit/keys/auto"),
+        "{log}"
     );
     assert_eq!(
         fx.decrypt("auto", &ct, json!({})).await.expect("old"),
         b"before"
     );
-    // The new version (created at the real "now") resets the clock.
-    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now + 60)
-        .await
-        .expect("pass");
-    assert!(rotated.is_empty());
-    // Turning it on later through config is picked up, and off again too.
+    // Turning it on later through config schedules a job; turning it off ends it.
     fx.data("keys/manual/config", json!({"auto_rotate_period": 7200}))
         .await;
-    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now + 7300)
-        .await
-        .expect("pass");
-    assert_eq!(rotated, vec!["auto".to_string(), "manual".to_string()]);
+    let wake = fx.job_wake("manual").await.expect("job scheduled");
+    assert!((now + 7200..=now + 7202).contains(&wake), "{wake}");
+    fx.rotate_if_due("manual", now + 7300).await.expect("run");
+    assert_eq!(
+        fx.read("keys/manual").await.expect("k")["latest_version"],
+        2
+    );
     fx.data("keys/manual/config", json!({"auto_rotate_period": 0}))
         .await;
-    let rotated = super::keys::rotate_due_keys(shared, &fx.engine.rotator, now + 100_000)
+    let next = fx
+        .rotate_if_due("manual", now + 100_000)
         .await
-        .expect("pass");
-    assert_eq!(rotated, vec!["auto".to_string()]);
-    // A rotator started for the mount stops once the last engine instance is gone.
-    let weak = Arc::downgrade(shared);
+        .expect("run");
+    assert_eq!(next, Next::Remove);
+    assert_eq!(
+        fx.read("keys/manual").await.expect("k")["latest_version"],
+        2
+    );
+    // A deleted key's job goes away too.
+    let next = fx.rotate_if_due("gone", now + 100_000).await.expect("run");
+    assert_eq!(next, Next::Remove);
+    // The mount state is released with the last engine instance.
+    let weak = Arc::downgrade(&fx.engine.shared);
     drop(fx);
     assert!(
         weak.upgrade().is_none(),
         "mount state is released with the engine"
     );
+}
+
+/// Keys written before rotation ran on the job runner get their jobs once per mount.
+#[tokio::test]
+async fn keys_from_before_the_job_runner_are_adopted_once() {
+    let fx = Fx::new().await;
+    fx.create("auto", json!({"auto_rotate_period": "1h"})).await;
+    fx.create("manual", json!({})).await;
+    // A job store that has never seen these keys, as after an upgrade.
+    let fresh = crate::jobs::JobStore::new(fx.view.sub("jobs-fresh/"));
+    super::rotation::adopt_mount(&fresh, &fx.view, &fx.mount.uuid)
+        .await
+        .expect("adopt");
+    let ids = fresh.due(i64::MAX / 2, 10).await.expect("due");
+    assert_eq!(ids.len(), 1, "one job, for the key with a period");
+    let job = fresh.get(&ids[0]).await.expect("get").expect("job");
+    assert_eq!(job.kind, crate::jobs::TRANSIT_ROTATION);
+    assert_eq!(job.target.key, "auto");
+    assert_eq!(Some(job.wake_at), fx.job_wake("auto").await);
+    // Once only: a second unseal reads the marker and schedules nothing.
+    fresh.remove(&ids[0]).await.expect("remove");
+    super::rotation::adopt_mount(&fresh, &fx.view, &fx.mount.uuid)
+        .await
+        .expect("adopt");
+    assert!(fresh.due(i64::MAX / 2, 10).await.expect("due").is_empty());
+}
+
+#[tokio::test]
+async fn rollback_restores_an_earlier_versions_material_as_a_new_version() {
+    let fx = Fx::new().await;
+    fx.create("k", json!({})).await;
+    let v1 = fx.encrypt("k", b"one", json!({})).await;
+    fx.rotate("k").await;
+    let v2 = fx.encrypt("k", b"two", json!({})).await;
+    let d = fx.data("keys/k/rollback", json!({})).await;
+    assert_eq!(d["restored_version"], 1);
+    assert_eq!(d["version"], 3);
+    assert_eq!(d["latest_version"], 3);
+    // Every ciphertext still decrypts; new ones carry version 3.
+    let v3 = fx.encrypt("k", b"three", json!({})).await;
+    assert!(v3.starts_with("vault:v3:"), "{v3}");
+    for (ct, pt) in [(&v1, &b"one"[..]), (&v2, b"two"), (&v3, b"three")] {
+        assert_eq!(fx.decrypt("k", ct, json!({})).await.expect("decrypt"), pt);
+    }
+    // Version 3 is version 1's key: a v1 ciphertext relabelled v3 decrypts.
+    let relabelled = v1.replacen("vault:v1:", "vault:v3:", 1);
+    assert_eq!(
+        fx.decrypt("k", &relabelled, json!({}))
+            .await
+            .expect("same key"),
+        b"one"
+    );
+    // What is not safe is refused, with the field named, and changes nothing.
+    fx.data("keys/k/config", json!({"min_decryption_version": 2}))
+        .await;
+    for (body, why) in [
+        (json!({"version": 1}), "min_decryption_version"),
+        (json!({"version": 3}), "earlier version"),
+        (json!({"version": 9}), "earlier version"),
+        (json!({"version": 0}), "earlier version"),
+        (json!({"version": "x"}), "version"),
+    ] {
+        let err = fx
+            .call(Operation::Update, "keys/k/rollback", body.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{body}");
+        assert!(err.to_string().contains(why), "{body}: {err}");
+    }
+    assert_eq!(fx.read("keys/k").await.expect("k")["latest_version"], 3);
+    fx.create("single", json!({})).await;
+    let err = fx
+        .call(Operation::Update, "keys/single/rollback", json!({}))
+        .await
+        .expect_err("one version");
+    assert!(err.to_string().starts_with("version:"), "{err}");
+    // The rollback is announced in the audit log.
+    let log = std::fs::read_to_string(&fx.audit_file).expect("audit log");
+    assert!(log.contains("rotation.rolled_back"), "{log}");
 }
 
 #[tokio::test]
@@ -1768,7 +1891,7 @@ async fn auto_rotation_is_refused_when_it_cannot_be_audited() {
     fx.create("auto", json!({"auto_rotate_period": "1h"})).await;
     fx.audit.close().await;
     let due = SystemClock.now_unix_secs() + 3601;
-    let result = super::keys::rotate_due_keys(&fx.engine.shared, &fx.engine.rotator, due).await;
+    let result = fx.rotate_if_due("auto", due).await;
     assert!(result.is_err(), "rotation ran unaudited");
     assert_eq!(fx.read("keys/auto").await.expect("k")["latest_version"], 1);
 }
