@@ -191,3 +191,80 @@ async fn a_two_phase_rotation_survives_sigkill_between_publish_and_promote() {
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("strategy"), "{}", bad.stderr);
 }
+
+/// A transit key through the same commands: a policy, the calendar, a forced rotation and a
+/// rollback, with the key named by its path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_commands_work_on_a_transit_key() {
+    let inst = Install::new();
+    let server = inst.start().await;
+    let ir = init(&server.api(), 1, 1).await;
+    unseal_ok(&server.api(), &ir.keys).await;
+    let root = ir.root_token.clone();
+    let api = server.api().with_token(&root);
+    let r = api
+        .post("sys/mounts/transit", json!({"type": "transit"}))
+        .await;
+    assert!(r.status / 100 == 2, "{r}");
+    let r = api
+        .post("transit/keys/signing", json!({"type": "ed25519"}))
+        .await;
+    assert!(r.status / 100 == 2, "{r}");
+    let base = server.base.clone();
+
+    let set = ok(
+        &base,
+        &root,
+        &[
+            "rotate",
+            "set",
+            "transit/keys/signing",
+            "--preset",
+            "jwt-signing",
+        ],
+    );
+    assert!(set.contains("rotates every 2592000s"), "{set}");
+    let refused = run(
+        &base,
+        &root,
+        &[
+            "rotate",
+            "set",
+            "transit/keys/signing",
+            "--period",
+            "1d",
+            "--grace",
+            "1h",
+        ],
+    );
+    assert_ne!(refused.code, 0, "a grace was accepted");
+    let calendar = ok(&base, &root, &["rotate", "calendar", "--within", "31d"]);
+    assert!(calendar.contains("transit/keys/signing"), "{calendar}");
+    // Not due: `run` says so and changes nothing; --force rotates now.
+    let skipped = ok(&base, &root, &["rotate", "run", "transit/keys/signing"]);
+    assert!(skipped.contains("not due"), "{skipped}");
+    let forced = json_of(
+        &base,
+        &root,
+        &["rotate", "run", "--force", "transit/keys/signing"],
+    );
+    assert_eq!(forced[0]["version"], 2, "{forced}");
+    let back = json_of(
+        &base,
+        &root,
+        &["rotate", "rollback", "transit/keys/signing"],
+    );
+    assert_eq!(back["data"]["restored_version"], 1, "{back}");
+    assert_eq!(back["data"]["version"], 3, "{back}");
+    let promote = run(&base, &root, &["rotate", "promote", "transit/keys/signing"]);
+    assert_ne!(promote.code, 0, "a transit key has nothing to promote");
+    let bad = run(
+        &base,
+        &root,
+        &["rotate", "rollback", "transit/sign/signing"],
+    );
+    assert_ne!(bad.code, 0, "not a key path");
+    ok(&base, &root, &["rotate", "unset", "transit/keys/signing"]);
+    let calendar = ok(&base, &root, &["rotate", "calendar", "--within", "90d"]);
+    assert!(!calendar.contains("transit/keys/signing"), "{calendar}");
+}

@@ -21,6 +21,8 @@ pub struct KvMount {
     pub path: String,
     /// KV version: 2 when the mount's `options.version` is `"2"`, else 1.
     pub version: u8,
+    /// The mount's engine type (`kv`, `transit`…); empty when the server did not say.
+    pub kind: String,
 }
 
 impl KvMount {
@@ -41,7 +43,16 @@ impl KvMount {
             Some(Value::Number(n)) if n.as_u64() == Some(2) => 2,
             _ => 1,
         };
-        KvMount { path, version }
+        let kind = data
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        KvMount {
+            path,
+            version,
+            kind,
+        }
     }
 
     /// Whether this is a KV v2 (versioned) mount.
@@ -99,6 +110,7 @@ impl Client {
             return Ok(KvMount {
                 path: String::new(),
                 version: 1,
+                kind: String::new(),
             });
         }
         match finish(status, &bytes)? {
@@ -295,7 +307,8 @@ mod tests {
             KvMount::from_response(&v2),
             KvMount {
                 path: "secret/".into(),
-                version: 2
+                version: 2,
+                kind: "kv".into(),
             }
         );
         let v1 = json!({"data": {"path": "kv/", "type": "kv", "options": {"version": "1"}}});

@@ -213,6 +213,8 @@ pub(crate) struct Target {
     version: u8,
     /// Secret path relative to the mount (no leading `/`; may be empty).
     pub(crate) key: String,
+    /// The mount's engine type, when the server said (`kv`, `transit`…).
+    pub(crate) kind: String,
 }
 
 impl Target {
@@ -273,6 +275,7 @@ fn target_from(mount_flag: Option<&str>, path: &str, detected: &KvMount) -> Targ
                 mount,
                 version: detected.version,
                 key: path.to_string(),
+                kind: detected.kind.clone(),
             }
         }
         None => {
@@ -285,12 +288,14 @@ fn target_from(mount_flag: Option<&str>, path: &str, detected: &KvMount) -> Targ
                     mount: String::new(),
                     version: detected.version,
                     key: path.to_string(),
+                    kind: detected.kind.clone(),
                 };
             };
             Target {
                 mount: mount.to_string(),
                 version: detected.version,
                 key,
+                kind: detected.kind.clone(),
             }
         }
     }
@@ -725,6 +730,7 @@ mod tests {
         KvMount {
             path: path.into(),
             version,
+            kind: "kv".into(),
         }
     }
 

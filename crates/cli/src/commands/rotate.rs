@@ -1,9 +1,11 @@
-//! `coffre rotate …`: rotation policies of KV v2 secrets, the rotation calendar, and rotating,
-//! promoting and rolling back by hand (the seeds' `rotate_keys.sh --check/--dry-run/--force`).
+//! `coffre rotate …`: rotation policies of KV v2 secrets and transit keys, the rotation
+//! calendar, and rotating, promoting and rolling back by hand (the seeds'
+//! `rotate_keys.sh --check/--dry-run/--force`). A transit key is named by its path,
+//! `<mount>/keys/<name>`.
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use coffre_client::Client;
 use serde_json::{Map, Value, json};
@@ -15,7 +17,7 @@ use crate::output::{self, Format};
 /// `coffre rotate` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RotateCommand {
-    /// Attach a rotation policy to a KV v2 secret (kept in its metadata)
+    /// Attach a rotation policy to a KV v2 secret (kept in its metadata) or a transit key
     Set(Box<SetArgs>),
     /// Remove a secret's rotation policy
     Unset(Location),
@@ -105,11 +107,72 @@ pub struct RollbackArgs {
     pub to_version: Option<u64>,
 }
 
-async fn target(client: &Client, loc: &Location) -> anyhow::Result<Target> {
+/// What a rotation command works on.
+enum Object {
+    /// A KV v2 secret.
+    Kv(Target),
+    /// A transit key: `<mount>keys/<name>`.
+    Transit { mount: String, name: String },
+}
+
+impl Object {
+    /// The object's path, as the calendar shows it.
+    fn path(&self) -> String {
+        match self {
+            Object::Kv(t) => format!("{}{}", t.mount, t.key),
+            Object::Transit { mount, name } => format!("{mount}keys/{name}"),
+        }
+    }
+
+    /// The API path of transit operation `op` (`rotate`, `config`…) on the key.
+    fn transit_op(mount: &str, name: &str, op: &str) -> String {
+        format!("{mount}keys/{name}/{op}")
+    }
+}
+
+async fn target(client: &Client, loc: &Location) -> anyhow::Result<Object> {
     let t = resolve(client, loc).await?;
+    if t.kind == "transit" {
+        let name = t
+            .key
+            .strip_prefix("keys/")
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}{}: a transit key is named <mount>/keys/<name>",
+                    t.mount,
+                    t.key
+                )
+            })?;
+        return Ok(Object::Transit {
+            name: name.to_string(),
+            mount: t.mount,
+        });
+    }
     t.need_key()?;
     t.need_v2("rotation")?;
-    Ok(t)
+    Ok(Object::Kv(t))
+}
+
+/// The rotation policy of a transit key: only a preset or a period apply (its old versions
+/// keep decrypting, so there is no strategy, grace or generator to choose).
+fn transit_policy(a: &SetArgs) -> anyhow::Result<Value> {
+    if a.notify_before.is_some()
+        || a.strategy.is_some()
+        || a.generator.is_some()
+        || a.grace.is_some()
+        || a.validate.is_some()
+        || a.field.is_some()
+        || a.criticality.is_some()
+        || a.owner.is_some()
+    {
+        bail!("a transit key takes only --preset or --period");
+    }
+    match (&a.preset, &a.period) {
+        (Some(p), None) => Ok(json!(p)),
+        (None, Some(p)) => Ok(json!({ "period": p })),
+        _ => bail!("give --preset or --period"),
+    }
 }
 
 fn location(path: &str) -> Location {
@@ -158,37 +221,64 @@ fn policy_body(a: &SetArgs) -> anyhow::Result<Value> {
 pub async fn run(ctx: &Ctx, cmd: RotateCommand) -> anyhow::Result<ExitCode> {
     let client = ctx.client()?;
     match cmd {
-        RotateCommand::Set(a) => {
-            let t = target(&client, &a.loc).await?;
-            client
-                .write(&t.v2_path("metadata"), policy_body(&a)?)
-                .await
-                .context("error setting the rotation policy")?;
-            let meta = client
-                .read(&t.v2_path("metadata"))
-                .await?
-                .unwrap_or_default();
-            if ctx.format == Format::Json {
-                output::print_json(&meta["data"]["rotation"])?;
-            } else {
-                output::println(&format!(
-                    "Success! {}{} rotates every {}; next due {}",
-                    t.mount,
-                    t.key,
-                    output::cell(&meta["data"]["rotation"]["period"]),
-                    output::cell(&meta["data"]["rotation_status"]["next_due"]),
-                ))?;
+        RotateCommand::Set(a) => match target(&client, &a.loc).await? {
+            Object::Kv(t) => {
+                client
+                    .write(&t.v2_path("metadata"), policy_body(&a)?)
+                    .await
+                    .context("error setting the rotation policy")?;
+                let meta = client
+                    .read(&t.v2_path("metadata"))
+                    .await?
+                    .unwrap_or_default();
+                if ctx.format == Format::Json {
+                    output::print_json(&meta["data"]["rotation"])?;
+                } else {
+                    output::println(&format!(
+                        "Success! {}{} rotates every {}; next due {}",
+                        t.mount,
+                        t.key,
+                        output::cell(&meta["data"]["rotation"]["period"]),
+                        output::cell(&meta["data"]["rotation_status"]["next_due"]),
+                    ))?;
+                }
             }
-        }
+            Object::Transit { mount, name } => {
+                let body = json!({ "rotation": transit_policy(&a)? });
+                client
+                    .write(&Object::transit_op(&mount, &name, "config"), body)
+                    .await
+                    .context("error setting the rotation policy")?;
+                let key = client
+                    .read(&format!("{mount}keys/{name}"))
+                    .await?
+                    .unwrap_or_default();
+                if ctx.format == Format::Json {
+                    output::print_json(&key["data"]["auto_rotate_period"])?;
+                } else {
+                    output::println(&format!(
+                        "Success! {mount}keys/{name} rotates every {}s",
+                        output::cell(&key["data"]["auto_rotate_period"]),
+                    ))?;
+                }
+            }
+        },
         RotateCommand::Unset(loc) => {
-            let t = target(&client, &loc).await?;
+            let object = target(&client, &loc).await?;
+            let (path, body) = match &object {
+                Object::Kv(t) => (t.v2_path("metadata"), json!({ "rotation": null })),
+                Object::Transit { mount, name } => (
+                    Object::transit_op(mount, name, "config"),
+                    json!({ "auto_rotate_period": 0 }),
+                ),
+            };
             client
-                .write(&t.v2_path("metadata"), json!({ "rotation": null }))
+                .write(&path, body)
                 .await
                 .context("error removing the rotation policy")?;
             output::println(&format!(
-                "Success! {}{} has no rotation policy",
-                t.mount, t.key
+                "Success! {} has no rotation policy",
+                object.path()
             ))?;
         }
         RotateCommand::Calendar(a) => {
@@ -208,7 +298,9 @@ pub async fn run(ctx: &Ctx, cmd: RotateCommand) -> anyhow::Result<ExitCode> {
             rotate_paths(ctx, &client, a).await?;
         }
         RotateCommand::Promote(loc) => {
-            let t = target(&client, &loc).await?;
+            let Object::Kv(t) = target(&client, &loc).await? else {
+                bail!("a transit key rotates in one step: there is nothing to promote");
+            };
             let resp = client
                 .write(&format!("{}promote/{}", t.mount, t.key), json!({}))
                 .await
@@ -217,13 +309,16 @@ pub async fn run(ctx: &Ctx, cmd: RotateCommand) -> anyhow::Result<ExitCode> {
             report(ctx, &resp["data"])?;
         }
         RotateCommand::Rollback(a) => {
-            let t = target(&client, &a.loc).await?;
+            let path = match target(&client, &a.loc).await? {
+                Object::Kv(t) => format!("{}rollback/{}", t.mount, t.key),
+                Object::Transit { mount, name } => Object::transit_op(&mount, &name, "rollback"),
+            };
             let body = match a.to_version {
                 Some(v) => json!({ "version": v }),
                 None => json!({}),
             };
             let resp = client
-                .write(&format!("{}rollback/{}", t.mount, t.key), body)
+                .write(&path, body)
                 .await
                 .context("error rolling back")?
                 .unwrap_or_default();
@@ -303,21 +398,34 @@ fn columns(rows: &[Vec<String>]) -> String {
 }
 
 /// Prints the calendar and returns its entries.
-async fn calendar(ctx: &Ctx, client: &Client, within: Option<&str>) -> anyhow::Result<Vec<Value>> {
+/// `sys/rotation/calendar` (with `within` when given): the whole response.
+async fn read_calendar(client: &Client, within: Option<&str>) -> anyhow::Result<Value> {
     let path = match within {
         Some(w) => format!("sys/rotation/calendar?within={w}"),
         None => "sys/rotation/calendar".to_string(),
     };
-    let resp = client
+    Ok(client
         .read(&path)
         .await
         .context("error reading the rotation calendar")?
-        .unwrap_or_default();
-    let entries = resp
-        .pointer("/data/entries")
+        .unwrap_or_default())
+}
+
+fn entries_of(resp: &Value) -> Vec<Value> {
+    resp.pointer("/data/entries")
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The calendar's entries within `within`.
+async fn calendar_entries(client: &Client, within: &str) -> anyhow::Result<Vec<Value>> {
+    Ok(entries_of(&read_calendar(client, Some(within)).await?))
+}
+
+async fn calendar(ctx: &Ctx, client: &Client, within: Option<&str>) -> anyhow::Result<Vec<Value>> {
+    let resp = read_calendar(client, within).await?;
+    let entries = entries_of(&resp);
     if ctx.format == Format::Json {
         output::print_json(&resp)?;
         return Ok(entries);
@@ -355,20 +463,12 @@ async fn calendar(ctx: &Ctx, client: &Client, within: Option<&str>) -> anyhow::R
 /// --force; --dry-run asks the server what it would do.
 async fn rotate_paths(ctx: &Ctx, client: &Client, a: RunArgs) -> anyhow::Result<()> {
     let paths: Vec<String> = if a.paths.is_empty() {
-        let resp = client
-            .read("sys/rotation/calendar?within=0s")
-            .await
-            .context("error reading the rotation calendar")?
-            .unwrap_or_default();
-        resp.pointer("/data/entries")
-            .and_then(Value::as_array)
-            .map(|es| {
-                es.iter()
-                    .filter(|e| e["state"] == "overdue" || e["state"] == "failing")
-                    .filter_map(|e| e["path"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        calendar_entries(client, "0s")
+            .await?
+            .iter()
+            .filter(|e| e["state"] == "overdue" || e["state"] == "failing")
+            .filter_map(|e| e["path"].as_str().map(str::to_string))
+            .collect()
     } else {
         a.paths.clone()
     };
@@ -377,45 +477,114 @@ async fn rotate_paths(ctx: &Ctx, client: &Client, a: RunArgs) -> anyhow::Result<
     }
     let mut reports = Vec::new();
     for path in &paths {
-        let t = target(client, &location(path)).await?;
-        if !a.force && !a.dry_run {
-            let meta = client
-                .read(&t.v2_path("metadata"))
-                .await?
-                .with_context(|| format!("{path}: no such secret"))?;
-            let state = &meta["data"]["rotation_status"]["state"];
-            if meta["data"]["rotation"].is_null() {
-                bail!("{path} has no rotation policy (set one with `coffre rotate set`)");
-            }
-            if state != "overdue" {
-                let line = format!(
-                    "{path}: not due (state {}, next due {}); --force rotates it now",
-                    output::cell(state),
-                    output::cell(&meta["data"]["rotation_status"]["next_due"])
-                );
-                if ctx.format == Format::Table {
-                    output::println(&line)?;
-                }
-                continue;
-            }
-        }
-        let resp = client
-            .write(
-                &format!("{}rotate/{}", t.mount, t.key),
-                json!({ "dry_run": a.dry_run }),
-            )
-            .await
-            .with_context(|| format!("error rotating {path}"))?
-            .unwrap_or_default();
+        let object = target(client, &location(path)).await?;
+        let resp = match &object {
+            Object::Kv(t) => rotate_secret(ctx, client, t, &a).await?,
+            Object::Transit { mount, name } => rotate_key(ctx, client, mount, name, &a).await?,
+        };
+        let Some(resp) = resp else {
+            continue;
+        };
         if ctx.format == Format::Table {
-            report(ctx, &resp["data"])?;
+            report(ctx, &resp)?;
         }
-        reports.push(resp["data"].clone());
+        reports.push(resp);
     }
     if ctx.format == Format::Json {
         output::print_json(&reports)?;
     }
     Ok(())
+}
+
+/// Prints why `path` is skipped (not due, and neither forced nor a dry run).
+fn not_due(ctx: &Ctx, path: &str, state: &Value, next_due: &Value) -> anyhow::Result<()> {
+    if ctx.format == Format::Table {
+        output::println(&format!(
+            "{path}: not due (state {}, next due {}); --force rotates it now",
+            output::cell(state),
+            output::cell(next_due)
+        ))?;
+    }
+    Ok(())
+}
+
+/// `rotate run` on a KV v2 secret: the server's `rotate/` path, which also dry-runs.
+async fn rotate_secret(
+    ctx: &Ctx,
+    client: &Client,
+    t: &Target,
+    a: &RunArgs,
+) -> anyhow::Result<Option<Value>> {
+    let path = format!("{}{}", t.mount, t.key);
+    if !a.force && !a.dry_run {
+        let meta = client
+            .read(&t.v2_path("metadata"))
+            .await?
+            .with_context(|| format!("{path}: no such secret"))?;
+        if meta["data"]["rotation"].is_null() {
+            bail!("{path} has no rotation policy (set one with `coffre rotate set`)");
+        }
+        let status = &meta["data"]["rotation_status"];
+        if status["state"] != "overdue" {
+            not_due(ctx, &path, &status["state"], &status["next_due"])?;
+            return Ok(None);
+        }
+    }
+    let resp = client
+        .write(
+            &format!("{}rotate/{}", t.mount, t.key),
+            json!({ "dry_run": a.dry_run }),
+        )
+        .await
+        .with_context(|| format!("error rotating {path}"))?
+        .unwrap_or_default();
+    Ok(Some(resp["data"].clone()))
+}
+
+/// `rotate run` on a transit key: whether it is due comes from the calendar; a rotation is
+/// `keys/:name/rotate`.
+async fn rotate_key(
+    ctx: &Ctx,
+    client: &Client,
+    mount: &str,
+    name: &str,
+    a: &RunArgs,
+) -> anyhow::Result<Option<Value>> {
+    let path = format!("{mount}keys/{name}");
+    let entry = calendar_entries(client, "0s")
+        .await?
+        .into_iter()
+        .find(|e| e["path"] == path.as_str());
+    let due = entry
+        .as_ref()
+        .is_some_and(|e| e["state"] == "overdue" || e["state"] == "failing");
+    if !a.force && !due {
+        let (state, next) = entry.map_or((json!("ok"), Value::Null), |e| {
+            (e["state"].clone(), e["next_due"].clone())
+        });
+        not_due(ctx, &path, &state, &next)?;
+        return Ok(None);
+    }
+    if a.dry_run {
+        return Ok(Some(json!({
+            "path": path,
+            "dry_run": true,
+            "would": "add a key version",
+            "due": entry.map_or(Value::Null, |e| e["next_due"].clone()),
+        })));
+    }
+    let resp = client
+        .write(&Object::transit_op(mount, name, "rotate"), json!({}))
+        .await
+        .with_context(|| format!("error rotating {path}"))?
+        .unwrap_or_default();
+    Ok(Some(json!({
+        "path": path,
+        "phase": "rotated",
+        "version": resp["data"]["latest_version"],
+        "fingerprint": Value::Null,
+        "next_due": Value::Null,
+    })))
 }
 
 fn report(ctx: &Ctx, r: &Value) -> anyhow::Result<()> {
