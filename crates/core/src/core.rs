@@ -498,15 +498,21 @@ impl Core {
         unsealed.handle(req).await
     }
 
-    /// Runs one pass of the job runner now, at the core's clock: every job due is run (the
-    /// background task does the same every second). For tests on a manual clock, and for
-    /// `coffre rotate run`.
+    /// Runs one pass of the job runner now, at the core's clock, flat out: every job due is
+    /// run (the background task does the same every second, paced). For tests on a manual
+    /// clock.
     pub async fn run_jobs(&self) -> Result<crate::jobs::PassReport> {
+        self.run_jobs_with(crate::jobs::Pace::FlatOut).await
+    }
+
+    /// [`Core::run_jobs`] at the given pace ([`Pace::Paced`](crate::jobs::Pace) is how the
+    /// background task runs passes).
+    pub async fn run_jobs_with(&self, pace: crate::jobs::Pace) -> Result<crate::jobs::PassReport> {
         let Some(unsealed) = self.unsealed.load_full() else {
             return Err(Error::Sealed);
         };
         let now = unsealed.barrier.clock().now_unix_secs();
-        Ok(unsealed.jobs.run_due(&unsealed, now).await)
+        Ok(unsealed.jobs.run_due(&unsealed, now, pace).await)
     }
 
     /// Dev mode: initialize with one share, unseal, and return (unseal key, root token).
@@ -537,7 +543,7 @@ fn spawn_jobs(unsealed: std::sync::Weak<Unsealed>) {
             tokio::time::sleep(JOB_TICK).await;
             let Some(u) = unsealed.upgrade() else { return };
             let now = u.barrier.clock().now_unix_secs();
-            u.jobs.run_due(&u, now).await;
+            u.jobs.run_due(&u, now, crate::jobs::Pace::Paced).await;
         }
     });
 }

@@ -36,7 +36,7 @@ pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock, rfc3339_nan
 pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VERSION};
 pub use crate::engines::MOUNTABLE_TYPES;
 pub use crate::error::{Error, ErrorKind, Result};
-pub use crate::jobs::PassReport;
+pub use crate::jobs::{Pace, PassReport};
 pub use crate::mount::{DEFAULT_LEASE_TTL, MountConfig, MountEntry};
 pub use crate::request::{ClientToken, Operation, Request, Response, normalize_path};
 pub use crate::seal::SealConfig;

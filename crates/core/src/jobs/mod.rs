@@ -52,6 +52,10 @@ const TIDY_INTERVAL_SECS: i64 = 60;
 const PASS_LIMIT: usize = 1_000;
 /// Jobs of one namespace run at once within a pass.
 const CONCURRENCY: usize = 32;
+/// The share of wall time a paced pass spends running jobs: after each group of
+/// [`CONCURRENCY`] jobs it rests three times as long as the group took, so a burst of due
+/// rotations leaves the server's requests most of the machine.
+const PACED_SHARE: f64 = 0.25;
 /// First retry delay after a failure; it doubles per attempt up to [`MAX_BACKOFF_SECS`].
 const FIRST_BACKOFF_SECS: i64 = 30;
 /// The longest retry delay: a failing job wakes no later than this after its last attempt.
@@ -100,6 +104,16 @@ pub(crate) fn backoff_secs(attempt: u32) -> i64 {
     (FIRST_BACKOFF_SECS << doublings).min(MAX_BACKOFF_SECS)
 }
 
+/// How a pass spends its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Run every due job as fast as possible (explicit passes: tests, `Core::run_jobs`).
+    FlatOut,
+    /// Rest between groups of jobs so that running them takes at most a quarter of the wall
+    /// time (the background tick).
+    Paced,
+}
+
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PassReport {
@@ -120,7 +134,7 @@ pub(crate) struct Runner {
 
 impl Runner {
     /// Runs every job due at `now` in every namespace.
-    pub(crate) async fn run_due(&self, unsealed: &Unsealed, now: i64) -> PassReport {
+    pub(crate) async fn run_due(&self, unsealed: &Unsealed, now: i64, pace: Pace) -> PassReport {
         let mut report = PassReport::default();
         if !unsealed.is_active_node() {
             return report;
@@ -151,17 +165,24 @@ impl Runner {
             // Jobs of one pass are independent: run up to CONCURRENCY at once, so their
             // durable writes share the store's group commits instead of one fsync each.
             let scope = &scope;
-            let mut outcomes = futures_util::stream::iter(ids)
-                .map(|id| async move { (run_one(scope, &id, now).await, id) })
-                .buffer_unordered(CONCURRENCY);
-            while let Some((outcome, id)) = outcomes.next().await {
-                match outcome {
-                    Ok(true) => report.succeeded += 1,
-                    Ok(false) => report.failed += 1,
-                    Err(e) => {
-                        report.failed += 1;
-                        tracing::warn!(error = %e, job = %id, namespace = %tenant.ns.path, "could not record a job's run");
+            for group in ids.chunks(CONCURRENCY) {
+                let started = std::time::Instant::now();
+                let mut outcomes = futures_util::stream::iter(group.to_vec())
+                    .map(|id| async move { (run_one(scope, &id, now).await, id) })
+                    .buffer_unordered(CONCURRENCY);
+                while let Some((outcome, id)) = outcomes.next().await {
+                    match outcome {
+                        Ok(true) => report.succeeded += 1,
+                        Ok(false) => report.failed += 1,
+                        Err(e) => {
+                            report.failed += 1;
+                            tracing::warn!(error = %e, job = %id, namespace = %tenant.ns.path, "could not record a job's run");
+                        }
                     }
+                }
+                if pace == Pace::Paced {
+                    let rest = started.elapsed().mul_f64((1.0 - PACED_SHARE) / PACED_SHARE);
+                    tokio::time::sleep(rest).await;
                 }
             }
         }
