@@ -187,10 +187,23 @@ pub struct TokenRole {
     pub token_bound_cidrs: Vec<String>,
 }
 
-fn random_b64(n: usize) -> Result<String> {
-    let mut buf = vec![0u8; n];
-    coffre_crypto::fill_random(&mut buf)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+/// `n` random letters and digits (an accessor, as Vault's: 24 base62 characters). Not base64:
+/// an accessor starting with `-` is taken for a flag by the `vault`/`bao` CLI.
+fn random_base62(n: usize) -> Result<String> {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(n);
+    let mut buf = [0u8; 32];
+    while out.len() < n {
+        coffre_crypto::fill_random(&mut buf)?;
+        // 248 = 4 × 62: bytes above it are dropped so every character is equally likely.
+        for b in buf.iter().filter(|b| **b < 248) {
+            if out.len() == n {
+                break;
+            }
+            out.push(char::from(ALPHABET[usize::from(*b % 62)]));
+        }
+    }
+    Ok(out)
 }
 
 /// Generates a new token string: `hvs.` (service) or `hvb.` (batch) + 192 random bits.
@@ -489,7 +502,7 @@ impl TokenStore {
         let token = self.new_token(false, id)?;
         let entry = TokenEntry {
             id_hash: String::new(),
-            accessor: random_b64(18)?,
+            accessor: random_base62(24)?,
             policies: vec!["root".to_string()],
             path: "auth/token/root".into(),
             display_name: "root".to_string(),
@@ -517,7 +530,7 @@ impl TokenStore {
 
     /// A fresh accessor.
     pub(crate) fn new_accessor() -> Result<String> {
-        random_b64(18)
+        random_base62(24)
     }
 
     async fn rewrite(&self, hash: &[u8; 32], entry: TokenEntry) -> Result<Arc<TokenEntry>> {

@@ -207,3 +207,12 @@ async fn no_child_survives_a_concurrent_revocation_of_its_parent() {
         }
     }
 }
+
+#[test]
+fn accessors_are_24_letters_and_digits() {
+    for _ in 0..200 {
+        let a = TokenStore::new_accessor().expect("rng");
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()), "{a}");
+    }
+}
