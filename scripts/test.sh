@@ -19,6 +19,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
 
+step "database services (PostgreSQL, MariaDB)"
+# shellcheck source=scripts/services.sh
+. scripts/services.sh
+
 step "cargo test (unit, property and integration tests)"
 cargo test --workspace --locked
 

@@ -15,6 +15,7 @@ pub mod fields;
 mod generate;
 mod identity;
 mod jobs;
+mod leases;
 mod mfa;
 mod mount;
 mod namespace;
@@ -37,6 +38,7 @@ pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VER
 pub use crate::engines::MOUNTABLE_TYPES;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::jobs::{Pace, PassReport};
+pub use crate::leases::NewLease;
 pub use crate::mount::{DEFAULT_LEASE_TTL, MountConfig, MountEntry};
 pub use crate::request::{ClientToken, Operation, Request, Response, normalize_path};
 pub use crate::seal::SealConfig;

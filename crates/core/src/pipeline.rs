@@ -551,7 +551,27 @@ impl Unsealed {
                 .await
             }
             Target::Backend(ereq, engine) => {
-                engines::serve(&*engine, ereq, &Ctx::new(self, tenant, auth)).await
+                let view = ereq.view.clone();
+                let mut resp =
+                    engines::serve(&*engine, ereq, &Ctx::new(self, tenant, auth)).await?;
+                if let (Some(r), Some(mount)) = (resp.as_mut(), mount)
+                    && r.lease.is_some()
+                {
+                    let holder = auth.map(|a| crate::leases::Holder {
+                        namespace_id: &a.token_tenant.ns.id,
+                        token_hash: &a.token_hash,
+                        token_expire: a.token.expire_time,
+                    });
+                    let issuer = crate::leases::Issuer {
+                        engine: &*engine,
+                        view: &view,
+                        mount,
+                    };
+                    let now = self.barrier.clock().now_unix_secs();
+                    crate::leases::attach(tenant, &issuer, &req.path, holder.as_ref(), r, now)
+                        .await?;
+                }
+                Ok(resp)
             }
         }
     }

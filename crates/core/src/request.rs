@@ -233,6 +233,11 @@ pub struct Response {
     pub status: Option<u16>,
     /// The `auth` block (token creation and login).
     pub auth: Option<Map<String, Value>>,
+    /// Set by an engine handing out a dynamic secret: the pipeline registers the lease and
+    /// fills in `lease_id`, `lease_duration` and `renewable`.
+    pub lease: Option<crate::leases::NewLease>,
+    /// The `lease_id` of the envelope (empty: none).
+    pub lease_id: String,
 }
 
 impl std::fmt::Debug for Response {

@@ -84,7 +84,7 @@ pub fn envelope(request_id: &str, resp: Response) -> HttpResponse {
     }
     let body = Envelope {
         request_id,
-        lease_id: "",
+        lease_id: &resp.lease_id,
         renewable: resp.renewable,
         lease_duration: resp.lease_duration,
         data: resp.data.as_ref(),
@@ -110,7 +110,7 @@ pub fn envelope(request_id: &str, resp: Response) -> HttpResponse {
 #[derive(serde::Serialize)]
 struct Envelope<'a> {
     request_id: &'a str,
-    lease_id: &'static str,
+    lease_id: &'a str,
     renewable: bool,
     lease_duration: u64,
     data: Option<&'a Map<String, Value>>,

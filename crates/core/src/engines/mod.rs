@@ -2,6 +2,7 @@
 //! ([`crate::route`]); the pipeline has already authenticated, authorized and audited the
 //! request before an engine sees it, and an engine can only reach its own storage [`View`].
 
+mod database;
 mod kv_v1;
 mod kv_v2;
 pub(crate) mod mount_state;
@@ -77,6 +78,26 @@ pub(crate) trait Engine: Send + Sync {
     /// Handles the request. `Ok(None)` on a read or list means "nothing there" (404). `ctx`
     /// gives the system backends the core and the caller; secrets engines cannot open it.
     async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>>;
+
+    /// Revokes what `lease` stands for (a database user), as its expiry or a revocation asks.
+    /// The lease store removes the lease once this succeeds. Engines that hand out no leases
+    /// have nothing to revoke.
+    async fn revoke_lease(&self, lease: &crate::leases::Lease, view: &View) -> Result<()> {
+        let _ = (lease, view);
+        Ok(())
+    }
+
+    /// Extends what `lease` stands for to `expire` (Unix seconds) before a renewal is stored
+    /// (a database user's `VALID UNTIL`). Nothing to do by default.
+    async fn renew_lease(
+        &self,
+        lease: &crate::leases::Lease,
+        expire: i64,
+        view: &View,
+    ) -> Result<()> {
+        let _ = (lease, expire, view);
+        Ok(())
+    }
 
     /// How many secrets the mount stores (for a namespace's `max_secrets`); 0 for engines that
     /// store none. `view` is the mount's storage.
@@ -175,7 +196,7 @@ pub(crate) fn has_existence_check(engine: &dyn Engine, path: &str) -> bool {
 }
 
 /// Engine types that `sys/mounts` accepts.
-pub const MOUNTABLE_TYPES: &[&str] = &["kv", "kv-v1", "kv-v2", "transit"];
+pub const MOUNTABLE_TYPES: &[&str] = &["kv", "kv-v1", "kv-v2", "transit", "database"];
 
 /// Checks and normalizes the type and options of a new mount (aliases like `kv-v1` resolve here).
 pub fn normalize_type(
@@ -201,6 +222,7 @@ pub fn normalize_type(
             }
         }
         "transit" => Ok("transit".into()),
+        "database" => Ok("database".into()),
         // Vault's alias: a kv mount of version 2 (listed as type "kv").
         "kv-v2" => match options.get("version").map(String::as_str) {
             None | Some("" | "2") => {
@@ -285,6 +307,7 @@ pub(crate) fn instantiate(entry: &MountEntry, ctx: &EngineContext<'_>) -> Result
         }
         "kv" => Ok(Arc::new(kv_v1::KvV1::new(entry, ctx))),
         "transit" => Ok(Arc::new(transit::Transit::new(entry, ctx))),
+        "database" => Ok(Arc::new(database::Database::new(entry, ctx))),
         "userpass" => Ok(Arc::new(crate::auth::userpass::Userpass)),
         "approle" => Ok(Arc::new(crate::auth::approle::AppRole::new(
             ctx.states.get(&entry.uuid),

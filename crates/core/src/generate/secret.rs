@@ -309,6 +309,15 @@ impl Generator {
     }
 }
 
+/// `len` random letters and digits, each equally likely (accessors, database user names).
+pub(crate) fn alphanumeric(len: usize) -> Result<String> {
+    let mut out = String::with_capacity(len);
+    for _ in 0..len {
+        out.push(char::from(BASE62[uniform_below(62)? as usize]));
+    }
+    Ok(out)
+}
+
 /// Base62 characters carrying at least `bytes * 8` bits (each carries log2(62) ≈ 5.954).
 fn base62_len(bytes: usize) -> usize {
     (bytes * 8 * 1000).div_ceil(5954)

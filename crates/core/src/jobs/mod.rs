@@ -45,6 +45,8 @@ pub(crate) const TOKEN_TIDY: &str = "token-tidy";
 pub(crate) const KV_ROTATION: &str = "kv-rotation";
 /// Kind of a transit key's automatic rotation.
 pub(crate) const TRANSIT_ROTATION: &str = "transit-rotation";
+/// Kind of a namespace's lease expiry (see [`crate::leases`]).
+pub(crate) const LEASE_EXPIRY: &str = "lease-expiry";
 
 /// How often expired tokens are removed from storage.
 const TIDY_INTERVAL_SECS: i64 = 60;
@@ -94,6 +96,7 @@ fn handler(kind: &str) -> Option<&'static dyn Handler> {
         TOKEN_TIDY => Some(&TokenTidy),
         KV_ROTATION => Some(&crate::engines::KvRotationJob),
         TRANSIT_ROTATION => Some(&crate::engines::TransitRotationJob),
+        LEASE_EXPIRY => Some(&crate::leases::LeaseExpiryJob),
         _ => None,
     }
 }
@@ -236,6 +239,14 @@ async fn run_one(scope: &Scope<'_>, id: &str, now: i64) -> Result<bool> {
         }
         Ok(Next::At { wake, due }) => {
             jobs.update(id, |mut r| {
+                // An owner that scheduled the job earlier while it ran (a new lease expiring
+                // sooner) keeps its time: the handler's answer could not know of it.
+                let rescheduled = r.wake_at != claimed.wake_at;
+                let wake = if rescheduled {
+                    wake.min(r.wake_at)
+                } else {
+                    wake
+                };
                 r.wake_at = wake.max(now + 1);
                 r.due_at = due;
                 r.attempt = 0;

@@ -43,8 +43,10 @@ pub(crate) struct Tenant {
     pub(crate) identity: crate::identity::IdentityStore,
     /// Login MFA: methods, enforcements, enrolments, pending logins.
     pub(crate) mfa: crate::mfa::MfaStore,
-    /// The namespace's scheduled jobs (rotations, token tidy).
+    /// The namespace's scheduled jobs (rotations, token tidy, lease expiry).
     pub(crate) jobs: crate::jobs::JobStore,
+    /// The leases of the dynamic secrets issued in the namespace.
+    pub(crate) leases: crate::leases::LeaseStore,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -119,6 +121,7 @@ impl Tenant {
             identity,
             mfa,
             jobs,
+            leases: crate::leases::LeaseStore::new(view.sub(crate::leases::LEASES_PREFIX)),
             view,
             ns,
         };

@@ -15,6 +15,16 @@ fn hash_of(hex_hash: &str) -> Option<[u8; 32]> {
 }
 
 impl Namespaces {
+    /// Expires the leases of the revoked tokens `hashes` of `tenant` (the expiry job revokes
+    /// them within a second). A failure is logged: the leases still end at their own expiry,
+    /// which never passes the token's.
+    async fn expire_leases(&self, tenant: &Tenant, hashes: &[[u8; 32]]) {
+        let now = tenant.view.clock().now_unix_secs();
+        if let Err(e) = crate::leases::expire_of_tokens(&self.all(), tenant, hashes, now).await {
+            tracing::warn!(error = %e.public_message(), "could not expire the leases of revoked tokens");
+        }
+    }
+
     /// `hash`'s entry in `holder`'s store if it and every ancestor, in whichever namespace,
     /// is valid (present, unexpired, not used up).
     pub(crate) async fn lookup_token(
@@ -67,7 +77,16 @@ impl Namespaces {
 
     /// Revokes token `hash` of `tenant` and all of its descendants, in every namespace.
     pub(crate) async fn revoke_token_tree(&self, tenant: &Tenant, hash: &[u8; 32]) -> Result<()> {
+        let mut revoked: Vec<[u8; 32]> = tenant
+            .tokens
+            .descendants(&hex::encode(hash))
+            .await?
+            .iter()
+            .filter_map(|h| hash_of(h))
+            .collect();
+        revoked.push(*hash);
         let cross = tenant.tokens.revoke_tree(hash).await?;
+        self.expire_leases(tenant, &revoked).await;
         for CrossChildren {
             parent,
             namespace_id,
@@ -87,6 +106,7 @@ impl Namespaces {
     /// Revokes only token `hash` of `tenant`; its children, in every namespace, become
     /// orphans.
     pub(crate) async fn revoke_token_orphan(&self, tenant: &Tenant, hash: &[u8; 32]) -> Result<()> {
+        self.expire_leases(tenant, std::slice::from_ref(hash)).await;
         for CrossChildren {
             parent,
             namespace_id,

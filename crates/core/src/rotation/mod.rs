@@ -140,6 +140,40 @@ impl Services {
         self.audit.namespace_path()
     }
 
+    /// A password from the namespace's password policy `name`, or, without one, 24 letters and
+    /// digits with at least one lowercase, one uppercase and one digit (about 142 bits).
+    pub(crate) async fn password(
+        &self,
+        policy: Option<&str>,
+    ) -> crate::error::Result<zeroize::Zeroizing<String>> {
+        use crate::generate::password::{CharsetRule, PasswordPolicy};
+        let policy = match policy.filter(|p| !p.is_empty()) {
+            Some(name) => {
+                let raw = self.password_policies.get(name).await?.ok_or_else(|| {
+                    crate::error::Error::invalid(format!(
+                        "password_policy: the password policy \"{name}\" does not exist"
+                    ))
+                })?;
+                PasswordPolicy::parse(&String::from_utf8_lossy(raw.expose()))?
+            }
+            None => {
+                let rule = |chars: &str| CharsetRule {
+                    charset: chars.chars().collect(),
+                    min_chars: 1,
+                };
+                PasswordPolicy::from_rules(
+                    24,
+                    vec![
+                        rule("abcdefghijklmnopqrstuvwxyz"),
+                        rule("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                        rule("0123456789"),
+                    ],
+                )?
+            }
+        };
+        policy.generate()
+    }
+
     /// A new value from `generator` (loading the password policy it names, if any).
     pub(crate) async fn generate(
         &self,

@@ -5,6 +5,7 @@
 //! fields are private to this one.
 
 mod identity;
+mod leases;
 mod locked_users;
 mod mfa;
 mod mounts;
@@ -77,6 +78,12 @@ impl<'a> Ctx<'a> {
 
     fn caller(&self) -> Result<&'a Authorized> {
         self.caller.ok_or(Error::PermissionDenied)
+    }
+
+    /// The caller's token display name (`""` without a caller), which secrets engines may
+    /// put in what they create (a database user's name), as Vault's templates do.
+    pub(crate) fn display_name(&self) -> &'a str {
+        self.caller.map_or("", |a| a.token.display_name.as_str())
     }
 }
 

@@ -214,6 +214,17 @@ async fn disable_mount(scope: &Scope<'_>, path: &str, kind: Kind) -> Result<Resp
     if entry.kind == "system" {
         return Err(Error::invalid(format!("cannot unmount \"{path}\"")));
     }
+    // Its leases first, through the engine (as Vault: a lease that cannot be revoked keeps
+    // the mount, and the error says why). Mount paths end with `/`, as lease ids start.
+    let now = scope.tenant.view.clock().now_unix_secs();
+    crate::leases::revoke_prefix(scope, &entry.path, false, now)
+        .await
+        .map_err(|e| {
+            Error::invalid(format!(
+                "failed to revoke the mount's leases: {}",
+                e.public_message()
+            ))
+        })?;
     let mut next = table.clone();
     next.entries.retain(|e| e.path != path);
     // The table goes in one commit with a purge marker: from then on the mount is gone, and

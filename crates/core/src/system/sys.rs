@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::mounts::Kind;
 use super::{
-    Scope, locked_users, mounts, namespaces, password_policies, policies, quotas, remount, rotation,
+    Scope, leases, locked_users, mounts, namespaces, password_policies, policies, quotas, remount,
+    rotation,
 };
 use crate::clock::rfc3339_nanos;
 use crate::engines::EngineRequest;
@@ -40,6 +41,13 @@ pub(super) enum Route {
     PasswordGenerate,
     RotationCalendar,
     RotationPresets,
+    LeaseLookup,
+    LeaseList,
+    LeaseRenew,
+    LeaseRevoke,
+    LeaseRevokePrefix,
+    LeaseRevokeForce,
+    LeaseTidy,
     InactiveIdentities,
     AuditList,
     AuditDevice,
@@ -70,6 +78,17 @@ const PATHS: [crate::route::Field; 2] = [
     ),
     field("path", FieldKind::Str, "One path (older clients)."),
 ];
+const LEASE_ID: crate::route::Field = field("lease_id", FieldKind::Str, "The lease's id.");
+const INCREMENT: crate::route::Field = field(
+    "increment",
+    FieldKind::Duration,
+    "The TTL asked for (default: the lease's own).",
+);
+const SYNC: crate::route::Field = field(
+    "sync",
+    FieldKind::Bool,
+    "Wait for the revocation (it always does).",
+);
 const POLICY: crate::route::Field = field(
     "policy",
     FieldKind::Str,
@@ -299,6 +318,67 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
             path("rotation/presets", Route::RotationPresets)
                 .ops(&[Read])
                 .help("List the rotation presets and their cryptoperiods.", ""),
+            path("leases/lookup", Route::LeaseLookup)
+                .ops(WRITE)
+                .fields(&[LEASE_ID])
+                .help("Look up a lease's times.", ""),
+            path("leases/lookup/?", Route::LeaseList)
+                .ops(&[List])
+                .sudo()
+                .help("List lease ids below a prefix.", ""),
+            path("leases/lookup/{path+}", Route::LeaseList)
+                .ops(&[List])
+                .sudo()
+                .help("List lease ids below a prefix.", ""),
+            path("leases/renew", Route::LeaseRenew)
+                .ops(WRITE)
+                .fields(&[LEASE_ID, INCREMENT])
+                .help("Renew a lease.", ""),
+            path("leases/renew/{path+}", Route::LeaseRenew)
+                .ops(WRITE)
+                .fields(&[LEASE_ID, INCREMENT])
+                .help("Renew a lease.", ""),
+            path("renew", Route::LeaseRenew)
+                .ops(WRITE)
+                .fields(&[LEASE_ID, INCREMENT])
+                .help("Renew a lease (older path).", ""),
+            path("renew/{path+}", Route::LeaseRenew)
+                .ops(WRITE)
+                .fields(&[LEASE_ID, INCREMENT])
+                .help("Renew a lease (older path).", ""),
+            path("leases/revoke", Route::LeaseRevoke)
+                .ops(WRITE)
+                .fields(&[LEASE_ID, SYNC])
+                .help("Revoke a lease.", ""),
+            path("leases/revoke/{path+}", Route::LeaseRevoke)
+                .ops(WRITE)
+                .fields(&[LEASE_ID, SYNC])
+                .help("Revoke a lease.", ""),
+            path("revoke/{path+}", Route::LeaseRevoke)
+                .ops(WRITE)
+                .fields(&[LEASE_ID, SYNC])
+                .help("Revoke a lease (older path).", ""),
+            path("leases/revoke-prefix/{path+}", Route::LeaseRevokePrefix)
+                .ops(WRITE)
+                .fields(&[SYNC])
+                .sudo()
+                .help("Revoke every lease below a prefix.", ""),
+            path("revoke-prefix/{path+}", Route::LeaseRevokePrefix)
+                .ops(WRITE)
+                .fields(&[SYNC])
+                .sudo()
+                .help("Revoke every lease below a prefix (older path).", ""),
+            path("leases/revoke-force/{path+}", Route::LeaseRevokeForce)
+                .ops(WRITE)
+                .sudo()
+                .help("Remove every lease below a prefix, revoked or not.", ""),
+            path("revoke-force/{path+}", Route::LeaseRevokeForce)
+                .ops(WRITE)
+                .sudo()
+                .help("Remove every lease below a prefix (older path).", ""),
+            path("leases/tidy", Route::LeaseTidy)
+                .ops(WRITE)
+                .help("Remove lease index entries that point at nothing.", ""),
             path("mfa/validate", Route::MfaValidate)
                 .ops(WRITE)
                 .fields(&[
@@ -515,6 +595,13 @@ pub(super) async fn handle(
         Route::PasswordGenerate => password_policies::generate(scope, req.param("name")).await,
         Route::RotationCalendar => rotation::calendar(scope, data).await.map(Some),
         Route::RotationPresets => Ok(Some(rotation::presets())),
+        Route::LeaseLookup => leases::lookup(scope, data).await.map(Some),
+        Route::LeaseList => leases::list(scope, param()).await,
+        Route::LeaseRenew => leases::renew(scope, param(), data).await.map(Some),
+        Route::LeaseRevoke => leases::revoke(scope, param(), data).await.map(Some),
+        Route::LeaseRevokePrefix => leases::revoke_prefix(scope, param(), false).await.map(Some),
+        Route::LeaseRevokeForce => leases::revoke_prefix(scope, param(), true).await.map(Some),
+        Route::LeaseTidy => leases::tidy(scope).await.map(Some),
         Route::InactiveIdentities => super::identity::inactive(scope, data).map(Some),
         Route::Unlock => locked_users::unlock(scope, req).await.map(Some),
         Route::Namespaces => Ok(namespaces::list(scope)),

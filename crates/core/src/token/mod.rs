@@ -187,23 +187,10 @@ pub struct TokenRole {
     pub token_bound_cidrs: Vec<String>,
 }
 
-/// `n` random letters and digits (an accessor, as Vault's: 24 base62 characters). Not base64:
-/// an accessor starting with `-` is taken for a flag by the `vault`/`bao` CLI.
+/// An accessor, as Vault's: 24 letters and digits. Not base64: an accessor starting with `-`
+/// is taken for a flag by the `vault`/`bao` CLI.
 fn random_base62(n: usize) -> Result<String> {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(n);
-    let mut buf = [0u8; 32];
-    while out.len() < n {
-        coffre_crypto::fill_random(&mut buf)?;
-        // 248 = 4 × 62: bytes above it are dropped so every character is equally likely.
-        for b in buf.iter().filter(|b| **b < 248) {
-            if out.len() == n {
-                break;
-            }
-            out.push(char::from(ALPHABET[usize::from(*b % 62)]));
-        }
-    }
-    Ok(out)
+    crate::generate::secret::alphanumeric(n)
 }
 
 /// Generates a new token string: `hvs.` (service) or `hvb.` (batch) + 192 random bits.

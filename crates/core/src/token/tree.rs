@@ -68,7 +68,7 @@ impl TokenStore {
 
     /// Every descendant of `hash` in this store (children first in the returned order's
     /// reverse).
-    async fn descendants(&self, hash_hex: &str) -> Result<Vec<String>> {
+    pub(crate) async fn descendants(&self, hash_hex: &str) -> Result<Vec<String>> {
         let mut found = Vec::new();
         let mut stack = vec![hash_hex.to_string()];
         while let Some(h) = stack.pop() {
