@@ -287,7 +287,10 @@ impl Response {
 
     /// Whether there is nothing to send (so the server answers 204, or `status` with no body).
     pub fn is_empty(&self) -> bool {
-        self.data.is_none() && self.warnings.is_empty() && self.auth.is_none()
+        self.data.is_none()
+            && self.warnings.is_empty()
+            && self.auth.is_none()
+            && self.lease_id.is_empty()
     }
 
     /// Builder: mark as a top-level-injected `sys/` response.

@@ -84,7 +84,8 @@ pub(crate) async fn register(
     new: NewLease,
     now: i64,
 ) -> Result<Lease> {
-    let random = uuid::Uuid::new_v4().simple().to_string();
+    // 24 letters and digits, as OpenBao's lease ids end.
+    let random = crate::generate::secret::alphanumeric(24)?;
     let id = format!("{}/{random}", path.trim_end_matches('/'));
     let mut max_expire = if new.max_ttl > 0 {
         now.saturating_add(secs(new.max_ttl))

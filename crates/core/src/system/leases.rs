@@ -53,6 +53,8 @@ pub(super) async fn lookup(scope: &Scope<'_>, data: &Map<String, Value>) -> Resu
 fn describe(lease: &Lease, now: i64) -> Map<String, Value> {
     let mut d = Map::new();
     d.insert("id".into(), json!(lease.id));
+    let path = lease.id.rsplit_once('/').map_or("", |(p, _)| p);
+    d.insert("path".into(), json!(path));
     d.insert("issue_time".into(), time(lease.issue_time));
     d.insert("expire_time".into(), time(lease.expire_time));
     d.insert("last_renewal".into(), time(lease.last_renewal));

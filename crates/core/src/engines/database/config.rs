@@ -97,20 +97,11 @@ impl DbConfig {
         let mut details = Map::new();
         details.insert("connection_url".into(), json!(self.connection_url));
         details.insert("username".into(), json!(self.username));
-        details.insert(
-            "max_open_connections".into(),
-            json!(if self.max_open_connections == 0 {
-                DEFAULT_MAX_OPEN
-            } else {
-                self.max_open_connections
-            }),
-        );
         let mut out = Map::new();
         out.insert("plugin_name".into(), json!(self.plugin_name));
         out.insert("plugin_version".into(), json!(""));
         out.insert("connection_details".into(), Value::Object(details));
         out.insert("allowed_roles".into(), json!(self.allowed_roles));
-        out.insert("verify_connection".into(), json!(self.verify_connection));
         out.insert("password_policy".into(), json!(self.password_policy));
         out.insert(
             "root_credentials_rotate_statements".into(),
