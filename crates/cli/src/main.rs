@@ -120,10 +120,16 @@ enum Command {
     /// [--force] [PATH...]`, `coffre rotate rollback PATH`.
     #[command(subcommand)]
     Rotate(commands::rotate::RotateCommand),
+    /// Look up, renew and revoke leases of dynamic secrets (sys/leases)
+    ///
+    /// `coffre read database/creds/app` prints a lease_id; `coffre lease renew --increment
+    /// 30m ID`, `coffre lease revoke ID`, `coffre lease revoke --prefix database/creds/app`.
+    #[command(subcommand)]
+    Lease(commands::lease::LeaseCommand),
 }
 
 /// Command groups that accept Vault-style single-dash long flags (`-mount=secret`).
-const VAULT_STYLE_GROUPS: [&str; 7] = [
+const VAULT_STYLE_GROUPS: [&str; 8] = [
     "kv",
     "policy",
     "token",
@@ -131,6 +137,7 @@ const VAULT_STYLE_GROUPS: [&str; 7] = [
     "login",
     "auth",
     "rotate",
+    "lease",
 ];
 
 /// Rewrites Vault-style single-dash long flags (`-mount=x`, `-field`, `-self`) to their
@@ -233,6 +240,7 @@ fn main() -> ExitCode {
         Command::Mfa(cmd) => commands::block_on(commands::mfa::run(&ctx, cmd)),
         Command::Identity(cmd) => commands::block_on(commands::identity::run(&ctx, cmd)),
         Command::Rotate(cmd) => commands::block_on(commands::rotate::run(&ctx, cmd)),
+        Command::Lease(cmd) => commands::block_on(commands::lease::run(&ctx, cmd)),
     };
     match result {
         Ok(code) => code,

@@ -207,6 +207,16 @@ pub fn response_rows(resp: &Value) -> Vec<(String, String)> {
             }
         }
     }
+    if let Some(id) = resp.get("lease_id").and_then(Value::as_str)
+        && !id.is_empty()
+    {
+        rows.push(("lease_id".into(), id.to_string()));
+        rows.push((
+            "lease_duration".into(),
+            duration(resp["lease_duration"].as_u64().unwrap_or(0)),
+        ));
+        rows.push(("lease_renewable".into(), cell(&resp["renewable"])));
+    }
     let data = match resp.get("data") {
         Some(data) => Some(data),
         None if resp.get("request_id").is_none() && resp.get("auth").is_none() => Some(resp),

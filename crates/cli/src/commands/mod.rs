@@ -5,6 +5,7 @@ pub mod auth;
 pub mod generic;
 pub mod identity;
 pub mod kv;
+pub mod lease;
 pub mod login;
 pub mod mfa;
 pub mod namespace;
