@@ -94,3 +94,120 @@ async fn database_credentials_and_their_lease_through_the_cli() {
     let left = api.list("sys/leases/lookup/database/creds/app/").await;
     assert_eq!(left.status, 404, "{left}");
 }
+
+/// 10,000 live leases, the server killed with SIGKILL and restarted: every lease is still
+/// there and revocable, and they expire on time. The role's statements are trivial (`SELECT
+/// 1`) so the test measures leases, not user creation; the tests above drop real users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_leases_survive_sigkill_and_expire_on_time() {
+    let Ok(url) = std::env::var("COFFRE_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "SKIPPED ten_thousand_leases_survive_sigkill_and_expire_on_time: COFFRE_TEST_POSTGRES_URL is not set"
+        );
+        return;
+    };
+    const LEASES: usize = 10_000;
+    const TTL_SECS: u64 = 30;
+    let location = url
+        .split_once('@')
+        .map_or("127.0.0.1:5432/test", |(_, l)| l);
+    let inst = Install::new();
+    let mut server = inst.start().await;
+    let ir = init(&server.api(), 1, 1).await;
+    unseal_ok(&server.api(), &ir.keys).await;
+    let root = ir.root_token.clone();
+    let api = server.api().with_token(&root);
+    for (path, body) in [
+        ("sys/mounts/database", json!({"type": "database"})),
+        (
+            "database/config/pg",
+            json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{location}?sslmode=disable"),
+                "username": "postgres",
+                "password": "x",
+                "allowed_roles": "*",
+                "max_open_connections": 8,
+            }),
+        ),
+        (
+            "database/roles/light",
+            json!({
+                "db_name": "pg",
+                "creation_statements": "SELECT 1",
+                "revocation_statements": "SELECT 1",
+                "default_ttl": TTL_SECS,
+            }),
+        ),
+    ] {
+        let r = api.post(path, body).await;
+        assert!(r.status / 100 == 2, "{path}: {r}");
+    }
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let api = server.api().with_token(&root);
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for _ in (worker..LEASES).step_by(16) {
+                let r = api.get("database/creds/light").await;
+                assert_eq!(r.status, 200, "{r}");
+                ids.push(r.json["lease_id"].as_str().expect("lease").to_string());
+            }
+            ids
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(batch) = tasks.join_next().await {
+        ids.extend(batch.expect("worker"));
+    }
+    let issued_in = started.elapsed();
+    assert_eq!(ids.len(), LEASES);
+    assert!(
+        issued_in.as_secs() < TTL_SECS / 2,
+        "issuing took {issued_in:?}: too slow to check expiry timing"
+    );
+
+    server.kill();
+    let server = inst.start().await;
+    unseal_ok(&server.api(), &ir.keys).await;
+    let api = server.api().with_token(&root);
+    let listed = api.list("sys/leases/lookup/database/creds/light/").await;
+    assert_eq!(
+        listed.json["data"]["keys"].as_array().map(Vec::len),
+        Some(LEASES),
+        "every lease survives the kill"
+    );
+    // Still revocable: one by id.
+    let r = api
+        .put("sys/leases/revoke", json!({ "lease_id": ids[0] }))
+        .await;
+    assert_eq!(r.status, 204, "{r}");
+    // Not before their time…
+    let r = api
+        .put("sys/leases/lookup", json!({ "lease_id": ids[LEASES - 1] }))
+        .await;
+    assert_eq!(r.status, 200, "{r}");
+    // …and all gone soon after it (the runner revokes 1,000 per pass, paced).
+    let deadline = started + std::time::Duration::from_secs(TTL_SECS + 90);
+    loop {
+        let left = api.list("sys/leases/lookup/database/creds/light/").await;
+        if left.status == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} leases left after their TTL",
+            left.json["data"]["keys"].as_array().map_or(0, Vec::len)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let expired_after = started.elapsed();
+    assert!(
+        expired_after.as_secs() >= TTL_SECS,
+        "leases went before their TTL ({expired_after:?})"
+    );
+    eprintln!(
+        "{LEASES} leases issued in {issued_in:?}, all expired {expired_after:?} after the first"
+    );
+}

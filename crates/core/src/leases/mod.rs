@@ -33,7 +33,7 @@ use crate::system::Scope;
 /// Failed revocations after which a lease is marked irrevocable.
 pub(crate) const MAX_REVOKE_ATTEMPTS: u32 = 6;
 /// Leases one expiry pass revokes at once.
-const REVOKE_CONCURRENCY: usize = 16;
+const REVOKE_CONCURRENCY: usize = 64;
 /// Most leases one expiry pass revokes; the rest wait for the next pass (a second later).
 const EXPIRY_LIMIT: usize = 1_000;
 /// The id of a namespace's lease-expiry job.
