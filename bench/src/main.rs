@@ -20,6 +20,7 @@
 // server's time (the `Clock` rule in clippy.toml is for the server).
 #![allow(clippy::disallowed_methods)]
 
+mod leases;
 mod load;
 mod memory;
 mod perf;
@@ -85,6 +86,21 @@ enum Suite {
     /// KV throughput while passes run.
     #[command(name = "scheduler")]
     Scheduler(SchedulerOpts),
+    /// Issue 15: database/creds issue rate against PostgreSQL (a real CREATE ROLE, and the
+    /// lease machinery alone), and unseal-to-ready time with 0/10k/100k live leases, in
+    /// process.
+    #[command(name = "leases")]
+    Leases(LeasesOpts),
+}
+
+#[derive(Args, Clone, Debug)]
+struct LeasesOpts {
+    /// Live lease counts to time the unseal with (comma separated, growing).
+    #[arg(long, value_delimiter = ',', default_value = "0,10000,100000")]
+    leases: Vec<usize>,
+    /// Where to write the JSON results (default: bench/results).
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -160,6 +176,12 @@ fn main() -> Result<()> {
         Suite::Namespaces(c) => ("namespaces", c),
         Suite::Auth(c) => ("auth", c),
         Suite::Scheduler(opts) => return run_scheduler(opts),
+        Suite::Leases(opts) => {
+            let sizes = opts.leases.clone();
+            return run_in_process("leases", opts.results_dir.as_deref(), async move {
+                leases::leases(&sizes).await
+            });
+        }
     };
     // Pin this thread before the runtime exists, so every thread inherits the load core.
     let pinning = pin::plan(common.no_pin, common.no_taskset);
@@ -172,20 +194,31 @@ fn main() -> Result<()> {
 
 /// `scheduler` runs in process (no server, no pinning): the core on a multi-threaded runtime.
 fn run_scheduler(opts: &SchedulerOpts) -> Result<()> {
+    let (secrets, due) = (opts.secrets.clone(), opts.due.max(1));
+    run_in_process("scheduler", opts.results_dir.as_deref(), async move {
+        scheduler::scheduler(&secrets, due).await
+    })
+}
+
+/// Runs an in-process suite on a multi-threaded runtime and writes its JSON results.
+fn run_in_process(
+    suite: &str,
+    results_dir: Option<&Path>,
+    body: impl std::future::Future<Output = Result<Value>>,
+) -> Result<()> {
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let section = rt.block_on(scheduler::scheduler(&opts.secrets, opts.due.max(1)))?;
+    let section = rt.block_on(body)?;
     let ts = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let dir = opts
-        .results_dir
-        .clone()
+    let dir = results_dir
+        .map(Path::to_path_buf)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("results"));
     std::fs::create_dir_all(&dir)?;
-    let out = dir.join(format!("scheduler-{ts}.json"));
+    let out = dir.join(format!("{suite}-{ts}.json"));
     let mut doc = json!({
-        "suite": "scheduler",
+        "suite": suite,
         "unix_ts": ts,
         "wall_secs": started.elapsed().as_secs_f64(),
     });
@@ -219,7 +252,9 @@ async fn run(name: &str, suite: &Suite, common: &Common, pinning: pin::Pinning) 
         Suite::AuditCompare(_) => suites::audit_compare(&opts, &cfg).await?,
         Suite::Namespaces(_) => suites::namespaces(&opts, &cfg).await?,
         Suite::Auth(_) => suites::auth(&opts, &cfg).await?,
-        Suite::Scheduler(_) => anyhow::bail!("the scheduler suite runs in process"),
+        Suite::Scheduler(_) | Suite::Leases(_) => {
+            anyhow::bail!("the scheduler and leases suites run in process")
+        }
         Suite::KvAll(_) => json!({
             "kv-v1": suites::kv_single(KvBench::V1, &opts, &cfg).await?,
             "kv-v2": suites::kv_single(KvBench::V2, &opts, &cfg).await?,
