@@ -87,6 +87,10 @@ pub enum Error {
     /// A bug or an impossible state on our side.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A system coffre depends on failed (a database unreachable or refusing a statement): a
+    /// 500 whose message is shown, since it names the cause and carries no secret.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 impl Error {
@@ -103,9 +107,11 @@ impl Error {
             Error::UnsupportedOperation => ErrorKind::UnsupportedOperation,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::RateLimited { .. } | Error::QuotaExceeded(_) => ErrorKind::TooManyRequests,
-            Error::Storage(_) | Error::Crypto(_) | Error::Internal(_) | Error::AuditFailed => {
-                ErrorKind::Internal
-            }
+            Error::Storage(_)
+            | Error::Crypto(_)
+            | Error::Internal(_)
+            | Error::AuditFailed
+            | Error::Upstream(_) => ErrorKind::Internal,
         }
     }
 
@@ -128,7 +134,7 @@ impl Error {
     /// the detail goes to the server log.
     pub fn public_message(&self) -> String {
         match self.kind() {
-            ErrorKind::Internal if !matches!(self, Error::AuditFailed) => {
+            ErrorKind::Internal if !matches!(self, Error::AuditFailed | Error::Upstream(_)) => {
                 "internal error".to_string()
             }
             _ => self.to_string(),

@@ -201,7 +201,12 @@ pub async fn try_login(
         max_open_connections: 1,
         ..config.clone()
     };
-    let conn = Connection::open(&as_user)?;
+    // MySQL: without the URL's database, which the user may have no rights on. PostgreSQL
+    // needs a database to connect to; its login rights are checked with it.
+    let conn = match config.kind {
+        Kind::Mysql => Connection::Mysql(mysql::My::open_for_login(&as_user)?),
+        Kind::Postgres => Connection::open(&as_user)?,
+    };
     let result = conn.verify().await;
     conn.close().await;
     result

@@ -63,12 +63,25 @@ fn to_url(config: &ConnectionConfig) -> Result<Zeroizing<String>, DbError> {
 
 impl My {
     pub fn open(config: &ConnectionConfig) -> Result<My, DbError> {
+        My::open_with(config, true)
+    }
+
+    /// A pool that connects without selecting the URL's database: a login check must not
+    /// fail because the user (rightly) has no rights on it.
+    pub fn open_for_login(config: &ConnectionConfig) -> Result<My, DbError> {
+        My::open_with(config, false)
+    }
+
+    fn open_with(config: &ConnectionConfig, with_database: bool) -> Result<My, DbError> {
         let url = to_url(config)?;
         let secrets = [config.password.as_str()];
         let opts = Opts::from_url(&url).map_err(|e| {
             DbError::Config(scrub(format!("invalid connection_url: {e}"), &secrets))
         })?;
         let mut builder = OptsBuilder::from_opts(opts);
+        if !with_database {
+            builder = builder.db_name(None::<String>);
+        }
         if !url.contains('@') {
             builder = builder
                 .user(Some(config.username.clone()))

@@ -8,6 +8,7 @@ mod kv_v2;
 pub(crate) mod mount_state;
 pub(crate) mod transit;
 
+pub(crate) use database::StaticRotationJob;
 pub(crate) use kv_v2::rotation::KvRotationJob;
 pub(crate) use transit::{TransitRotationJob, adopt_rotation_jobs};
 
@@ -262,6 +263,7 @@ pub(crate) async fn rotation_calendar_entry(
     match job.kind.as_str() {
         crate::jobs::KV_ROTATION => kv_v2::rotation::calendar_entry(scope, job, now).await,
         crate::jobs::TRANSIT_ROTATION => transit::calendar_entry(scope, job, now).await,
+        crate::jobs::DB_STATIC_ROTATION => database::calendar_entry(scope, job, now).await,
         _ => Ok(None),
     }
 }

@@ -45,6 +45,8 @@ pub(crate) const TOKEN_TIDY: &str = "token-tidy";
 pub(crate) const KV_ROTATION: &str = "kv-rotation";
 /// Kind of a transit key's automatic rotation.
 pub(crate) const TRANSIT_ROTATION: &str = "transit-rotation";
+/// Kind of a database static role's rotation.
+pub(crate) const DB_STATIC_ROTATION: &str = "db-static-rotation";
 /// Kind of a namespace's lease expiry (see [`crate::leases`]).
 pub(crate) const LEASE_EXPIRY: &str = "lease-expiry";
 
@@ -97,6 +99,7 @@ fn handler(kind: &str) -> Option<&'static dyn Handler> {
         KV_ROTATION => Some(&crate::engines::KvRotationJob),
         TRANSIT_ROTATION => Some(&crate::engines::TransitRotationJob),
         LEASE_EXPIRY => Some(&crate::leases::LeaseExpiryJob),
+        DB_STATIC_ROTATION => Some(&crate::engines::StaticRotationJob),
         _ => None,
     }
 }

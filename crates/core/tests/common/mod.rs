@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod auth_fx;
+pub mod db_fx;
 
 use coffre_core::{Core, Operation, Request};
 use serde_json::{Map, Value, json};

@@ -111,13 +111,13 @@ impl DbConfig {
     }
 }
 
-/// A driver error as the core's: the caller's fault → 400, else 500. The message never holds
-/// a password (the plugin scrubs them).
+/// A driver error as the core's: the caller's fault → 400, else a 500 that names the cause.
+/// The message never holds a password (the plugin scrubs them).
 pub(super) fn db_err(what: &str, e: DbError) -> Error {
     if e.is_client_error() {
         Error::invalid(format!("{what}: {e}"))
     } else {
-        Error::Internal(format!("{what}: {e}"))
+        Error::Upstream(format!("{what}: {e}"))
     }
 }
 
@@ -265,6 +265,63 @@ pub(super) async fn reset(pools: &Pools, view: &View, name: &str) -> Result<Resp
             "no database config named \"{name}\""
         )));
     }
+    pools.close(name).await;
+    Ok(Response::empty())
+}
+
+/// `POST database/rotate-root/:name`: gives the configuration's root user a new password
+/// (its `root_rotation_statements`, or the plugin's), checks that it logs in, and stores it;
+/// from then on only coffre knows it. A new password that does not log in is undone.
+pub(super) async fn rotate_root(
+    pools: &Pools,
+    view: &View,
+    services: &crate::rotation::Services,
+    name: &str,
+) -> Result<Response> {
+    let (conn, mut config) = pools.get(view, name).await?;
+    if config.username.is_empty() {
+        return Err(Error::invalid(
+            "the configuration has no username: its credentials live in connection_url",
+        ));
+    }
+    let kind = config.kind()?;
+    let statements: Vec<String> = if config.root_rotation_statements.is_empty() {
+        kind.default_rotation()
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect()
+    } else {
+        config.root_rotation_statements.clone()
+    };
+    let password = services
+        .password(Some(config.password_policy.as_str()))
+        .await?;
+    let vars = coffre_dbplugin::Vars {
+        name: &config.username,
+        password: Some(&password),
+        expiration: None,
+    };
+    conn.execute(&statements, &vars)
+        .await
+        .map_err(|e| db_err("error rotating the root password", e))?;
+    let connection = config.connection_config()?;
+    if let Err(e) = coffre_dbplugin::try_login(&connection, &config.username, &password).await {
+        let old = coffre_dbplugin::Vars {
+            name: &config.username,
+            password: Some(&config.password),
+            expiration: None,
+        };
+        if let Err(undo) = conn.execute(&statements, &old).await {
+            tracing::error!(error = %undo, "could not set the old root password back");
+        }
+        return Err(Error::invalid(format!(
+            "the new root password does not log in, the old one was set back: {e}"
+        )));
+    }
+    config.password = password.to_string();
+    view.put_json(&format!("{CONFIG_PREFIX}{name}"), &config)
+        .await?;
+    drop(conn);
     pools.close(name).await;
     Ok(Response::empty())
 }

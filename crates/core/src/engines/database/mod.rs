@@ -1,12 +1,15 @@
 //! The database secrets engine, API-compatible with Vault's `database` for PostgreSQL and
-//! MySQL/MariaDB: connection configurations ([`config`]) and dynamic roles whose credentials
-//! are new database users with leases ([`roles`]). The drivers live in `coffre-dbplugin`.
+//! MySQL/MariaDB: connection configurations ([`config`]), dynamic roles whose credentials
+//! are new database users with leases ([`roles`]), and static roles whose existing users'
+//! passwords coffre rotates ([`static_roles`]). The drivers live in `coffre-dbplugin`.
 //!
 //! Paths (relative to the mount): `config/:name`, `config/` (list), `reset/:name`,
-//! `roles/:name`, `roles/` (list), `creds/:name`. See `docs/DATABASE.md`.
+//! `rotate-root/:name`, `roles/:name`, `roles/` (list), `creds/:name`, `static-roles/:name`,
+//! `static-roles/` (list), `static-creds/:name`, `rotate-role/:name`. See `docs/DATABASE.md`.
 
 mod config;
 mod roles;
+mod static_roles;
 
 use std::sync::{Arc, LazyLock};
 
@@ -24,6 +27,8 @@ use crate::system::Ctx;
 pub(crate) struct Database {
     /// Open connections, shared by the mount's engine instances.
     pools: Arc<config::Pools>,
+    /// Serializes the rotations of the mount's static roles.
+    static_lock: Arc<StaticLock>,
     /// Password policies of the namespace (generated passwords).
     services: crate::rotation::Services,
 }
@@ -35,19 +40,29 @@ impl Database {
     ) -> Database {
         Database {
             pools: ctx.states.get(&entry.uuid),
+            static_lock: ctx.states.get(&entry.uuid),
             services: ctx.rotation.clone(),
         }
     }
 }
+
+/// The per-mount lock of static-role rotations.
+#[derive(Default)]
+pub(crate) struct StaticLock(tokio::sync::Mutex<()>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     Configs,
     Config,
     Reset,
+    RotateRoot,
     Roles,
     Role,
     Creds,
+    StaticRoles,
+    StaticRole,
+    StaticCreds,
+    RotateRole,
 }
 
 const STATEMENTS: FieldKind = FieldKind::Any;
@@ -93,6 +108,50 @@ const CONFIG_FIELDS: [Field; 9] = [
         "root_rotation_statements",
         STATEMENTS,
         "Statements that change the root password.",
+    ),
+];
+
+const STATIC_FIELDS: [Field; 9] = [
+    field(
+        "db_name",
+        FieldKind::Str,
+        "The database configuration to use.",
+    ),
+    field("username", FieldKind::Str, "The existing database user."),
+    field(
+        "rotation_period",
+        FieldKind::Duration,
+        "How often the password changes (at least 5s).",
+    ),
+    field(
+        "rotation",
+        FieldKind::Any,
+        "A rotation preset's name or {\"period\"} (coffre), instead of rotation_period.",
+    ),
+    field(
+        "rotation_schedule",
+        FieldKind::Str,
+        "A cron schedule (not supported yet: refused).",
+    ),
+    field(
+        "rotation_statements",
+        STATEMENTS,
+        "Statements that set the password (default: the plugin's).",
+    ),
+    field(
+        "strategy",
+        FieldKind::Str,
+        "replace (default) or two-phase (coffre: two users in turn).",
+    ),
+    field(
+        "secondary_username",
+        FieldKind::Str,
+        "Two-phase: the second user.",
+    ),
+    field(
+        "grace",
+        FieldKind::Duration,
+        "Two-phase: how long the previous user keeps working.",
     ),
 ];
 
@@ -149,6 +208,12 @@ static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
             path("reset/{name}", Route::Reset)
                 .ops(WRITE)
                 .help("Close a configuration's connections.", ""),
+            path("rotate-root/{name}", Route::RotateRoot)
+                .ops(WRITE)
+                .help(
+                    "Give a configuration's root user a new password only coffre knows.",
+                    "",
+                ),
             path("roles/?", Route::Roles)
                 .ops(&[List])
                 .help("List the dynamic roles.", ""),
@@ -157,6 +222,23 @@ static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .ops(WRITE)
                 .fields(&ROLE_FIELDS)
                 .help("Manage a dynamic role.", ""),
+            path("static-roles/?", Route::StaticRoles)
+                .ops(&[List])
+                .help("List the static roles.", ""),
+            path("static-roles/{name}", Route::StaticRole)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&STATIC_FIELDS)
+                .help(
+                    "Manage a static role: an existing user whose password coffre rotates.",
+                    "",
+                ),
+            path("static-creds/{name}", Route::StaticCreds)
+                .ops(&[Read])
+                .help("Read a static role's current user and password.", ""),
+            path("rotate-role/{name}", Route::RotateRole)
+                .ops(WRITE)
+                .help("Rotate a static role's password now.", ""),
             path("creds/{name}", Route::Creds).ops(&[Read]).help(
                 "Create a database user for a role.",
                 "The user is dropped when its lease ends.",
@@ -184,6 +266,30 @@ impl Engine for Database {
             }
             (Route::Config, _) => done(config::write(&self.pools, view, name, data).await),
             (Route::Reset, _) => done(config::reset(&self.pools, view, name).await),
+            (Route::RotateRoot, _) => {
+                done(config::rotate_root(&self.pools, view, &self.services, name).await)
+            }
+            (Route::StaticRoles, _) => static_roles::list(view).await,
+            (Route::StaticRole, Operation::Read) => static_roles::read(view, name).await,
+            (Route::StaticRole, Operation::Delete) => done(static_roles::delete(view, name).await),
+            (Route::StaticCreds, _) => {
+                static_roles::creds(view, name, view.clock().now_unix_secs()).await
+            }
+            (Route::StaticRole | Route::RotateRole, _) => {
+                let sctx = static_roles::Ctx {
+                    view,
+                    pools: &self.pools,
+                    mount: &req.mount,
+                    services: &self.services,
+                    lock: &self.static_lock.0,
+                    now: view.clock().now_unix_secs(),
+                };
+                if route == Route::RotateRole {
+                    done(static_roles::rotate_role(&sctx, name).await)
+                } else {
+                    done(static_roles::write(&sctx, name, data).await)
+                }
+            }
             (Route::Roles, _) => roles::list(view).await,
             (Route::Role, Operation::Read) => roles::read(view, name).await,
             (Route::Role, Operation::Delete) => done(roles::delete(view, name).await),
@@ -209,4 +315,82 @@ impl Engine for Database {
     async fn renew_lease(&self, lease: &Lease, expire: i64, view: &View) -> Result<()> {
         roles::renew(&self.pools, view, lease, expire).await
     }
+}
+
+/// The database mount with this uuid in the namespace, if it is still mounted.
+fn find_mount(scope: &crate::system::Scope<'_>, uuid: &str) -> Option<crate::mount::Route> {
+    crate::engines::find_route(scope, uuid, |e| e.kind == "database")
+}
+
+/// The handler of [`crate::jobs::DB_STATIC_ROTATION`] jobs.
+pub(crate) struct StaticRotationJob;
+
+#[async_trait]
+impl crate::jobs::Handler for StaticRotationJob {
+    async fn run(
+        &self,
+        scope: &crate::system::Scope<'_>,
+        job: &crate::jobs::JobRecord,
+        now: i64,
+    ) -> Result<crate::jobs::Next> {
+        let Some(route) = find_mount(scope, &job.target.mount) else {
+            return Ok(crate::jobs::Next::Remove);
+        };
+        let states = &scope.unsealed.mount_states;
+        let pools: Arc<config::Pools> = states.get(&route.entry.uuid);
+        let lock: Arc<StaticLock> = states.get(&route.entry.uuid);
+        let services = crate::rotation::Services::new(
+            &scope.tenant.jobs,
+            &scope.tenant.view,
+            &scope.tenant.background,
+        );
+        let sctx = static_roles::Ctx {
+            view: &route.view,
+            pools: &pools,
+            mount: &route.entry,
+            services: &services,
+            lock: &lock.0,
+            now,
+        };
+        static_roles::advance(&sctx, &job.target.key).await
+    }
+
+    /// A failed rotation announced `rotation.failed` itself; the overdue mark is the runner's.
+    async fn failed(
+        &self,
+        scope: &crate::system::Scope<'_>,
+        job: &crate::jobs::JobRecord,
+        error: &Error,
+        newly_overdue: bool,
+    ) {
+        let Some(route) = find_mount(scope, &job.target.mount) else {
+            return;
+        };
+        if newly_overdue {
+            let mut data = serde_json::Map::new();
+            data.insert("error".into(), serde_json::json!(error.public_message()));
+            data.insert("due".into(), crate::rotation::time(job.due_at));
+            let path = format!("{}static-roles/{}", route.entry.path, job.target.key);
+            crate::rotation::announce(
+                &scope.tenant.background,
+                crate::rotation::Event::Overdue,
+                &path,
+                Some(&route.entry),
+                data,
+            )
+            .await;
+        }
+    }
+}
+
+/// The rotation calendar's entry for a static role's job.
+pub(crate) async fn calendar_entry(
+    scope: &crate::system::Scope<'_>,
+    job: &crate::jobs::JobRecord,
+    now: i64,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    let Some(route) = find_mount(scope, &job.target.mount) else {
+        return Ok(None);
+    };
+    static_roles::calendar_entry(&route, job, now).await
 }

@@ -1,0 +1,603 @@
+//! Static roles (`database/static-roles/:name`): an existing database user whose password coffre
+//! owns and rotates, on a period, by hand (`rotate-role`), and — beyond Vault — in two phases.
+//!
+//! **Replace** (Vault's behaviour): the user gets a new password. **Two-phase** (the request of
+//! openbao/openbao#284): the role has two users the application alternates between; the
+//! inactive one gets the new password, is verified by logging in, then becomes current, while
+//! the previous one keeps its password for `grace` and is then given a random one nobody
+//! knows. At every instant one user the application was handed works.
+//!
+//! Every rotation is verified by logging in with the new password. One that does not log in is
+//! undone (replace: the old password is set back) and reported as `rotation.failed`; the job
+//! retries with backoff. The new password is written to storage as *pending* before the
+//! database is changed, so a crash in between is resolved at the next run: if the pending
+//! password logs in it becomes current, else it is dropped.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use zeroize::Zeroize as _;
+
+use super::config::{Pools, db_err, statements};
+use crate::barrier::View;
+use crate::error::{Error, Result};
+use crate::fields;
+use crate::jobs::{self, JobTarget, Next};
+use crate::mount::MountEntry;
+use crate::request::Response;
+use crate::rotation::{Event, announce, time};
+
+const STATIC_PREFIX: &str = "static-role/";
+const REPLACE: &str = "replace";
+const TWO_PHASE: &str = "two-phase";
+/// Vault's shortest `rotation_period`.
+const MIN_PERIOD_SECS: u64 = 5;
+const DEFAULT_GRACE_SECS: u64 = 3_600;
+
+/// A user whose password is on its way in (see the module documentation).
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct Pending {
+    username: String,
+    password: String,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.password.zeroize();
+    }
+}
+
+/// Two-phase: the user that was current before the last rotation, valid until `until`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(super) struct Previous {
+    username: String,
+    until: i64,
+}
+
+/// A stored static role and its state. (Members have their own `serde(default)`: a container
+/// default would move fields out of a value that zeroizes its password on drop.)
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub(super) struct StaticRole {
+    #[serde(default)]
+    db_name: String,
+    #[serde(default)]
+    username: String,
+    /// Two-phase: the second user.
+    #[serde(default)]
+    secondary_username: String,
+    #[serde(default)]
+    rotation_period: u64,
+    #[serde(default)]
+    rotation_statements: Vec<String>,
+    #[serde(default)]
+    strategy: String,
+    #[serde(default)]
+    grace: u64,
+    /// Two-phase: whether the secondary user is the current one.
+    #[serde(default)]
+    secondary_active: bool,
+    /// The current user's password.
+    #[serde(default)]
+    password: String,
+    /// Unix seconds of the last successful rotation.
+    #[serde(default)]
+    last_rotation: i64,
+    #[serde(default)]
+    previous: Option<Previous>,
+    #[serde(default)]
+    pending: Option<Pending>,
+}
+
+impl Drop for StaticRole {
+    fn drop(&mut self) {
+        self.password.zeroize();
+    }
+}
+
+impl StaticRole {
+    fn two_phase(&self) -> bool {
+        self.strategy == TWO_PHASE
+    }
+
+    /// The user the application is handed now.
+    fn current_user(&self) -> &str {
+        if self.secondary_active {
+            &self.secondary_username
+        } else {
+            &self.username
+        }
+    }
+
+    /// The user the next rotation sets a password on.
+    fn target_user(&self) -> &str {
+        match (self.two_phase(), self.secondary_active) {
+            (false, _) => &self.username,
+            (true, false) => &self.secondary_username,
+            (true, true) => &self.username,
+        }
+    }
+
+    fn due(&self) -> i64 {
+        self.last_rotation
+            .saturating_add(i64::try_from(self.rotation_period).unwrap_or(i64::MAX))
+    }
+
+    /// When the job looks at the role next: its due time, or the end of a grace if sooner.
+    fn wake(&self) -> i64 {
+        match &self.previous {
+            Some(p) => p.until.min(self.due()),
+            None => self.due(),
+        }
+    }
+
+    fn read_view(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("db_name".into(), json!(self.db_name));
+        out.insert("username".into(), json!(self.username));
+        out.insert("rotation_period".into(), json!(self.rotation_period));
+        out.insert(
+            "rotation_statements".into(),
+            json!(self.rotation_statements),
+        );
+        out.insert("credential_type".into(), json!("password"));
+        out.insert("last_vault_rotation".into(), time(self.last_rotation));
+        if self.two_phase() {
+            out.insert("strategy".into(), json!(TWO_PHASE));
+            out.insert("secondary_username".into(), json!(self.secondary_username));
+            out.insert("grace".into(), json!(self.grace));
+            out.insert("current_username".into(), json!(self.current_user()));
+        }
+        out
+    }
+}
+
+/// Names the engine accepts for existing users: letters, digits and `_ - . @` (they are put
+/// into statements unquoted by anything but the statement's own quotes).
+fn check_username(field: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 80
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{field}: \"{name}\" is not a user name coffre takes (letters, digits and _ - . @)"
+        )))
+    }
+}
+
+/// What a static role's operations need from the engine.
+pub(super) struct Ctx<'a> {
+    pub(super) view: &'a View,
+    pub(super) pools: &'a Pools,
+    pub(super) mount: &'a MountEntry,
+    pub(super) services: &'a crate::rotation::Services,
+    /// Serializes the rotations of the mount's static roles.
+    pub(super) lock: &'a tokio::sync::Mutex<()>,
+    pub(super) now: i64,
+}
+
+impl Ctx<'_> {
+    fn path(&self, name: &str) -> String {
+        format!("{}static-roles/{name}", self.mount.path)
+    }
+}
+
+async fn load(view: &View, name: &str) -> Result<Option<StaticRole>> {
+    view.get_json(&format!("{STATIC_PREFIX}{name}"), "static role")
+        .await
+}
+
+async fn save(view: &View, name: &str, role: &StaticRole) -> Result<()> {
+    view.put_json(&format!("{STATIC_PREFIX}{name}"), role).await
+}
+
+/// The job id of static role `name` in the mount with this uuid.
+fn job_id(mount_uuid: &str, name: &str) -> String {
+    let digest = coffre_crypto::sha256(name.as_bytes());
+    format!("dbs-{mount_uuid}-{}", hex::encode(&digest[..16]))
+}
+
+async fn schedule(ctx: &Ctx<'_>, name: &str, role: &StaticRole) -> Result<()> {
+    let target = JobTarget {
+        mount: ctx.mount.uuid.clone(),
+        key: name.to_string(),
+    };
+    ctx.services
+        .jobs
+        .schedule(
+            &job_id(&ctx.mount.uuid, name),
+            jobs::DB_STATIC_ROTATION,
+            target,
+            role.wake(),
+            role.due(),
+        )
+        .await
+}
+
+/// `POST database/static-roles/:name`: creates the role (and rotates its password at once,
+/// as Vault does: coffre must own the password) or changes its settings.
+pub(super) async fn write(
+    ctx: &Ctx<'_>,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<Response> {
+    let _guard = ctx.lock.lock().await;
+    let existing = load(ctx.view, name).await?;
+    let is_new = existing.is_none();
+    let mut role = existing.unwrap_or_default();
+    if let Some(db) = fields::opt_str(data, "db_name")? {
+        role.db_name = db.to_string();
+    }
+    if role.db_name.is_empty() {
+        return Err(Error::invalid("db_name: required"));
+    }
+    let config = super::config::load(ctx.view, &role.db_name)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "db_name: no database config named \"{}\"",
+                role.db_name
+            ))
+        })?;
+    if !config.allows(name) {
+        return Err(Error::invalid(format!(
+            "\"{name}\" is not an allowed role for database config \"{}\"",
+            role.db_name
+        )));
+    }
+    if let Some(u) = fields::opt_str(data, "username")? {
+        if !is_new && u != role.username {
+            return Err(Error::invalid(
+                "username: cannot be changed on an existing role",
+            ));
+        }
+        role.username = u.to_string();
+    }
+    check_username("username", &role.username)?;
+    if let Some(s) = fields::opt_str(data, "strategy")? {
+        if !matches!(s, REPLACE | TWO_PHASE) {
+            return Err(Error::invalid(format!(
+                "strategy: unknown strategy \"{s}\" (replace or two-phase)"
+            )));
+        }
+        if !is_new && s != role.strategy && !(role.strategy.is_empty() && s == REPLACE) {
+            return Err(Error::invalid(
+                "strategy: cannot be changed on an existing role",
+            ));
+        }
+        role.strategy = s.to_string();
+    }
+    if role.strategy.is_empty() {
+        role.strategy = REPLACE.into();
+    }
+    if let Some(u) = fields::opt_str(data, "secondary_username")? {
+        if !is_new && u != role.secondary_username {
+            return Err(Error::invalid(
+                "secondary_username: cannot be changed on an existing role",
+            ));
+        }
+        role.secondary_username = u.to_string();
+    }
+    if role.two_phase() {
+        check_username("secondary_username", &role.secondary_username)?;
+        if role.secondary_username == role.username {
+            return Err(Error::invalid(
+                "secondary_username: two-phase needs two different users",
+            ));
+        }
+    } else if !role.secondary_username.is_empty() {
+        return Err(Error::invalid(
+            "secondary_username: only the two-phase strategy uses a second user",
+        ));
+    }
+    if let Some(policy) = data.get("rotation").filter(|v| !v.is_null()) {
+        let parsed = crate::rotation::policy::RotationPolicy::from_json(policy)?
+            .ok_or_else(|| Error::invalid("rotation: a preset's name or {\"period\": …}"))?;
+        role.rotation_period = parsed.period;
+    }
+    if let Some(p) = fields::opt_duration_secs(data, "rotation_period")? {
+        role.rotation_period = p;
+    }
+    if data.contains_key("rotation_schedule") {
+        return Err(Error::invalid(
+            "rotation_schedule: cron schedules are not supported yet (use rotation_period)",
+        ));
+    }
+    if role.rotation_period < MIN_PERIOD_SECS {
+        return Err(Error::invalid(format!(
+            "rotation_period: must be at least {MIN_PERIOD_SECS}s"
+        )));
+    }
+    if let Some(g) = fields::opt_duration_secs(data, "grace")? {
+        role.grace = g;
+    }
+    if role.two_phase() {
+        if role.grace == 0 {
+            role.grace = DEFAULT_GRACE_SECS.min(role.rotation_period / 2);
+        }
+        if role.grace >= role.rotation_period {
+            return Err(Error::invalid(
+                "grace: must be shorter than rotation_period (the previous user must be retired \
+                 before the next rotation)",
+            ));
+        }
+    } else if role.grace > 0 {
+        return Err(Error::invalid(
+            "grace: only the two-phase strategy has a grace",
+        ));
+    }
+    if let Some(s) = statements(data, "rotation_statements")? {
+        role.rotation_statements = s;
+    }
+    if is_new {
+        // The first rotation proves coffre can set the password; nothing is stored if not.
+        rotate(ctx, name, &mut role, false).await?;
+    }
+    schedule(ctx, name, &role).await?;
+    save(ctx.view, name, &role).await?;
+    Ok(Response::empty())
+}
+
+pub(super) async fn read(view: &View, name: &str) -> Result<Option<Response>> {
+    Ok(load(view, name)
+        .await?
+        .map(|r| Response::with_data(r.read_view())))
+}
+
+/// Deletes the role (the database user stays, with its last password, as in Vault).
+pub(super) async fn delete(view: &View, name: &str) -> Result<Response> {
+    view.delete(&format!("{STATIC_PREFIX}{name}")).await?;
+    Ok(Response::empty())
+}
+
+pub(super) async fn list(view: &View) -> Result<Option<Response>> {
+    Ok(Response::keys(view.list(STATIC_PREFIX).await?))
+}
+
+/// `GET database/static-creds/:name`: the current user and password.
+pub(super) async fn creds(view: &View, name: &str, now: i64) -> Result<Option<Response>> {
+    let Some(role) = load(view, name).await? else {
+        return Ok(None);
+    };
+    let mut out = Map::new();
+    out.insert("username".into(), json!(role.current_user()));
+    out.insert("password".into(), json!(role.password));
+    out.insert("last_vault_rotation".into(), time(role.last_rotation));
+    out.insert("rotation_period".into(), json!(role.rotation_period));
+    out.insert(
+        "ttl".into(),
+        json!(u64::try_from(role.due() - now).unwrap_or(0)),
+    );
+    if let Some(p) = &role.previous {
+        out.insert("previous_username".into(), json!(p.username));
+        out.insert("previous_valid_until".into(), time(p.until));
+    }
+    Ok(Some(Response::with_data(out)))
+}
+
+/// `POST database/rotate-role/:name`: rotates now.
+pub(super) async fn rotate_role(ctx: &Ctx<'_>, name: &str) -> Result<Response> {
+    let _guard = ctx.lock.lock().await;
+    let mut role = load(ctx.view, name)
+        .await?
+        .ok_or_else(|| Error::invalid(format!("no static role named \"{name}\"")))?;
+    if let Some(p) = role.previous.as_ref().filter(|p| p.until > ctx.now) {
+        return Err(Error::invalid(format!(
+            "{} is still in its grace period until {}: rotating now would change the password \
+             of a user the application may hold",
+            p.username,
+            time(p.until)
+        )));
+    }
+    rotate(ctx, name, &mut role, true).await?;
+    schedule(ctx, name, &role).await?;
+    Ok(Response::empty())
+}
+
+/// What the job does: retires a previous user whose grace is over, rotates when due.
+pub(super) async fn advance(ctx: &Ctx<'_>, name: &str) -> Result<Next> {
+    let _guard = ctx.lock.lock().await;
+    let Some(mut role) = load(ctx.view, name).await? else {
+        return Ok(Next::Remove);
+    };
+    if role.previous.as_ref().is_some_and(|p| p.until <= ctx.now) {
+        retire_previous(ctx, name, &mut role).await?;
+    }
+    if role.due() <= ctx.now {
+        rotate(ctx, name, &mut role, true).await?;
+    }
+    Ok(Next::At {
+        wake: role.wake(),
+        due: role.due(),
+    })
+}
+
+/// Gives the previous user of a two-phase role a random password nobody is told.
+async fn retire_previous(ctx: &Ctx<'_>, name: &str, role: &mut StaticRole) -> Result<()> {
+    let Some(previous) = role.previous.clone() else {
+        return Ok(());
+    };
+    let (conn, config) = ctx.pools.get(ctx.view, &role.db_name).await?;
+    let stmts = rotation_statements(role, config.kind()?);
+    let scrambled = ctx.services.password(None).await?;
+    let vars = coffre_dbplugin::Vars {
+        name: &previous.username,
+        password: Some(&scrambled),
+        expiration: None,
+    };
+    conn.execute(&stmts, &vars)
+        .await
+        .map_err(|e| db_err("error retiring the previous user", e))?;
+    role.previous = None;
+    save(ctx.view, name, role).await
+}
+
+fn rotation_statements(role: &StaticRole, kind: coffre_dbplugin::Kind) -> Vec<String> {
+    if role.rotation_statements.is_empty() {
+        kind.default_rotation()
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect()
+    } else {
+        role.rotation_statements.clone()
+    }
+}
+
+/// One rotation (see the module documentation). `stored`: the role exists in storage (the
+/// pending password is written there first); a new role is only stored once this succeeds.
+async fn rotate(ctx: &Ctx<'_>, name: &str, role: &mut StaticRole, stored: bool) -> Result<()> {
+    let (conn, config) = ctx.pools.get(ctx.view, &role.db_name).await?;
+    let kind = config.kind()?;
+    let connection = config.connection_config()?;
+    if let Some(pending) = role.pending.take() {
+        // A rotation was cut off: the database has the pending password if it logs in.
+        if coffre_dbplugin::try_login(&connection, &pending.username, &pending.password)
+            .await
+            .is_ok()
+        {
+            commit(ctx, role, &pending);
+            save(ctx.view, name, role).await?;
+            return Ok(());
+        }
+    }
+    let target = role.target_user().to_string();
+    let password = ctx
+        .services
+        .password(Some(config.password_policy.as_str()))
+        .await?;
+    let pending = Pending {
+        username: target.clone(),
+        password: password.to_string(),
+    };
+    if stored {
+        role.pending = Some(pending.clone());
+        save(ctx.view, name, role).await?;
+        role.pending = None;
+    }
+    let stmts = rotation_statements(role, kind);
+    let vars = coffre_dbplugin::Vars {
+        name: &target,
+        password: Some(&password),
+        expiration: None,
+    };
+    let outcome = match conn.execute(&stmts, &vars).await {
+        Err(e) => Err(db_err("error setting the new password", e)),
+        Ok(()) => coffre_dbplugin::try_login(&connection, &target, &password)
+            .await
+            .map_err(|e| Error::invalid(format!("the new password does not log in: {e}"))),
+    };
+    match outcome {
+        Ok(()) => {
+            commit(ctx, role, &pending);
+            if stored {
+                save(ctx.view, name, role).await?;
+            }
+            let mut event = Map::new();
+            event.insert("username".into(), json!(target));
+            event.insert("strategy".into(), json!(role.strategy));
+            announce(
+                &ctx.services.audit,
+                Event::Rotated,
+                &ctx.path(name),
+                Some(ctx.mount),
+                event,
+            )
+            .await;
+            Ok(())
+        }
+        Err(e) => {
+            // Replace: the current user's password may have changed: set the old one back.
+            // Two-phase: the target was not the current user, so nothing is to restore.
+            if !role.two_phase() && !role.password.is_empty() {
+                let restore = coffre_dbplugin::Vars {
+                    name: &target,
+                    password: Some(&role.password),
+                    expiration: None,
+                };
+                if let Err(undo) = conn.execute(&stmts, &restore).await {
+                    tracing::warn!(error = %undo, "could not set a static role's old password back");
+                }
+            }
+            if stored {
+                save(ctx.view, name, role).await?;
+            }
+            let mut event = Map::new();
+            event.insert("username".into(), json!(target));
+            event.insert("error".into(), json!(e.public_message()));
+            announce(
+                &ctx.services.audit,
+                Event::Failed,
+                &ctx.path(name),
+                Some(ctx.mount),
+                event,
+            )
+            .await;
+            Err(Error::invalid(format!(
+                "rotation of {} failed, the current password is unchanged: {}",
+                ctx.path(name),
+                e.public_message()
+            )))
+        }
+    }
+}
+
+/// Makes `pending` the current credentials.
+fn commit(ctx: &Ctx<'_>, role: &mut StaticRole, pending: &Pending) {
+    if role.two_phase() && !role.password.is_empty() {
+        role.previous = Some(Previous {
+            username: role.current_user().to_string(),
+            until: ctx
+                .now
+                .saturating_add(i64::try_from(role.grace).unwrap_or(i64::MAX)),
+        });
+        role.secondary_active = pending.username == role.secondary_username;
+    } else if role.two_phase() {
+        role.secondary_active = pending.username == role.secondary_username;
+    }
+    role.password.clone_from(&pending.password);
+    role.last_rotation = ctx.now;
+    role.pending = None;
+}
+
+/// The rotation calendar's entry for static role `job.target.key` of `route`.
+pub(super) async fn calendar_entry(
+    route: &crate::mount::Route,
+    job: &crate::jobs::JobRecord,
+    now: i64,
+) -> Result<Option<Map<String, Value>>> {
+    let Some(role) = load(&route.view, &job.target.key).await? else {
+        return Ok(None);
+    };
+    let due = role.due();
+    let failing = job.attempt > 0 && job.last_error.is_some();
+    let state = match () {
+        () if failing => "failing",
+        () if due <= now => "overdue",
+        () => "ok",
+    };
+    let mut entry = Map::new();
+    entry.insert("state".into(), json!(state));
+    entry.insert("next_due".into(), time(due));
+    entry.insert("current_since".into(), time(role.last_rotation));
+    entry.insert("last_rotated".into(), time(role.last_rotation));
+    entry.insert(
+        "path".into(),
+        json!(format!(
+            "{}static-roles/{}",
+            route.entry.path, job.target.key
+        )),
+    );
+    entry.insert("mount".into(), json!(route.entry.path));
+    entry.insert("key".into(), json!(job.target.key));
+    entry.insert("overdue".into(), json!(job.overdue || due <= now));
+    entry.insert("attempts".into(), json!(job.attempt));
+    entry.insert("last_error".into(), json!(job.last_error));
+    entry.insert("strategy".into(), json!(role.strategy));
+    entry.insert("preset".into(), Value::Null);
+    entry.insert("criticality".into(), Value::Null);
+    entry.insert("owner".into(), Value::Null);
+    entry.insert("due_unix".into(), json!(due));
+    Ok(Some(entry))
+}

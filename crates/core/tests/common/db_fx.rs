@@ -1,0 +1,244 @@
+//! A database the tests talk to (from `COFFRE_TEST_POSTGRES_URL` / `COFFRE_TEST_MYSQL_URL`)
+//! and a core on a manual clock with a database mount configured for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use coffre_core::{Core, CoreConfig, ManualClock, Operation, Request, Response};
+use coffre_dbplugin::{Connection, ConnectionConfig, Kind};
+use coffre_storage::{Backend, InMemoryBackend};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::obj;
+
+/// One database the tests talk to.
+pub struct Db {
+    pub kind: Kind,
+    pub plugin: &'static str,
+    /// `connection_url` with `{{username}}` and `{{password}}`.
+    pub url: String,
+    pub root_user: String,
+    /// The root password the configuration stores (MariaDB's root has none here; the
+    /// machine's PostgreSQL trusts every local login, so any password works there).
+    pub root_password: &'static str,
+    pub creation: &'static str,
+}
+
+/// The database from `var` (`postgresql://user@host:port/db` or `mysql://user@host:port/db`),
+/// or `None` with a visible SKIPPED line.
+pub fn db(var: &str, test: &str) -> Option<Db> {
+    let Ok(url) = std::env::var(var) else {
+        eprintln!(
+            "SKIPPED {test}: {var} is not set (scripts/test.sh sets it when the database is up)"
+        );
+        return None;
+    };
+    let (scheme, rest) = url.split_once("://")?;
+    let (user, location) = rest.split_once('@')?;
+    Some(match scheme {
+        "mysql" => Db {
+            kind: Kind::Mysql,
+            plugin: "mysql-database-plugin",
+            url: {
+                let (host, name) = location.split_once('/').unwrap_or((location, ""));
+                format!("{{{{username}}}}:{{{{password}}}}@tcp({host})/{name}")
+            },
+            root_user: user.to_string(),
+            root_password: "",
+            creation: "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'; GRANT SELECT ON test.* TO '{{name}}'@'%';",
+        },
+        _ => Db {
+            kind: Kind::Postgres,
+            plugin: "postgresql-database-plugin",
+            url: format!(
+                "postgresql://{{{{username}}}}:{{{{password}}}}@{location}?sslmode=disable"
+            ),
+            root_user: user.to_string(),
+            root_password: "root-secret-never-shown",
+            creation: "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+        },
+    })
+}
+
+impl Db {
+    /// Whether `user`/`password` can log in (MariaDB checks passwords; the machine's
+    /// PostgreSQL trusts every local login, so there it says whether the user exists).
+    pub async fn logs_in(&self, user: &str, password: &str) -> bool {
+        let config = ConnectionConfig {
+            kind: self.kind,
+            url: self.url.clone(),
+            username: self.root_user.clone(),
+            password: Zeroizing::new(String::new()),
+            max_open_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+        };
+        coffre_dbplugin::try_login(&config, user, password)
+            .await
+            .is_ok()
+    }
+}
+
+pub struct Fx {
+    pub core: Core,
+    pub backend: Arc<dyn Backend>,
+    pub clock: Arc<ManualClock>,
+    pub root: String,
+    pub share: String,
+}
+
+impl Fx {
+    pub async fn new(db: &Db) -> Fx {
+        let backend: Arc<dyn Backend> = Arc::new(InMemoryBackend::new());
+        let clock = ManualClock::at(1_800_000_000);
+        let core = Core::new(
+            backend.clone(),
+            CoreConfig {
+                clock: clock.clone(),
+                ..CoreConfig::default()
+            },
+        );
+        let (share, root) = core.dev_init(None).await.expect("init");
+        let fx = Fx {
+            core,
+            backend,
+            clock,
+            root,
+            share: hex::encode(share.expose()),
+        };
+        fx.ok(
+            Operation::Update,
+            "sys/mounts/database",
+            json!({"type": "database"}),
+        )
+        .await;
+        fx.ok(
+            Operation::Update,
+            "database/config/db",
+            json!({
+                "plugin_name": db.plugin,
+                "connection_url": db.url,
+                "username": db.root_user,
+                "password": db.root_password,
+                "allowed_roles": ["app", "bad"],
+            }),
+        )
+        .await;
+        fx.ok(
+            Operation::Update,
+            "database/roles/app",
+            json!({
+                "db_name": "db",
+                "creation_statements": db.creation,
+                "default_ttl": "1h",
+                "max_ttl": "2h",
+            }),
+        )
+        .await;
+        fx
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        op: Operation,
+        path: &str,
+        data: Value,
+    ) -> coffre_core::Result<Option<Response>> {
+        self.core
+            .handle(
+                Request::new(op, path)
+                    .with_token(token)
+                    .with_data(obj(data)),
+            )
+            .await
+    }
+
+    pub async fn ok(&self, op: Operation, path: &str, data: Value) -> Option<Response> {
+        self.call_as(&self.root, op, path, data)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// New credentials: (lease id, username, password, lease duration).
+    pub async fn creds(&self, token: &str) -> (String, String, String, u64) {
+        let resp = self
+            .call_as(token, Operation::Read, "database/creds/app", json!({}))
+            .await
+            .expect("creds")
+            .expect("response");
+        let data = resp.data.clone().expect("data");
+        (
+            resp.lease_id.clone(),
+            data["username"].as_str().expect("username").to_string(),
+            data["password"].as_str().expect("password").to_string(),
+            resp.lease_duration,
+        )
+    }
+
+    pub async fn lookup(&self, lease: &str) -> coffre_core::Result<Option<Response>> {
+        self.call_as(
+            &self.root,
+            Operation::Update,
+            "sys/leases/lookup",
+            json!({ "lease_id": lease }),
+        )
+        .await
+    }
+
+    pub async fn restart(&mut self) {
+        self.core = Core::new(
+            self.backend.clone(),
+            CoreConfig {
+                clock: self.clock.clone(),
+                ..CoreConfig::default()
+            },
+        );
+        self.core.unseal(&self.share).await.expect("unseal");
+    }
+}
+
+impl Db {
+    /// Runs `sql` as the root user (test setup: users for static roles).
+    pub async fn admin(&self, sql: &str) {
+        let config = ConnectionConfig {
+            kind: self.kind,
+            url: self.url.clone(),
+            username: self.root_user.clone(),
+            password: Zeroizing::new(self.root_password.to_string()),
+            max_open_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+        };
+        let conn = Connection::open(&config).expect("open");
+        conn.execute(&[sql.to_string()], &coffre_dbplugin::Vars::default())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        conn.close().await;
+    }
+
+    /// Creates a login user with `password` (dropped first if a run before left it).
+    pub async fn create_user(&self, name: &str, password: &str) {
+        match self.kind {
+            Kind::Mysql => {
+                self.admin(&format!("DROP USER IF EXISTS '{name}'@'%'"))
+                    .await;
+                self.admin(&format!(
+                    "CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'"
+                ))
+                .await;
+            }
+            Kind::Postgres => {
+                self.admin(&format!("DROP ROLE IF EXISTS \"{name}\"")).await;
+                self.admin(&format!(
+                    "CREATE ROLE \"{name}\" WITH LOGIN PASSWORD '{password}'"
+                ))
+                .await;
+            }
+        }
+    }
+
+    /// Whether the database checks passwords (the machine's PostgreSQL trusts local logins).
+    pub fn checks_passwords(&self) -> bool {
+        self.kind == Kind::Mysql
+    }
+}
