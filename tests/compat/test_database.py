@@ -35,6 +35,13 @@ def database(var: str) -> dict:
                 "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';",
                 "GRANT SELECT ON test.* TO '{{name}}'@'%';",
             ],
+            "admin": lambda sql: subprocess.run(
+                ["mariadb", "-h", u.hostname, "-P", str(u.port), "-u", u.username, "-e", sql],
+                check=True,
+            ),
+            "create_user": lambda name: f"DROP USER IF EXISTS '{name}'@'%'; CREATE USER '{name}'@'%' IDENTIFIED BY 'first-Pw1';",
+            "checks_passwords": True,
+            "rotation": ["ALTER USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';"],
             "login": lambda user, pw: subprocess.run(
                 ["mariadb", "-h", u.hostname, "-P", str(u.port), "-u", user, f"-p{pw}",
                  "-e", "SELECT 1"],
@@ -50,6 +57,14 @@ def database(var: str) -> dict:
         "creation": [
             "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
         ],
+        "admin": lambda sql: subprocess.run(
+            ["psql", "-h", u.hostname, "-p", str(u.port), "-U", u.username, "-d", db, "-c", sql],
+            check=True,
+            capture_output=True,
+        ),
+        "create_user": lambda name: f"DROP ROLE IF EXISTS \"{name}\"; CREATE ROLE \"{name}\" WITH LOGIN PASSWORD 'first-Pw1';",
+        "checks_passwords": False,
+        "rotation": ["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}';"],
         "login": lambda user, pw: subprocess.run(
             ["psql", "-h", u.hostname, "-p", str(u.port), "-U", user, "-d", db, "-c", "SELECT 1"],
             capture_output=True,
@@ -75,7 +90,7 @@ def scenario(url: str, token: str, db: dict) -> dict:
         connection_url=db["connection_url"],
         username=db["username"],
         password=db["password"],
-        allowed_roles=["app"],
+        allowed_roles=["app", "static"],
         mount_point=mount,
     )
     conn = dbs.read_connection("conn", mount_point=mount)["data"]
@@ -107,8 +122,38 @@ def scenario(url: str, token: str, db: dict) -> dict:
     conns = dbs.list_connections(mount_point=mount)["data"]["keys"]
     with pytest.raises(hvac.exceptions.InvalidRequest) as unknown:
         dbs.generate_credentials("nope", mount_point=mount)
+    # A static role: the password changes at creation and on rotation, and logs in.
+    static_user = unique("cs_")
+    db["admin"](db["create_user"](static_user))
+    dbs.create_static_role(
+        "static",
+        db_name="conn",
+        username=static_user,
+        rotation_statements=db["rotation"],
+        rotation_period=3600,
+        mount_point=mount,
+    )
+    static_role = dbs.read_static_role("static", mount_point=mount)["data"]
+    first = dbs.get_static_credentials("static", mount_point=mount)["data"]
+    static_logs_in = db["login"](static_user, first["password"])
+    dbs.rotate_static_role_credentials("static", mount_point=mount)
+    second = dbs.get_static_credentials("static", mount_point=mount)["data"]
+    rotated = second["password"] != first["password"] and db["login"](static_user, second["password"])
+    old_refused = not db["checks_passwords"] or not db["login"](static_user, first["password"])
+    static_list = dbs.list_static_roles(mount_point=mount)["data"]["keys"]
+    with pytest.raises(hvac.exceptions.InvalidRequest) as unknown_static:
+        dbs.get_static_credentials("nope", mount_point=mount)
     client.sys.disable_secrets_engine(mount)
     return {
+        "static_role_keys": sorted(k for k in static_role if k != "last_vault_rotation"),
+        "static_role_period": static_role["rotation_period"],
+        "static_creds_keys": keys(first),
+        "static_ttl_close": abs(first["ttl"] - 3600) < 10,
+        "static_logs_in": static_logs_in,
+        "static_rotated": rotated,
+        "static_old_refused": old_refused,
+        "static_list": static_list,
+        "unknown_static_error": "unknown role" in str(unknown_static.value),
         "connection_keys": keys(conn),
         "connection_details": sorted(
             k for k in conn["connection_details"] if k in ("connection_url", "username")

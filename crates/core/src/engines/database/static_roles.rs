@@ -359,7 +359,7 @@ pub(super) async fn list(view: &View) -> Result<Option<Response>> {
 /// `GET database/static-creds/:name`: the current user and password.
 pub(super) async fn creds(view: &View, name: &str, now: i64) -> Result<Option<Response>> {
     let Some(role) = load(view, name).await? else {
-        return Ok(None);
+        return Err(Error::invalid(format!("unknown role: {name}")));
     };
     let mut out = Map::new();
     out.insert("username".into(), json!(role.current_user()));
