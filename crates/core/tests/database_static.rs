@@ -115,6 +115,28 @@ async fn static_roles(db: Db) {
         assert!(db.logs_in(&user, &p3).await, "the old password still works");
     }
 
+    // On a cron schedule (UTC): due at the next midnight, rotated then by the job.
+    fx.ok(
+        Operation::Update,
+        "database/static-roles/s",
+        json!({"rotation_schedule": "0 0 * * *", "rotation_window": "1h", "rotation_statements": []}),
+    )
+    .await;
+    let before = fx.static_creds("s").await.1;
+    let creds = fx
+        .ok(Operation::Read, "database/static-creds/s", json!({}))
+        .await
+        .and_then(|r| r.data)
+        .expect("creds");
+    assert_eq!(creds["rotation_schedule"], "0 0 * * *");
+    let ttl = creds["ttl"].as_i64().expect("ttl");
+    assert!(ttl > 0 && ttl <= 86_400, "{ttl}");
+    fx.clock.advance_secs(ttl + 10);
+    fx.core.run_jobs().await.expect("jobs");
+    let after = fx.static_creds("s").await.1;
+    assert_ne!(before, after, "rotated at its scheduled time");
+    assert!(db.logs_in(&user, &after).await);
+
     // Bad input, nothing stored.
     for (body, field) in [
         (
@@ -134,8 +156,12 @@ async fn static_roles(db: Db) {
             "rotation_period",
         ),
         (
-            json!({"db_name": "db", "username": user, "rotation_schedule": "0 0 * * *"}),
+            json!({"db_name": "db", "username": user, "rotation_schedule": "61 * * * *"}),
             "rotation_schedule",
+        ),
+        (
+            json!({"db_name": "db", "username": user, "rotation_period": "1h", "rotation_window": "2h"}),
+            "rotation_window",
         ),
         (
             json!({"db_name": "db", "username": user, "rotation_period": "1h", "strategy": "two-phase", "secondary_username": "other", "grace": "2h"}),
@@ -150,7 +176,7 @@ async fn static_roles(db: Db) {
                 body.clone(),
             )
             .await
-            .expect_err("refused");
+            .expect_err(&format!("refused: {body}"));
         assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{body}");
         assert!(err.to_string().contains(field), "{body}: {err}");
     }

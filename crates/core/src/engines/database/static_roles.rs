@@ -32,6 +32,20 @@ const TWO_PHASE: &str = "two-phase";
 /// Vault's shortest `rotation_period`.
 const MIN_PERIOD_SECS: u64 = 5;
 const DEFAULT_GRACE_SECS: u64 = 3_600;
+/// Vault's shortest `rotation_window`.
+const MIN_WINDOW_SECS: u64 = 3_600;
+
+/// The first time cron `schedule` (UTC) fires strictly after `after` (Unix seconds).
+fn next_fire(schedule: &str, after: i64) -> Result<i64> {
+    use std::str::FromStr as _;
+    let invalid = |e: &dyn std::fmt::Display| Error::invalid(format!("rotation_schedule: {e}"));
+    let cron = croner::Cron::from_str(schedule).map_err(|e| invalid(&e))?;
+    let start =
+        chrono::DateTime::from_timestamp(after, 0).ok_or_else(|| invalid(&"time out of range"))?;
+    cron.find_next_occurrence(&start, false)
+        .map(|t| t.timestamp())
+        .map_err(|e| invalid(&e))
+}
 
 /// A user whose password is on its way in (see the module documentation).
 #[derive(Clone, Serialize, Deserialize)]
@@ -66,6 +80,12 @@ pub(super) struct StaticRole {
     secondary_username: String,
     #[serde(default)]
     rotation_period: u64,
+    /// A cron schedule (UTC) instead of a period.
+    #[serde(default)]
+    rotation_schedule: String,
+    /// With a schedule: seconds after each time in which the rotation may happen.
+    #[serde(default)]
+    rotation_window: u64,
     #[serde(default)]
     rotation_statements: Vec<String>,
     #[serde(default)]
@@ -116,16 +136,30 @@ impl StaticRole {
         }
     }
 
-    fn due(&self) -> i64 {
-        self.last_rotation
-            .saturating_add(i64::try_from(self.rotation_period).unwrap_or(i64::MAX))
+    /// When the next rotation is due at `now`: a period after the last one, or the schedule's
+    /// next time after it; with a `rotation_window`, a time whose window has passed unused is
+    /// skipped for the next one (as in Vault).
+    fn due(&self, now: i64) -> i64 {
+        if self.rotation_schedule.is_empty() {
+            return self
+                .last_rotation
+                .saturating_add(i64::try_from(self.rotation_period).unwrap_or(i64::MAX));
+        }
+        let Ok(next) = next_fire(&self.rotation_schedule, self.last_rotation) else {
+            return i64::MAX;
+        };
+        let window = i64::try_from(self.rotation_window).unwrap_or(i64::MAX);
+        if self.rotation_window > 0 && now > next.saturating_add(window) {
+            return next_fire(&self.rotation_schedule, now).unwrap_or(i64::MAX);
+        }
+        next
     }
 
     /// When the job looks at the role next: its due time, or the end of a grace if sooner.
-    fn wake(&self) -> i64 {
+    fn wake(&self, now: i64) -> i64 {
         match &self.previous {
-            Some(p) => p.until.min(self.due()),
-            None => self.due(),
+            Some(p) => p.until.min(self.due(now)),
+            None => self.due(now),
         }
     }
 
@@ -133,7 +167,14 @@ impl StaticRole {
         let mut out = Map::new();
         out.insert("db_name".into(), json!(self.db_name));
         out.insert("username".into(), json!(self.username));
-        out.insert("rotation_period".into(), json!(self.rotation_period));
+        if self.rotation_schedule.is_empty() {
+            out.insert("rotation_period".into(), json!(self.rotation_period));
+        } else {
+            out.insert("rotation_schedule".into(), json!(self.rotation_schedule));
+            if self.rotation_window > 0 {
+                out.insert("rotation_window".into(), json!(self.rotation_window));
+            }
+        }
         out.insert(
             "rotation_statements".into(),
             json!(self.rotation_statements),
@@ -210,8 +251,8 @@ async fn schedule(ctx: &Ctx<'_>, name: &str, role: &StaticRole) -> Result<()> {
             &job_id(&ctx.mount.uuid, name),
             jobs::DB_STATIC_ROTATION,
             target,
-            role.wake(),
-            role.due(),
+            role.wake(ctx.now),
+            role.due(ctx.now),
         )
         .await
 }
@@ -300,14 +341,35 @@ pub(super) async fn write(
     if let Some(p) = fields::opt_duration_secs(data, "rotation_period")? {
         role.rotation_period = p;
     }
-    if data.contains_key("rotation_schedule") {
+    if let Some(schedule) = fields::opt_str(data, "rotation_schedule")? {
+        if !schedule.is_empty() {
+            next_fire(schedule, ctx.now)?;
+            role.rotation_period = 0;
+        }
+        role.rotation_schedule = schedule.to_string();
+    }
+    if let Some(w) = fields::opt_duration_secs(data, "rotation_window")? {
+        role.rotation_window = w;
+    }
+    let scheduled = !role.rotation_schedule.is_empty();
+    if scheduled && data.contains_key("rotation_period") {
         return Err(Error::invalid(
-            "rotation_schedule: cron schedules are not supported yet (use rotation_period)",
+            "rotation_period: give rotation_period or rotation_schedule, not both",
         ));
     }
-    if role.rotation_period < MIN_PERIOD_SECS {
+    if !scheduled && role.rotation_period < MIN_PERIOD_SECS {
         return Err(Error::invalid(format!(
-            "rotation_period: must be at least {MIN_PERIOD_SECS}s"
+            "rotation_period: must be at least {MIN_PERIOD_SECS}s (or give rotation_schedule)"
+        )));
+    }
+    if role.rotation_window > 0 && !scheduled {
+        return Err(Error::invalid(
+            "rotation_window: only applies with rotation_schedule",
+        ));
+    }
+    if role.rotation_window > 0 && role.rotation_window < MIN_WINDOW_SECS {
+        return Err(Error::invalid(format!(
+            "rotation_window: must be at least {MIN_WINDOW_SECS}s"
         )));
     }
     if let Some(g) = fields::opt_duration_secs(data, "grace")? {
@@ -315,9 +377,13 @@ pub(super) async fn write(
     }
     if role.two_phase() {
         if role.grace == 0 {
-            role.grace = DEFAULT_GRACE_SECS.min(role.rotation_period / 2);
+            role.grace = if scheduled {
+                DEFAULT_GRACE_SECS
+            } else {
+                DEFAULT_GRACE_SECS.min(role.rotation_period / 2)
+            };
         }
-        if role.grace >= role.rotation_period {
+        if !scheduled && role.grace >= role.rotation_period {
             return Err(Error::invalid(
                 "grace: must be shorter than rotation_period (the previous user must be retired \
                  before the next rotation)",
@@ -365,10 +431,17 @@ pub(super) async fn creds(view: &View, name: &str, now: i64) -> Result<Option<Re
     out.insert("username".into(), json!(role.current_user()));
     out.insert("password".into(), json!(role.password));
     out.insert("last_vault_rotation".into(), time(role.last_rotation));
-    out.insert("rotation_period".into(), json!(role.rotation_period));
+    if role.rotation_schedule.is_empty() {
+        out.insert("rotation_period".into(), json!(role.rotation_period));
+    } else {
+        out.insert("rotation_schedule".into(), json!(role.rotation_schedule));
+        if role.rotation_window > 0 {
+            out.insert("rotation_window".into(), json!(role.rotation_window));
+        }
+    }
     out.insert(
         "ttl".into(),
-        json!(u64::try_from(role.due() - now).unwrap_or(0)),
+        json!(u64::try_from(role.due(now) - now).unwrap_or(0)),
     );
     if let Some(p) = &role.previous {
         out.insert("previous_username".into(), json!(p.username));
@@ -405,12 +478,14 @@ pub(super) async fn advance(ctx: &Ctx<'_>, name: &str) -> Result<Next> {
     if role.previous.as_ref().is_some_and(|p| p.until <= ctx.now) {
         retire_previous(ctx, name, &mut role).await?;
     }
-    if role.due() <= ctx.now {
+    // A two-phase rotation waits for the previous user's retirement (a schedule can fire
+    // within a grace): the target would be the user the application may still hold.
+    if role.due(ctx.now) <= ctx.now && role.previous.is_none() {
         rotate(ctx, name, &mut role, true).await?;
     }
     Ok(Next::At {
-        wake: role.wake(),
-        due: role.due(),
+        wake: role.wake(ctx.now),
+        due: role.due(ctx.now),
     })
 }
 
@@ -570,7 +645,7 @@ pub(super) async fn calendar_entry(
     let Some(role) = load(&route.view, &job.target.key).await? else {
         return Ok(None);
     };
-    let due = role.due();
+    let due = role.due(now);
     let failing = job.attempt > 0 && job.last_error.is_some();
     let state = match () {
         () if failing => "failing",
@@ -600,4 +675,59 @@ pub(super) async fn calendar_entry(
     entry.insert("owner".into(), Value::Null);
     entry.insert("due_unix".into(), json!(due));
     Ok(Some(entry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2027-01-15 08:00:00 UTC.
+    const T: i64 = 1_800_000_000;
+    const NEXT_MIDNIGHT: i64 = 1_800_057_600;
+
+    #[test]
+    fn a_schedule_fires_at_its_next_time_and_a_missed_window_waits_for_the_next() {
+        assert_eq!(next_fire("0 0 * * *", T).expect("cron"), NEXT_MIDNIGHT);
+        let mut role = StaticRole::default();
+        role.rotation_schedule = "0 0 * * *".into();
+        role.rotation_window = 3_600;
+        role.last_rotation = T;
+        assert_eq!(role.due(T), NEXT_MIDNIGHT);
+        assert_eq!(
+            role.due(NEXT_MIDNIGHT + 100),
+            NEXT_MIDNIGHT,
+            "inside the window"
+        );
+        assert_eq!(
+            role.due(NEXT_MIDNIGHT + 7_200),
+            NEXT_MIDNIGHT + 86_400,
+            "the window passed unused: the next day's time"
+        );
+        role.rotation_window = 0;
+        assert_eq!(
+            role.due(NEXT_MIDNIGHT + 7_200),
+            NEXT_MIDNIGHT,
+            "no window: catch up"
+        );
+        let mut periodic = StaticRole::default();
+        periodic.rotation_period = 60;
+        periodic.last_rotation = T;
+        assert_eq!(periodic.due(T), T + 60);
+    }
+
+    #[test]
+    fn bad_schedules_are_refused_with_the_field() {
+        for bad in ["", "61 * * * *", "nonsense"] {
+            let err = next_fire(bad, T).expect_err(bad);
+            assert!(err.to_string().starts_with("rotation_schedule:"), "{err}");
+        }
+    }
+
+    #[test]
+    fn user_names_are_checked() {
+        assert!(check_username("username", "app_user-1.x@host").is_ok());
+        for bad in ["", "a b", "x'; DROP", "q\"uote"] {
+            assert!(check_username("username", bad).is_err(), "{bad}");
+        }
+    }
 }
