@@ -117,6 +117,25 @@ async fn dynamic_credentials_live_and_die_with_their_lease(db: Db) {
     assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
     assert!(err.to_string().contains("verifying connection"), "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
+    if db.kind == Kind::Mysql {
+        // MariaDB checks the root password: a wrong one is refused at verification.
+        let err = fx
+            .call_as(
+                &fx.root,
+                Operation::Update,
+                "database/config/wrong",
+                json!({
+                    "plugin_name": db.plugin,
+                    "connection_url": db.url,
+                    "username": db.root_user,
+                    "password": "wrong-root-pw-not-in-errors",
+                }),
+            )
+            .await
+            .expect_err("wrong root password");
+        assert!(err.to_string().contains("Access denied"), "{err}");
+        assert!(!err.to_string().contains("wrong-root-pw"), "{err}");
+    }
     let err = fx
         .call_as(
             &fx.root,
