@@ -75,6 +75,25 @@ async fn static_roles(db: Db) {
         "no password in a role read"
     );
 
+    // The role is in the rotation calendar, due in an hour.
+    let calendar = fx
+        .ok(
+            Operation::Read,
+            "sys/rotation/calendar",
+            json!({"within": "2h"}),
+        )
+        .await
+        .and_then(|r| r.data)
+        .expect("calendar");
+    let entry = calendar["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["path"] == "database/static-roles/s"))
+        .cloned()
+        .expect("the static role is in the calendar");
+    assert_eq!(entry["state"], "ok");
+    assert_eq!(entry["strategy"], "replace");
+    assert_eq!(entry["due_unix"], 1_800_000_000 + 3_600);
+
     // By hand, and on schedule.
     fx.ok(Operation::Update, "database/rotate-role/s", json!({}))
         .await;

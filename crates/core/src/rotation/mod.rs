@@ -82,6 +82,61 @@ pub(crate) fn time(secs: i64) -> Value {
     }
 }
 
+/// A line of `sys/rotation/calendar` for an object whose rotation is one step (a transit key,
+/// a database static role); KV v2 secrets add their notice and two-phase states.
+pub(crate) struct CalendarEntry<'a> {
+    /// `<mount path><what the object is called there>`, as events name it too.
+    pub(crate) path: String,
+    pub(crate) mount: &'a MountEntry,
+    pub(crate) job: &'a crate::jobs::JobRecord,
+    /// Unix seconds: when it is due.
+    pub(crate) due: i64,
+    /// Unix seconds: since when the current value is (0: unknown).
+    pub(crate) since: i64,
+    /// Unix seconds of the last rotation (0: never).
+    pub(crate) last_rotated: i64,
+    pub(crate) rotations: Option<u64>,
+    pub(crate) strategy: &'a str,
+}
+
+impl CalendarEntry<'_> {
+    /// The entry's members at `now`.
+    pub(crate) fn into_map(self, now: i64) -> Map<String, Value> {
+        let failing = self.job.attempt > 0 && self.job.last_error.is_some();
+        let state = match () {
+            () if failing => "failing",
+            () if self.due <= now => "overdue",
+            () => "ok",
+        };
+        let mut entry = Map::new();
+        entry.insert("state".into(), Value::from(state));
+        entry.insert("next_due".into(), time(self.due));
+        entry.insert("current_since".into(), time(self.since));
+        entry.insert("last_rotated".into(), time(self.last_rotated));
+        if let Some(n) = self.rotations {
+            entry.insert("rotations".into(), Value::from(n));
+        }
+        entry.insert("path".into(), Value::from(self.path));
+        entry.insert("mount".into(), Value::from(self.mount.path.as_str()));
+        entry.insert("key".into(), Value::from(self.job.target.key.as_str()));
+        entry.insert(
+            "overdue".into(),
+            Value::from(self.job.overdue || self.due <= now),
+        );
+        entry.insert("attempts".into(), Value::from(self.job.attempt));
+        entry.insert(
+            "last_error".into(),
+            self.job.last_error.clone().map_or(Value::Null, Value::from),
+        );
+        entry.insert("strategy".into(), Value::from(self.strategy));
+        for absent in ["preset", "criticality", "owner"] {
+            entry.insert(absent.into(), Value::Null);
+        }
+        entry.insert("due_unix".into(), Value::from(self.due));
+        entry
+    }
+}
+
 /// Announces a failed attempt of rotation job `job` on the object at `path`:
 /// `rotation.overdue` the first time it fails at or after its due time, and
 /// `rotation.failed` every time.

@@ -645,36 +645,17 @@ pub(super) async fn calendar_entry(
     let Some(role) = load(&route.view, &job.target.key).await? else {
         return Ok(None);
     };
-    let due = role.due(now);
-    let failing = job.attempt > 0 && job.last_error.is_some();
-    let state = match () {
-        () if failing => "failing",
-        () if due <= now => "overdue",
-        () => "ok",
+    let entry = crate::rotation::CalendarEntry {
+        path: format!("{}static-roles/{}", route.entry.path, job.target.key),
+        mount: &route.entry,
+        job,
+        due: role.due(now),
+        since: role.last_rotation,
+        last_rotated: role.last_rotation,
+        rotations: None,
+        strategy: &role.strategy,
     };
-    let mut entry = Map::new();
-    entry.insert("state".into(), json!(state));
-    entry.insert("next_due".into(), time(due));
-    entry.insert("current_since".into(), time(role.last_rotation));
-    entry.insert("last_rotated".into(), time(role.last_rotation));
-    entry.insert(
-        "path".into(),
-        json!(format!(
-            "{}static-roles/{}",
-            route.entry.path, job.target.key
-        )),
-    );
-    entry.insert("mount".into(), json!(route.entry.path));
-    entry.insert("key".into(), json!(job.target.key));
-    entry.insert("overdue".into(), json!(job.overdue || due <= now));
-    entry.insert("attempts".into(), json!(job.attempt));
-    entry.insert("last_error".into(), json!(job.last_error));
-    entry.insert("strategy".into(), json!(role.strategy));
-    entry.insert("preset".into(), Value::Null);
-    entry.insert("criticality".into(), Value::Null);
-    entry.insert("owner".into(), Value::Null);
-    entry.insert("due_unix".into(), json!(due));
-    Ok(Some(entry))
+    Ok(Some(entry.into_map(now)))
 }
 
 #[cfg(test)]

@@ -226,44 +226,19 @@ pub(crate) async fn calendar_entry(
     let Some(due) = due_at(&stored) else {
         return Ok(None);
     };
-    let failing = job.attempt > 0 && job.last_error.is_some();
-    let state = match () {
-        () if failing => "failing",
-        () if due <= now => "overdue",
-        () => "ok",
-    };
     let since = latest_created(&stored);
-    let mut entry = Map::new();
-    entry.insert("state".into(), json!(state));
-    entry.insert("next_due".into(), time(due));
-    entry.insert("current_since".into(), time(since));
-    entry.insert(
-        "last_rotated".into(),
-        if stored.config.latest_version > 1 {
-            time(since)
-        } else {
-            Value::Null
-        },
-    );
-    entry.insert(
-        "rotations".into(),
-        json!(stored.config.latest_version.saturating_sub(1)),
-    );
-    entry.insert(
-        "path".into(),
-        json!(format!("{}keys/{}", route.entry.path, job.target.key)),
-    );
-    entry.insert("mount".into(), json!(route.entry.path));
-    entry.insert("key".into(), json!(job.target.key));
-    entry.insert("overdue".into(), json!(job.overdue || due <= now));
-    entry.insert("attempts".into(), json!(job.attempt));
-    entry.insert("last_error".into(), json!(job.last_error));
-    entry.insert("strategy".into(), json!("new-version"));
-    entry.insert("preset".into(), Value::Null);
-    entry.insert("criticality".into(), Value::Null);
-    entry.insert("owner".into(), Value::Null);
-    entry.insert("due_unix".into(), json!(due));
-    Ok(Some(entry))
+    let rotations = u64::from(stored.config.latest_version.saturating_sub(1));
+    let entry = crate::rotation::CalendarEntry {
+        path: format!("{}keys/{}", route.entry.path, job.target.key),
+        mount: &route.entry,
+        job,
+        due,
+        since,
+        last_rotated: if rotations > 0 { since } else { 0 },
+        rotations: Some(rotations),
+        strategy: "new-version",
+    };
+    Ok(Some(entry.into_map(now)))
 }
 
 /// `POST keys/:name/rollback` with an optional `version` (default: the one before the
