@@ -67,6 +67,45 @@ async fn dynamic_credentials_live_and_die_with_their_lease(db: Db) {
         "the revoked lease is gone"
     );
 
+    // 1b. PostgreSQL: revocation ends the user's open sessions too.
+    if db.kind == Kind::Postgres {
+        let (lease, user, _, _) = fx.creds(&fx.root).await;
+        let (host, port, name) = db.pg_location();
+        let mut session = std::process::Command::new("psql")
+            .args(["-h", &host, "-p", &port, "-U", &user, "-d", &name])
+            .args(["-c", "SELECT pg_sleep(60)"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("psql");
+        // Until the session is up.
+        for _ in 0..100 {
+            if db.session_count(&user) > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(db.session_count(&user), 1, "the user's session is open");
+        fx.ok(
+            Operation::Update,
+            "sys/leases/revoke",
+            json!({ "lease_id": lease }),
+        )
+        .await;
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = session.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "the session outlived the revocation"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert!(!status.success(), "the session was terminated");
+    }
+
     // 2. Expiry on the clock, across a restart: the lease survives it and the runner drops
     //    the user when it expires.
     let (lease, user, pass, _) = fx.creds(&fx.root).await;
@@ -98,6 +137,36 @@ async fn dynamic_credentials_live_and_die_with_their_lease(db: Db) {
     .await;
     fx.core.run_jobs().await.expect("jobs");
     assert!(!db.logs_in(&user, &pass).await, "the token's user is gone");
+
+    // 3b. A configuration's password_policy shapes the generated passwords.
+    fx.ok(
+        Operation::Update,
+        "sys/policies/password/digits",
+        json!({"policy": "length = 30\nrule \"charset\" {\n  charset = \"0123456789\"\n}\n"}),
+    )
+    .await;
+    fx.ok(
+        Operation::Update,
+        "database/config/db",
+        json!({"password_policy": "digits"}),
+    )
+    .await;
+    let (lease, user, pass, _) = fx.creds(&fx.root).await;
+    assert_eq!(pass.len(), 30, "{pass}");
+    assert!(pass.chars().all(|c| c.is_ascii_digit()), "{pass}");
+    assert!(db.logs_in(&user, &pass).await);
+    fx.ok(
+        Operation::Update,
+        "sys/leases/revoke",
+        json!({ "lease_id": lease }),
+    )
+    .await;
+    fx.ok(
+        Operation::Update,
+        "database/config/db",
+        json!({"password_policy": ""}),
+    )
+    .await;
 
     // 4. Bad input: clear errors, nothing half-created, no password in any message.
     let err = fx

@@ -237,6 +237,41 @@ impl Db {
         }
     }
 
+    /// PostgreSQL: (host, port, database) of the URL.
+    pub fn pg_location(&self) -> (String, String, String) {
+        let at = self.url.split_once('@').map_or("", |(_, l)| l);
+        let (hostport, rest) = at.split_once('/').unwrap_or((at, ""));
+        let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
+        let name = rest.split_once('?').map_or(rest, |(d, _)| d);
+        (host.to_string(), port.to_string(), name.to_string())
+    }
+
+    /// PostgreSQL: how many sessions `user` has open (asked with psql as the root user).
+    pub fn session_count(&self, user: &str) -> usize {
+        let (host, port, name) = self.pg_location();
+        let out = std::process::Command::new("psql")
+            .args([
+                "-h",
+                &host,
+                "-p",
+                &port,
+                "-U",
+                &self.root_user,
+                "-d",
+                &name,
+                "-tAc",
+            ])
+            .arg(format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = '{user}'"
+            ))
+            .output()
+            .expect("psql");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
     /// Whether the database checks passwords (the machine's PostgreSQL trusts local logins).
     pub fn checks_passwords(&self) -> bool {
         self.kind == Kind::Mysql
