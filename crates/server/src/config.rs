@@ -73,9 +73,18 @@ pub struct AuditConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `embedded` (redb, default) or `inmem` (testing only: nothing survives a restart).
+    /// `embedded` (redb, default), `postgres` (a PostgreSQL database several nodes can share)
+    /// or `inmem` (testing only: nothing survives a restart).
     #[serde(default = "default_backend")]
     pub backend: String,
+    /// The PostgreSQL backend's connection URL (`postgresql://user:pass@host:5432/db`).
+    pub url: Option<String>,
+    /// The PostgreSQL backend's connection pool size (default 16).
+    pub pool_size: Option<usize>,
+    /// The PostgreSQL backend's connect timeout, e.g. `"5s"` (default 10 s).
+    pub connect_timeout: Option<String>,
+    /// The PostgreSQL schema to keep coffre's tables in (default: the connection's, `public`).
+    pub schema: Option<String>,
     /// Data directory for the embedded backend.
     pub path: Option<PathBuf>,
     /// Page cache of the embedded backend, in MiB (default 64).
@@ -199,6 +208,8 @@ pub enum StorageChoice {
     Embedded(PathBuf, coffre_storage::GroupCommitConfig),
     /// In memory.
     InMemory,
+    /// PostgreSQL.
+    Postgres(coffre_storage::PostgresConfig),
 }
 
 /// A configuration that passed validation.
@@ -274,8 +285,33 @@ impl Config {
                     ),
             ),
             "inmem" => StorageChoice::InMemory,
+            "postgres" | "postgresql" => {
+                let url = self.storage.url.clone().ok_or_else(|| {
+                    anyhow::anyhow!("[storage] url is required for the postgres backend")
+                })?;
+                let connect_timeout = match &self.storage.connect_timeout {
+                    None => std::time::Duration::from_secs(10),
+                    Some(t) => std::time::Duration::from_secs(
+                        coffre_core::fields::parse_duration_secs(t)
+                            .filter(|s| *s > 0)
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("[storage] connect_timeout {t:?} is not a duration")
+                            })?,
+                    ),
+                };
+                StorageChoice::Postgres(coffre_storage::PostgresConfig {
+                    url,
+                    pool_size: match self.storage.pool_size {
+                        Some(0) => anyhow::bail!("[storage] pool_size must be at least 1"),
+                        Some(n) => n,
+                        None => 16,
+                    },
+                    connect_timeout,
+                    schema: self.storage.schema.clone(),
+                })
+            }
             other => anyhow::bail!(
-                "unknown storage backend {other:?}: expected \"embedded\" or \"inmem\""
+                "unknown storage backend {other:?}: expected \"embedded\", \"postgres\" or \"inmem\""
             ),
         };
         if self.max_request_size < 1024 {
@@ -386,6 +422,26 @@ mod tests {
     }
 
     #[test]
+    fn postgres_storage_settings() {
+        let v = parse(
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgresql://c@db/coffre\"\npool_size = 4\nconnect_timeout = \"3s\"\n[tls]\ndisable = true\n",
+        )
+        .expect("valid");
+        let StorageChoice::Postgres(pg) = v.storage else {
+            panic!("postgres expected")
+        };
+        assert_eq!(pg.pool_size, 4);
+        assert_eq!(pg.connect_timeout, std::time::Duration::from_secs(3));
+        for bad in [
+            "[storage]\nbackend = \"postgres\"\n[tls]\ndisable = true\n",
+            "[storage]\nbackend = \"postgres\"\nurl = \"x\"\npool_size = 0\n[tls]\ndisable = true\n",
+            "[storage]\nbackend = \"postgres\"\nurl = \"x\"\nconnect_timeout = \"soon\"\n[tls]\ndisable = true\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn storage_cache_sizes() {
         let sizes = |extra: &str| match parse(&format!(
             "[storage]\npath = \"/d\"\n{extra}[tls]\ndisable = true\n"
@@ -394,7 +450,7 @@ mod tests {
         .storage
         {
             StorageChoice::Embedded(_, c) => (c.cache_bytes, c.value_cache_bytes),
-            StorageChoice::InMemory => panic!("embedded expected"),
+            StorageChoice::InMemory | StorageChoice::Postgres(_) => panic!("embedded expected"),
         };
         assert_eq!(
             sizes(""),

@@ -63,6 +63,11 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
             tracing::warn!("in-memory storage: nothing survives a restart");
             Arc::new(InMemoryBackend::new())
         }
+        StorageChoice::Postgres(pg) => Arc::new(
+            coffre_storage::PostgresBackend::open(pg)
+                .await
+                .context("opening the PostgreSQL storage")?,
+        ),
     };
     let core = Arc::new(Core::new(
         backend,

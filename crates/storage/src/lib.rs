@@ -7,6 +7,8 @@
 //! * [`RedbBackend`] ("embedded"): a single redb file, every acknowledged write is durable, and
 //!   concurrent writers are group-committed (one fsync for many writes).
 //! * [`InMemoryBackend`] ("inmem"): a `BTreeMap`, for tests and dev mode.
+//! * [`PostgresBackend`] ("postgresql"): a table in PostgreSQL, for several nodes on one
+//!   database.
 //!
 //! With the `testing` feature, [`testing::conformance`] checks any backend against the contract.
 
@@ -14,6 +16,7 @@ use std::ops::Bound;
 
 mod embedded;
 mod memory;
+mod postgres;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod value_cache;
@@ -22,6 +25,7 @@ pub use embedded::{
     DEFAULT_CACHE_BYTES, DEFAULT_VALUE_CACHE_BYTES, GroupCommitConfig, RedbBackend,
 };
 pub use memory::InMemoryBackend;
+pub use postgres::{PostgresBackend, PostgresConfig};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

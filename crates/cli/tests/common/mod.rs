@@ -63,13 +63,19 @@ impl Server {
 
     /// Like [`Server::start`], with `extra` appended to the config (e.g. `[[audit]]` tables).
     pub async fn start_with(work_dir: &Path, data_dir: &Path, extra: &str) -> Server {
+        let storage = format!(
+            "[storage]\nbackend = \"embedded\"\npath = \"{}\"\n",
+            data_dir.display()
+        );
+        Server::start_on(work_dir, &storage, extra).await
+    }
+
+    /// A server with the `[storage]` table `storage` (e.g. the PostgreSQL backend).
+    pub async fn start_on(work_dir: &Path, storage: &str, extra: &str) -> Server {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let config_path = work_dir.join(format!("config-{port}.toml"));
-        let config = format!(
-            "listen = \"{addr}\"\n\n[storage]\nbackend = \"embedded\"\npath = \"{}\"\n\n[tls]\ndisable = true\n\n{extra}",
-            data_dir.display()
-        );
+        let config = format!("listen = \"{addr}\"\n\n{storage}\n[tls]\ndisable = true\n\n{extra}");
         fs::write(&config_path, config).expect("write config");
         let log_path = work_dir.join(format!("server-{port}.log"));
         let log = fs::File::create(&log_path).expect("create log");
