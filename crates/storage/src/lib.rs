@@ -17,6 +17,7 @@ use std::ops::Bound;
 mod embedded;
 mod memory;
 mod postgres;
+mod postgres_leader;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod value_cache;
@@ -26,6 +27,7 @@ pub use embedded::{
 };
 pub use memory::InMemoryBackend;
 pub use postgres::{PostgresBackend, PostgresConfig};
+pub use postgres_leader::{CHECK_INTERVAL as LEADER_CHECK_INTERVAL, Leadership, lock_key};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -133,3 +133,63 @@ async fn a_bad_url_or_an_unreachable_database_is_a_clear_error() {
     .expect_err("bad url");
     assert!(err.to_string().contains("invalid url"), "{err}");
 }
+
+async fn until(what: &str, limit: Duration, cond: impl Fn() -> bool) -> Duration {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+/// Two nodes compete for leadership: exactly one leads; when it goes, the other takes over
+/// within 5 s; when the database ends the leader's session, it steps down and takes the lead
+/// again once it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_at_a_time_and_a_takeover_within_five_seconds() {
+    let Some(url) = url("one_leader_at_a_time_and_a_takeover_within_five_seconds") else {
+        return;
+    };
+    let key = coffre_storage::lock_key(&schema_name());
+    let a = coffre_storage::Leadership::start(&url, key);
+    let b = coffre_storage::Leadership::start(&url, key);
+    until("a leader", Duration::from_secs(5), || {
+        a.is_leader() || b.is_leader()
+    })
+    .await;
+    for _ in 0..40 {
+        assert!(!(a.is_leader() && b.is_leader()), "two leaders at once");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (leader, follower) = if a.is_leader() { (a, b) } else { (b, a) };
+    drop(leader);
+    let took = until("the takeover", Duration::from_secs(5), || {
+        follower.is_leader()
+    })
+    .await;
+    eprintln!("takeover after the leader left: {took:?}");
+
+    // The database ends the leader's session (as a restart or a partition would).
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let killed = client
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' \
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+            &[&key],
+        )
+        .await
+        .expect("terminate");
+    assert_eq!(killed.get::<_, i64>(0), 1, "one session held the lock");
+    until("the leader steps down", Duration::from_secs(3), || {
+        !follower.is_leader()
+    })
+    .await;
+    until("the leadership comes back", Duration::from_secs(5), || {
+        follower.is_leader()
+    })
+    .await;
+}
