@@ -18,48 +18,63 @@ fn json_of(base: &str, token: &str, args: &[&str]) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
 }
 
+/// The machine's PostgreSQL (`host:port/db` of `COFFRE_TEST_POSTGRES_URL`), or `None` with a
+/// visible SKIPPED line.
+fn postgres(test: &str) -> Option<String> {
+    let Ok(url) = std::env::var("COFFRE_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED {test}: COFFRE_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    Some(
+        url.split_once('@')
+            .map_or("127.0.0.1:5432/test", |(_, l)| l)
+            .to_string(),
+    )
+}
+
+/// Mounts `database/` with a configuration `pg` for `location` and role `role` (its body).
+async fn mount_database(api: &Api, location: &str, role: &str, role_body: serde_json::Value) {
+    for (path, body) in [
+        (
+            "sys/mounts/database".to_string(),
+            json!({"type": "database"}),
+        ),
+        (
+            "database/config/pg".to_string(),
+            json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{location}?sslmode=disable"),
+                "username": "postgres",
+                "password": "x",
+                "allowed_roles": "*",
+                "max_open_connections": 8,
+            }),
+        ),
+        (format!("database/roles/{role}"), role_body),
+    ] {
+        let r = api.post(&path, body).await;
+        assert!(r.status / 100 == 2, "{path}: {r}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_credentials_and_their_lease_through_the_cli() {
-    let Ok(url) = std::env::var("COFFRE_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "SKIPPED database_credentials_and_their_lease_through_the_cli: COFFRE_TEST_POSTGRES_URL is not set"
-        );
+    let Some(location) = postgres("database_credentials_and_their_lease_through_the_cli") else {
         return;
     };
-    let location = url
-        .split_once('@')
-        .map_or("127.0.0.1:5432/test", |(_, l)| l);
     let inst = Install::new();
     let server = inst.start().await;
     let ir = init(&server.api(), 1, 1).await;
     unseal_ok(&server.api(), &ir.keys).await;
     let root = ir.root_token.clone();
     let api = server.api().with_token(&root);
-    for (path, body) in [
-        ("sys/mounts/database", json!({"type": "database"})),
-        (
-            "database/config/pg",
-            json!({
-                "plugin_name": "postgresql-database-plugin",
-                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{location}?sslmode=disable"),
-                "username": "postgres",
-                "password": "x",
-                "allowed_roles": "app",
-            }),
-        ),
-        (
-            "database/roles/app",
-            json!({
-                "db_name": "pg",
-                "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-                "default_ttl": "1h",
-                "max_ttl": "4h",
-            }),
-        ),
-    ] {
-        let r = api.post(path, body).await;
-        assert!(r.status / 100 == 2, "{path}: {r}");
-    }
+    let role = json!({
+        "db_name": "pg",
+        "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+        "default_ttl": "1h",
+        "max_ttl": "4h",
+    });
+    mount_database(&api, &location, "app", role).await;
     let base = server.base.clone();
     let table = ok(&base, &root, &["read", "database/creds/app"]);
     assert!(table.contains("lease_id"), "{table}");
@@ -100,49 +115,24 @@ async fn database_credentials_and_their_lease_through_the_cli() {
 /// 1`) so the test measures leases, not user creation; the tests above drop real users.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_leases_survive_sigkill_and_expire_on_time() {
-    let Ok(url) = std::env::var("COFFRE_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "SKIPPED ten_thousand_leases_survive_sigkill_and_expire_on_time: COFFRE_TEST_POSTGRES_URL is not set"
-        );
+    let Some(location) = postgres("ten_thousand_leases_survive_sigkill_and_expire_on_time") else {
         return;
     };
     const LEASES: usize = 10_000;
     const TTL_SECS: u64 = 40;
-    let location = url
-        .split_once('@')
-        .map_or("127.0.0.1:5432/test", |(_, l)| l);
     let inst = Install::new();
     let mut server = inst.start().await;
     let ir = init(&server.api(), 1, 1).await;
     unseal_ok(&server.api(), &ir.keys).await;
     let root = ir.root_token.clone();
     let api = server.api().with_token(&root);
-    for (path, body) in [
-        ("sys/mounts/database", json!({"type": "database"})),
-        (
-            "database/config/pg",
-            json!({
-                "plugin_name": "postgresql-database-plugin",
-                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{location}?sslmode=disable"),
-                "username": "postgres",
-                "password": "x",
-                "allowed_roles": "*",
-                "max_open_connections": 8,
-            }),
-        ),
-        (
-            "database/roles/light",
-            json!({
-                "db_name": "pg",
-                "creation_statements": "SELECT 1",
-                "revocation_statements": "SELECT 1",
-                "default_ttl": TTL_SECS,
-            }),
-        ),
-    ] {
-        let r = api.post(path, body).await;
-        assert!(r.status / 100 == 2, "{path}: {r}");
-    }
+    let role = json!({
+        "db_name": "pg",
+        "creation_statements": "SELECT 1",
+        "revocation_statements": "SELECT 1",
+        "default_ttl": TTL_SECS,
+    });
+    mount_database(&api, &location, "light", role).await;
     let started = std::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..16 {

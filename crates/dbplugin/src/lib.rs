@@ -94,10 +94,35 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The same error with every one of `secrets` in its message replaced by `[redacted]`.
+    pub fn scrubbed(self, secrets: &[&str]) -> DbError {
+        match self {
+            DbError::Config(m) => DbError::Config(scrub(m, secrets)),
+            DbError::Connect(m) => DbError::Connect(scrub(m, secrets)),
+            DbError::Statement(m) => DbError::Statement(scrub(m, secrets)),
+        }
+    }
+
     /// Whether the request that led here was wrong (400) rather than the database (500).
     pub fn is_client_error(&self) -> bool {
         matches!(self, DbError::Config(_) | DbError::Statement(_))
     }
+}
+
+/// The longest a call into the database may take: a statement stuck on a lock must not hold a
+/// request, or the job runner's pass, forever.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
+    tokio::time::timeout(STATEMENT_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(DbError::Statement(format!(
+                "the database did not answer within {STATEMENT_TIMEOUT:?}"
+            )))
+        })
 }
 
 /// Replaces every non-empty `secret` in `message` with `[redacted]`.
@@ -148,10 +173,13 @@ impl Connection {
 
     /// Connects and runs a trivial query (Vault's `verify_connection`).
     pub async fn verify(&self) -> Result<(), DbError> {
-        match self {
-            Connection::Postgres(c) => c.verify().await,
-            Connection::Mysql(c) => c.verify().await,
-        }
+        bounded(async {
+            match self {
+                Connection::Postgres(c) => c.verify().await,
+                Connection::Mysql(c) => c.verify().await,
+            }
+        })
+        .await
     }
 
     /// Runs `statements` with `vars` filled in, in order; on PostgreSQL in one transaction.
@@ -161,15 +189,13 @@ impl Connection {
         let rendered: Vec<Zeroizing<String>> =
             statements.iter().map(|s| render(s, vars, kind)).collect();
         let secrets: Vec<&str> = vars.password.into_iter().collect();
-        let result = match self {
-            Connection::Postgres(c) => c.execute(&rendered).await,
-            Connection::Mysql(c) => c.execute(&rendered).await,
+        let run = async {
+            match self {
+                Connection::Postgres(c) => c.execute(&rendered).await,
+                Connection::Mysql(c) => c.execute(&rendered).await,
+            }
         };
-        result.map_err(|e| match e {
-            DbError::Statement(m) => DbError::Statement(scrub(m, &secrets)),
-            DbError::Connect(m) => DbError::Connect(scrub(m, &secrets)),
-            DbError::Config(m) => DbError::Config(scrub(m, &secrets)),
-        })
+        bounded(run).await.map_err(|e| e.scrubbed(&secrets))
     }
 
     pub fn kind(&self) -> Kind {
@@ -209,7 +235,7 @@ pub async fn try_login(
     };
     let result = conn.verify().await;
     conn.close().await;
-    result
+    result.map_err(|e| e.scrubbed(&[password]))
 }
 
 /// A dynamic user's name, as Vault's default templates make it: `v-<display>-<role>-<random>-

@@ -104,6 +104,14 @@ fn handler(kind: &str) -> Option<&'static dyn Handler> {
     }
 }
 
+/// The id of the job of object `name` in the mount with uuid `mount_uuid`, for the kind
+/// `prefix` (`kv`, `transit`, `dbs`). The name is hashed: ids are storage keys of one level,
+/// and need not repeat an object's path.
+pub(crate) fn object_job_id(prefix: &str, mount_uuid: &str, name: &str) -> String {
+    let digest = coffre_crypto::sha256(name.as_bytes());
+    format!("{prefix}-{mount_uuid}-{}", hex::encode(&digest[..16]))
+}
+
 /// The delay before retry `attempt` (1 = the first retry).
 pub(crate) fn backoff_secs(attempt: u32) -> i64 {
     let doublings = attempt.saturating_sub(1).min(16);

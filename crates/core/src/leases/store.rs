@@ -314,4 +314,36 @@ mod tests {
         assert!(s.of_token(&token).await.expect("of token").is_empty());
         assert!(s.get("db/creds/r/a").await.expect("get").is_none());
     }
+
+    #[tokio::test]
+    async fn tidy_removes_index_entries_that_point_at_nothing() {
+        let s = store().await;
+        let live = lease("db/creds/r/live", 100);
+        s.put(None, &live).await.expect("put");
+        // Entries left by damaged storage: an expiry entry and a token entry of no lease,
+        // and an expiry entry of the live lease at a time its record does not say.
+        s.view
+            .batch(vec![
+                (expire_key(50, "db/creds/r/gone"), Some(Vec::new())),
+                (
+                    token_key(live.token.as_ref().expect("token"), "db/creds/r/gone"),
+                    Some(Vec::new()),
+                ),
+                (expire_key(70, &live.id), Some(Vec::new())),
+            ])
+            .await
+            .expect("damage");
+        assert_eq!(s.tidy().await.expect("tidy"), 3);
+        assert_eq!(
+            s.expired(1_000, 10).await.expect("due"),
+            ["db/creds/r/live"]
+        );
+        assert_eq!(
+            s.of_token(live.token.as_ref().expect("token"))
+                .await
+                .expect("of token"),
+            ["db/creds/r/live"]
+        );
+        assert_eq!(s.tidy().await.expect("tidy"), 0, "nothing left to tidy");
+    }
 }

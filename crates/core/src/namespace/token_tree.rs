@@ -77,20 +77,12 @@ impl Namespaces {
 
     /// Revokes token `hash` of `tenant` and all of its descendants, in every namespace.
     pub(crate) async fn revoke_token_tree(&self, tenant: &Tenant, hash: &[u8; 32]) -> Result<()> {
-        let mut revoked: Vec<[u8; 32]> = tenant
-            .tokens
-            .descendants(&hex::encode(hash))
-            .await?
-            .iter()
-            .filter_map(|h| hash_of(h))
-            .collect();
-        revoked.push(*hash);
-        let cross = tenant.tokens.revoke_tree(hash).await?;
-        self.expire_leases(tenant, &revoked).await;
+        let revoked = tenant.tokens.revoke_tree(hash).await?;
+        self.expire_leases(tenant, &revoked.hashes).await;
         for CrossChildren {
             parent,
             namespace_id,
-        } in cross
+        } in revoked.cross
         {
             // A namespace deleted since took its tokens with it.
             let Some(below) = self.by_id(&namespace_id) else {

@@ -4,21 +4,11 @@
 use serde_json::{Map, Value, json};
 
 use super::Scope;
-use crate::clock::rfc3339_nanos;
 use crate::error::{Error, Result};
 use crate::fields;
 use crate::leases::{self, Lease};
 use crate::request::Response;
-
-const NANOS: i64 = 1_000_000_000;
-
-fn time(secs: i64) -> Value {
-    if secs <= 0 || secs == i64::MAX {
-        Value::Null
-    } else {
-        json!(rfc3339_nanos(secs.saturating_mul(NANOS)))
-    }
-}
+use crate::rotation::time;
 
 fn now(scope: &Scope<'_>) -> i64 {
     scope.tenant.view.clock().now_unix_secs()

@@ -25,6 +25,14 @@ pub(crate) struct CrossChildren {
     pub(crate) namespace_id: String,
 }
 
+/// What [`TokenStore::revoke_tree`] revoked.
+pub(crate) struct Revoked {
+    /// Where the tree goes on in other namespaces' stores.
+    pub(crate) cross: Vec<CrossChildren>,
+    /// The hashes of the tokens revoked in this store (their leases end too).
+    pub(crate) hashes: Vec<[u8; 32]>,
+}
+
 impl TokenStore {
     /// The index key of a child whose parent lives in another namespace's store.
     pub(super) fn cross_parent_key(parent_ns: &str, parent: &str, child: &str) -> String {
@@ -68,7 +76,7 @@ impl TokenStore {
 
     /// Every descendant of `hash` in this store (children first in the returned order's
     /// reverse).
-    pub(crate) async fn descendants(&self, hash_hex: &str) -> Result<Vec<String>> {
+    async fn descendants(&self, hash_hex: &str) -> Result<Vec<String>> {
         let mut found = Vec::new();
         let mut stack = vec![hash_hex.to_string()];
         while let Some(h) = stack.pop() {
@@ -128,9 +136,9 @@ impl TokenStore {
     }
 
     /// Revokes a token and all of its descendants in this store. The cache is evicted for
-    /// each, so a revoked token stops working on the very next request. Returns where the
-    /// tree goes on in other stores.
-    pub async fn revoke_tree(&self, hash: &[u8; 32]) -> Result<Vec<CrossChildren>> {
+    /// each, so a revoked token stops working on the very next request. Returns the tokens
+    /// revoked here and where the tree goes on in other stores.
+    pub async fn revoke_tree(&self, hash: &[u8; 32]) -> Result<Revoked> {
         let _guard = self.write_lock.lock().await;
         let hash_hex = hex::encode(hash);
         let mut all = self.descendants(&hash_hex).await?;
@@ -142,7 +150,9 @@ impl TokenStore {
             cross.extend(self.delete_one(h).await?);
         }
         cross.extend(self.delete_one(&hash_hex).await?);
-        Ok(cross)
+        let mut hashes: Vec<[u8; 32]> = all.iter().filter_map(|h| hex_to_hash(h)).collect();
+        hashes.push(*hash);
+        Ok(Revoked { cross, hashes })
     }
 
     /// Revokes only this token; its children in this store become orphans. Returns its

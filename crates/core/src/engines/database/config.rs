@@ -133,6 +133,16 @@ pub(super) fn statements(data: &Map<String, Value>, name: &str) -> Result<Option
     }
 }
 
+/// The statements to run: those `given` (a role's or a configuration's), or the plugin's
+/// `default` when none are.
+pub(super) fn statements_or(given: &[String], default: &[&str]) -> Vec<String> {
+    if given.is_empty() {
+        default.iter().map(|s| (*s).to_string()).collect()
+    } else {
+        given.to_vec()
+    }
+}
+
 /// The live connections of a mount, by configuration name.
 #[derive(Default)]
 pub(crate) struct Pools {
@@ -230,6 +240,7 @@ pub(super) async fn write(
         let verified = conn.verify().await;
         conn.close().await;
         verified.map_err(|e| {
+            let e = e.scrubbed(&[config.password.as_str()]);
             Error::invalid(format!(
                 "error creating database object: error verifying connection: {e}"
             ))
@@ -285,14 +296,7 @@ pub(super) async fn rotate_root(
         ));
     }
     let kind = config.kind()?;
-    let statements: Vec<String> = if config.root_rotation_statements.is_empty() {
-        kind.default_rotation()
-            .iter()
-            .map(|s| (*s).to_string())
-            .collect()
-    } else {
-        config.root_rotation_statements.clone()
-    };
+    let statements = statements_or(&config.root_rotation_statements, kind.default_rotation());
     let password = services
         .password(Some(config.password_policy.as_str()))
         .await?;

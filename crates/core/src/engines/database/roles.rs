@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::config::{Pools, db_err, statements};
+use super::config::{Pools, db_err, statements, statements_or};
 use crate::barrier::View;
 use crate::error::{Error, Result};
 use crate::fields;
@@ -240,14 +240,7 @@ pub(super) async fn creds(issue: &Issue<'_>, name: &str) -> Result<Response> {
 
 /// The statements that revoke a user: the role's, or the plugin's default.
 fn revocation(given: &[String], kind: coffre_dbplugin::Kind) -> Vec<String> {
-    if given.is_empty() {
-        kind.default_revocation()
-            .iter()
-            .map(|s| (*s).to_string())
-            .collect()
-    } else {
-        given.to_vec()
-    }
+    statements_or(given, kind.default_revocation())
 }
 
 fn internal_str<'a>(lease: &'a Lease, key: &str) -> Result<&'a str> {
@@ -296,15 +289,10 @@ pub(super) async fn renew(pools: &Pools, view: &View, lease: &Lease, expire: i64
     let username = internal_str(lease, "username")?;
     let db_name = internal_str(lease, "db_name")?;
     let (conn, config) = pools.get(view, db_name).await?;
-    let mut statements = internal_list(lease, "renew_statements");
-    if statements.is_empty() {
-        statements = config
-            .kind()?
-            .default_renew()
-            .iter()
-            .map(|s| (*s).to_string())
-            .collect();
-    }
+    let statements = statements_or(
+        &internal_list(lease, "renew_statements"),
+        config.kind()?.default_renew(),
+    );
     if statements.is_empty() {
         return Ok(());
     }

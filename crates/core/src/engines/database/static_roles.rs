@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroize as _;
 
-use super::config::{Pools, db_err, statements};
+use super::config::{Pools, db_err, statements, statements_or};
 use crate::barrier::View;
 use crate::error::{Error, Result};
 use crate::fields;
@@ -236,8 +236,7 @@ async fn save(view: &View, name: &str, role: &StaticRole) -> Result<()> {
 
 /// The job id of static role `name` in the mount with this uuid.
 fn job_id(mount_uuid: &str, name: &str) -> String {
-    let digest = coffre_crypto::sha256(name.as_bytes());
-    format!("dbs-{mount_uuid}-{}", hex::encode(&digest[..16]))
+    crate::jobs::object_job_id("dbs", mount_uuid, name)
 }
 
 async fn schedule(ctx: &Ctx<'_>, name: &str, role: &StaticRole) -> Result<()> {
@@ -510,14 +509,7 @@ async fn retire_previous(ctx: &Ctx<'_>, name: &str, role: &mut StaticRole) -> Re
 }
 
 fn rotation_statements(role: &StaticRole, kind: coffre_dbplugin::Kind) -> Vec<String> {
-    if role.rotation_statements.is_empty() {
-        kind.default_rotation()
-            .iter()
-            .map(|s| (*s).to_string())
-            .collect()
-    } else {
-        role.rotation_statements.clone()
-    }
+    statements_or(&role.rotation_statements, kind.default_rotation())
 }
 
 /// One rotation (see the module documentation). `stored`: the role exists in storage (the
@@ -620,15 +612,16 @@ async fn rotate(ctx: &Ctx<'_>, name: &str, role: &mut StaticRole, stored: bool) 
 
 /// Makes `pending` the current credentials.
 fn commit(ctx: &Ctx<'_>, role: &mut StaticRole, pending: &Pending) {
-    if role.two_phase() && !role.password.is_empty() {
-        role.previous = Some(Previous {
-            username: role.current_user().to_string(),
-            until: ctx
-                .now
-                .saturating_add(i64::try_from(role.grace).unwrap_or(i64::MAX)),
-        });
-        role.secondary_active = pending.username == role.secondary_username;
-    } else if role.two_phase() {
+    if role.two_phase() {
+        // The first rotation of a role has no previous user: nobody was handed one yet.
+        if !role.password.is_empty() {
+            role.previous = Some(Previous {
+                username: role.current_user().to_string(),
+                until: ctx
+                    .now
+                    .saturating_add(i64::try_from(role.grace).unwrap_or(i64::MAX)),
+            });
+        }
         role.secondary_active = pending.username == role.secondary_username;
     }
     role.password.clone_from(&pending.password);

@@ -31,8 +31,7 @@ const NANOS: i64 = 1_000_000_000;
 /// The job id of `key`'s rotation in the mount with this uuid. The key is hashed: ids are
 /// storage keys of one level, and need not repeat the secret's path.
 pub(super) fn job_id(mount_uuid: &str, key: &str) -> String {
-    let digest = coffre_crypto::sha256(key.as_bytes());
-    format!("kv-{mount_uuid}-{}", hex::encode(&digest[..16]))
+    crate::jobs::object_job_id("kv", mount_uuid, key)
 }
 
 /// The secret a rotation works on.

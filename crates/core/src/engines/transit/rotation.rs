@@ -37,8 +37,7 @@ const ADOPTED_MARKER: &str = "rotation-jobs-adopted";
 
 /// The job id of key `name`'s rotation in the mount with this uuid.
 fn job_id(mount_uuid: &str, name: &str) -> String {
-    let digest = coffre_crypto::sha256(name.as_bytes());
-    format!("transit-{mount_uuid}-{}", hex::encode(&digest[..16]))
+    crate::jobs::object_job_id("transit", mount_uuid, name)
 }
 
 /// When the latest version of `stored` was created (Unix seconds).
