@@ -17,7 +17,7 @@ use std::ops::Bound;
 mod embedded;
 mod memory;
 mod postgres;
-mod postgres_leader;
+mod postgres_ha;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod value_cache;
@@ -27,7 +27,7 @@ pub use embedded::{
 };
 pub use memory::InMemoryBackend;
 pub use postgres::{PostgresBackend, PostgresConfig};
-pub use postgres_leader::{CHECK_INTERVAL as LEADER_CHECK_INTERVAL, Leadership, lock_key};
+pub use postgres_ha::{Change, Ha, LeaderInfo, Member, NodeInfo};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -46,6 +46,14 @@ pub enum StorageError {
     /// The backend (its writer thread) is no longer running.
     #[error("storage backend is shut down")]
     Closed,
+    /// The database cannot be reached now (down, restarting, a broken connection): a retry
+    /// may succeed, and nothing of the failed call was committed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A write on a node that is not the active one of several sharing the storage (or has
+    /// just stopped being it): refused before anything was written.
+    #[error("this node is a standby: writes go to the active node")]
+    Standby,
 }
 
 /// One write in an atomic [`Backend::batch`].

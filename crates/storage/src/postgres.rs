@@ -13,8 +13,21 @@
 //! by PostgreSQL itself.
 //!
 //! **Schema**: coffre creates it and records its version in `coffre_schema`; a database whose
-//! schema is newer than this build knows is refused rather than written to.
+//! schema is newer than this build knows is refused rather than written to. Version 2 adds
+//! the tables of several nodes: `coffre_leader` (one row: the leadership term and who holds
+//! it) and `coffre_nodes` (each node's address and last heartbeat).
+//!
+//! **Several nodes** ([`PostgresBackend::start_ha`]): writes are *fenced*. Each write
+//! transaction first takes a share lock on the leader row and checks that its term is the one
+//! this node was elected with; a node elected after it bumps the term under an exclusive lock,
+//! which waits for every write of the old term to end. So every write of a deposed node either
+//! commits before the new leader acts or is refused ([`StorageError::Standby`]): no two
+//! actives ever write. Each write transaction also announces its keys with `pg_notify`, which
+//! PostgreSQL delivers to the other nodes when (and only if) it commits; they drop what they
+//! cached of those keys.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -27,7 +40,18 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 use crate::{Backend, Op, Result, StorageError};
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
+
+/// Server-side TCP keepalives on every session (sent in the startup packet): a node that
+/// vanishes without closing its connections has its sessions, their locks and their open
+/// transactions ended within about five seconds instead of the operating system's hours.
+const KEEPALIVE_OPTIONS: &str =
+    "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3";
+
+/// The longest `pg_notify` payload sent (PostgreSQL's limit is 8000 bytes).
+const NOTIFY_CHUNK: usize = 7000;
+/// The payload that means "anything may have changed" (a key too long for one notification).
+pub(crate) const NOTIFY_EVERYTHING: &str = "*";
 
 /// How to reach the database.
 #[derive(Clone)]
@@ -53,17 +77,84 @@ impl std::fmt::Debug for PostgresConfig {
     }
 }
 
+/// The names of coffre's tables, qualified with the configured schema.
+#[derive(Debug, Clone)]
+pub(crate) struct Tables {
+    /// `"<schema>".coffre_kv` or `coffre_kv`.
+    pub(crate) kv: String,
+    pub(crate) version: String,
+    pub(crate) leader: String,
+    pub(crate) nodes: String,
+    /// The notification channel of this deployment (one per schema).
+    pub(crate) channel: String,
+    /// The advisory lock key of the election (one per schema).
+    pub(crate) lock_key: i64,
+}
+
+impl Tables {
+    fn new(schema: Option<&str>) -> Tables {
+        let q = |t: &str| match schema {
+            Some(s) => format!("\"{s}\".{t}"),
+            None => t.to_string(),
+        };
+        let lock_key = lock_key(schema.unwrap_or(""));
+        Tables {
+            kv: q("coffre_kv"),
+            version: q("coffre_schema"),
+            leader: q("coffre_leader"),
+            nodes: q("coffre_nodes"),
+            channel: format!("coffre_{:016x}", lock_key as u64),
+            lock_key,
+        }
+    }
+}
+
+/// The lock key of a deployment's election: every node on the same schema competes for it.
+fn lock_key(scope: &str) -> i64 {
+    // FNV-1a: stable across builds and platforms (the std hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"coffre-leader:".iter().chain(scope.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+/// The term this node writes under, once several nodes share the database: 0 while it is not
+/// the active node (every write refused). Single-node use never enables it.
+#[derive(Debug, Default)]
+pub(crate) struct Fence {
+    enabled: std::sync::atomic::AtomicBool,
+    term: AtomicI64,
+}
+
+impl Fence {
+    pub(crate) fn enable(&self) {
+        self.enabled.store(true, Ordering::SeqCst);
+    }
+    fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+    pub(crate) fn set(&self, term: i64) {
+        self.term.store(term, Ordering::SeqCst);
+    }
+    fn term(&self) -> i64 {
+        self.term.load(Ordering::SeqCst)
+    }
+}
+
 /// The PostgreSQL backend.
 pub struct PostgresBackend {
     pool: Pool,
-    /// `"<schema>".coffre_kv` or `coffre_kv`.
-    table: String,
+    pub(crate) tables: Tables,
+    pub(crate) config: PostgresConfig,
+    pub(crate) fence: Arc<Fence>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresBackend")
-            .field("table", &self.table)
+            .field("table", &self.tables.kv)
             .finish_non_exhaustive()
     }
 }
@@ -72,13 +163,70 @@ fn db_err(e: impl std::fmt::Display) -> StorageError {
     StorageError::Database(format!("PostgreSQL: {e}"))
 }
 
+fn unavailable(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Unavailable(format!("PostgreSQL: {e}"))
+}
+
 /// The driver's message: the server's own text for a database error (never a value: values
-/// travel as parameters, which errors do not echo).
-fn pg_err(e: &tokio_postgres::Error) -> StorageError {
+/// travel as parameters, which errors do not echo). A lost connection, or the server shutting
+/// down or starting up, is [`StorageError::Unavailable`]: it passes.
+pub(crate) fn pg_err(e: &tokio_postgres::Error) -> StorageError {
     match e.as_db_error() {
-        Some(d) => db_err(format!("{}: {}", d.severity(), d.message())),
-        None => db_err(e),
+        Some(d) => {
+            let code = d.code().code();
+            let text = format!("{}: {}", d.severity(), d.message());
+            // Class 08: connection exception; 57P01-03: admin shutdown, crash shutdown,
+            // cannot connect now.
+            if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {
+                unavailable(text)
+            } else {
+                db_err(text)
+            }
+        }
+        None => unavailable(e),
     }
+}
+
+/// A libpq configuration with coffre's connection settings.
+pub(crate) fn connect_config(
+    config: &PostgresConfig,
+    application: &str,
+) -> Result<tokio_postgres::Config> {
+    let mut pg: tokio_postgres::Config = config
+        .url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| db_err(format!("invalid url: {e}")))?;
+    pg.connect_timeout(config.connect_timeout);
+    pg.application_name(application);
+    pg.options(KEEPALIVE_OPTIONS);
+    pg.keepalives(true);
+    pg.keepalives_idle(Duration::from_secs(2));
+    pg.keepalives_interval(Duration::from_secs(1));
+    pg.keepalives_retries(3);
+    Ok(pg)
+}
+
+/// The `pg_notify` payloads announcing `keys`: newline-separated, each under
+/// [`NOTIFY_CHUNK`] bytes; a key too long for one is announced as "everything".
+fn notify_payloads<'k>(keys: impl Iterator<Item = &'k str>) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut current = String::new();
+    for key in keys {
+        if key.len() >= NOTIFY_CHUNK || key.contains('\n') {
+            return vec![NOTIFY_EVERYTHING.to_string()];
+        }
+        if !current.is_empty() && current.len() + 1 + key.len() > NOTIFY_CHUNK {
+            payloads.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(key);
+    }
+    if !current.is_empty() {
+        payloads.push(current);
+    }
+    payloads
 }
 
 fn valid_schema(name: &str) -> bool {
@@ -93,12 +241,7 @@ impl PostgresBackend {
     /// Connects, creates or checks the schema, and returns the backend. Fails with the cause
     /// (bad URL, unreachable database, refused login, newer schema).
     pub async fn open(config: &PostgresConfig) -> Result<PostgresBackend> {
-        let mut pg: tokio_postgres::Config = config
-            .url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| db_err(format!("invalid url: {e}")))?;
-        pg.connect_timeout(config.connect_timeout);
-        pg.application_name("coffre");
+        let pg = connect_config(config, "coffre")?;
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -113,30 +256,35 @@ impl PostgresBackend {
             .create_timeout(Some(config.connect_timeout))
             .build()
             .map_err(db_err)?;
-        let (table, schema_table) = match &config.schema {
-            Some(s) if valid_schema(s) => (
-                format!("\"{s}\".coffre_kv"),
-                format!("\"{s}\".coffre_schema"),
-            ),
-            Some(s) => return Err(db_err(format!("invalid schema name {s:?}"))),
-            None => ("coffre_kv".to_string(), "coffre_schema".to_string()),
+        if let Some(s) = config.schema.as_deref().filter(|s| !valid_schema(s)) {
+            return Err(db_err(format!("invalid schema name {s:?}")));
+        }
+        let backend = PostgresBackend {
+            pool,
+            tables: Tables::new(config.schema.as_deref()),
+            config: config.clone(),
+            fence: Arc::new(Fence::default()),
         };
-        let backend = PostgresBackend { pool, table };
-        backend
-            .migrate(config.schema.as_deref(), &schema_table)
-            .await?;
+        backend.migrate(config.schema.as_deref()).await?;
         Ok(backend)
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object> {
+    /// The advisory lock key of this deployment's election (for operators looking at
+    /// `pg_locks`).
+    pub fn election_key(&self) -> i64 {
+        self.tables.lock_key
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(b) => pg_err(&b),
-            other => db_err(format!("no connection: {other}")),
+            other => unavailable(format!("no connection: {other}")),
         })
     }
 
-    /// Creates the tables (version 1) or checks the recorded version.
-    async fn migrate(&self, schema: Option<&str>, schema_table: &str) -> Result<()> {
+    /// Creates the tables or brings them to this build's version, refusing a newer schema.
+    async fn migrate(&self, schema: Option<&str>) -> Result<()> {
+        let schema_table = &self.tables.version;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
         // Serializes nodes migrating at once (one transaction-scoped advisory lock).
@@ -165,15 +313,38 @@ impl PostgresBackend {
                      {SCHEMA_VERSION}: upgrade coffre"
                 )));
             }
-            Some(_) => {}
-            None => {
-                tx.batch_execute(&format!(
-                    "CREATE TABLE IF NOT EXISTS {} (key text COLLATE \"C\" PRIMARY KEY, \
-                     value bytea NOT NULL)",
-                    self.table
-                ))
-                .await
-                .map_err(|e| pg_err(&e))?;
+            Some(v) if v == SCHEMA_VERSION => {}
+            from => {
+                let t = &self.tables;
+                let mut steps = Vec::new();
+                if from.is_none() {
+                    steps.push(format!(
+                        "CREATE TABLE IF NOT EXISTS {} (key text COLLATE \"C\" PRIMARY KEY, \
+                         value bytea NOT NULL)",
+                        t.kv
+                    ));
+                }
+                // Version 2: the tables of several nodes.
+                steps.push(format!(
+                    "CREATE TABLE IF NOT EXISTS {} (id integer PRIMARY KEY CHECK (id = 1), \
+                     term bigint NOT NULL, node_id text NOT NULL, api_addr text NOT NULL, \
+                     since timestamptz NOT NULL)",
+                    t.leader
+                ));
+                steps.push(format!(
+                    "INSERT INTO {} (id, term, node_id, api_addr, since) \
+                     VALUES (1, 0, '', '', now()) ON CONFLICT (id) DO NOTHING",
+                    t.leader
+                ));
+                steps.push(format!(
+                    "CREATE TABLE IF NOT EXISTS {} (node_id text PRIMARY KEY, \
+                     api_addr text NOT NULL, version text NOT NULL, \
+                     last_echo timestamptz NOT NULL)",
+                    t.nodes
+                ));
+                for step in steps {
+                    tx.batch_execute(&step).await.map_err(|e| pg_err(&e))?;
+                }
                 tx.execute(
                     &format!("INSERT INTO {schema_table} (version) VALUES ($1)"),
                     &[&SCHEMA_VERSION],
@@ -185,6 +356,99 @@ impl PostgresBackend {
         tx.commit().await.map_err(|e| pg_err(&e))
     }
 
+    /// Inside a write transaction of a node of several: holds the leader row in share mode
+    /// and checks this node's term is current. Refused ([`StorageError::Standby`]) when it is
+    /// not, and nothing is written.
+    async fn fenced(&self, tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+        let term = self.fence.term();
+        if term == 0 {
+            return Err(StorageError::Standby);
+        }
+        let current = tx
+            .prepare_cached(&format!(
+                "SELECT 1 FROM {} WHERE id = 1 AND term = $1 FOR SHARE",
+                self.tables.leader
+            ))
+            .await
+            .map_err(|e| pg_err(&e))?;
+        if tx
+            .query_opt(&current, &[&term])
+            .await
+            .map_err(|e| pg_err(&e))?
+            .is_none()
+        {
+            return Err(StorageError::Standby);
+        }
+        Ok(())
+    }
+
+    /// Inside a write transaction of a node of several: tells the other nodes which keys it
+    /// changes (delivered when the transaction commits, never if it does not).
+    async fn announce<'k>(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        keys: impl Iterator<Item = &'k str>,
+    ) -> Result<()> {
+        for payload in notify_payloads(keys) {
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&self.tables.channel, &payload],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+        }
+        Ok(())
+    }
+
+    /// [`Backend::compare_and_swap`] of a node of several: the same statements, inside a
+    /// fenced and announced transaction.
+    async fn compare_and_swap_fenced(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
+        self.fenced(&tx).await?;
+        let t = &self.tables.kv;
+        let changed = match (expected, new) {
+            (None, Some(v)) => tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
+                    ),
+                    &[&key as &(dyn ToSql + Sync), &v] as &Params<'_>,
+                )
+                .await
+                .map(|n| n == 1),
+            (None, None) => tx
+                .query_opt(&format!("SELECT 1 FROM {t} WHERE key = $1"), &[&key])
+                .await
+                .map(|row| row.is_none()),
+            (Some(e), Some(v)) => tx
+                .execute(
+                    &format!("UPDATE {t} SET value = $3 WHERE key = $1 AND value = $2"),
+                    &[&key as &(dyn ToSql + Sync), &e, &v] as &Params<'_>,
+                )
+                .await
+                .map(|n| n == 1),
+            (Some(e), None) => tx
+                .execute(
+                    &format!("DELETE FROM {t} WHERE key = $1 AND value = $2"),
+                    &[&key as &(dyn ToSql + Sync), &e] as &Params<'_>,
+                )
+                .await
+                .map(|n| n == 1),
+        }
+        .map_err(|e| pg_err(&e))?;
+        if changed {
+            self.announce(&tx, std::iter::once(key)).await?;
+        }
+        tx.commit().await.map_err(|e| pg_err(&e))?;
+        Ok(changed)
+    }
+
     /// Keys starting with `prefix`, in order, at most `limit`.
     async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         let client = self.client().await?;
@@ -192,7 +456,7 @@ impl PostgresBackend {
             .query(
                 &format!(
                     "SELECT key FROM {} WHERE key >= $1 AND starts_with(key, $1) ORDER BY key",
-                    self.table
+                    self.tables.kv
                 ),
                 &[&prefix],
             )
@@ -208,7 +472,7 @@ impl Backend for PostgresBackend {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                &format!("SELECT value FROM {} WHERE key = $1", self.table),
+                &format!("SELECT value FROM {} WHERE key = $1", self.tables.kv),
                 &[&key],
             )
             .await
@@ -236,7 +500,7 @@ impl Backend for PostgresBackend {
                      FROM (SELECT substr(key, length($1) + 1) AS rest FROM {} \
                            WHERE key >= $1 AND starts_with(key, $1)) AS below \
                      WHERE rest <> '' ORDER BY name",
-                    self.table
+                    self.tables.kv
                 ),
                 &[&prefix],
             )
@@ -256,7 +520,7 @@ impl Backend for PostgresBackend {
             .query(
                 &format!(
                     "SELECT key FROM {} WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
-                    self.table
+                    self.tables.kv
                 ),
                 &[&start as &(dyn ToSql + Sync), &end, &limit] as &Params<'_>,
             )
@@ -271,8 +535,11 @@ impl Backend for PostgresBackend {
         expected: Option<&[u8]>,
         new: Option<Vec<u8>>,
     ) -> Result<bool> {
+        if self.fence.enabled() {
+            return self.compare_and_swap_fenced(key, expected, new).await;
+        }
         let client = self.client().await?;
-        let t = &self.table;
+        let t = &self.tables.kv;
         // Each case is one statement: atomic without a transaction of our own.
         let changed = match (expected, new) {
             (None, Some(v)) => client
@@ -312,16 +579,20 @@ impl Backend for PostgresBackend {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
+        let several = self.fence.enabled();
+        if several {
+            self.fenced(&tx).await?;
+        }
         let put = tx
             .prepare_cached(&format!(
                 "INSERT INTO {} (key, value) VALUES ($1, $2) \
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                self.table
+                self.tables.kv
             ))
             .await
             .map_err(|e| pg_err(&e))?;
         let delete = tx
-            .prepare_cached(&format!("DELETE FROM {} WHERE key = $1", self.table))
+            .prepare_cached(&format!("DELETE FROM {} WHERE key = $1", self.tables.kv))
             .await
             .map_err(|e| pg_err(&e))?;
         for op in &ops {
@@ -334,10 +605,44 @@ impl Backend for PostgresBackend {
             }
             .map_err(|e| pg_err(&e))?;
         }
+        if several {
+            self.announce(&tx, ops.iter().map(Op::key)).await?;
+        }
         tx.commit().await.map_err(|e| pg_err(&e))
     }
 
     fn kind(&self) -> &'static str {
         "postgresql"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_carry_every_key_in_chunks_under_the_limit() {
+        let keys: Vec<String> = (0..2000).map(|i| format!("logical/u/key-{i:05}")).collect();
+        let payloads = notify_payloads(keys.iter().map(String::as_str));
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() <= NOTIFY_CHUNK));
+        let back: Vec<&str> = payloads.iter().flat_map(|p| p.split('\n')).collect();
+        assert_eq!(back, keys.iter().map(String::as_str).collect::<Vec<_>>());
+        let long = "k".repeat(NOTIFY_CHUNK);
+        assert_eq!(
+            notify_payloads(["a", long.as_str()].into_iter()),
+            vec![NOTIFY_EVERYTHING.to_string()]
+        );
+        assert!(notify_payloads(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn each_schema_has_its_own_lock_and_channel() {
+        let (a, b) = (Tables::new(Some("one")), Tables::new(Some("two")));
+        assert_ne!(a.lock_key, b.lock_key);
+        assert_ne!(a.channel, b.channel);
+        assert_eq!(a.channel.len(), "coffre_".len() + 16);
+        assert_eq!(Tables::new(None).kv, "coffre_kv");
+        assert_eq!(a.leader, "\"one\".coffre_leader");
     }
 }

@@ -143,32 +143,111 @@ async fn until(what: &str, limit: Duration, cond: impl Fn() -> bool) -> Duration
     start.elapsed()
 }
 
-/// Two nodes compete for leadership: exactly one leads; when it goes, the other takes over
-/// within 5 s; when the database ends the leader's session, it steps down and takes the lead
-/// again once it can.
+fn node(id: &str) -> coffre_storage::NodeInfo {
+    coffre_storage::NodeInfo {
+        node_id: id.to_string(),
+        api_addr: format!("http://{id}.test:8200"),
+        version: "test".to_string(),
+    }
+}
+
+/// Two nodes compete for leadership: exactly one leads and only it can write; when it goes,
+/// the other takes over within 5 s; when the database ends the leader's session, it steps
+/// down (its writes refused) and takes the lead again once it can. The standby hears of every
+/// key the leader writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_leader_at_a_time_and_a_takeover_within_five_seconds() {
-    let Some(url) = url("one_leader_at_a_time_and_a_takeover_within_five_seconds") else {
+async fn one_leader_at_a_time_fenced_writes_and_a_takeover_within_five_seconds() {
+    let Some(url) = url("one_leader_at_a_time_fenced_writes_and_a_takeover_within_five_seconds")
+    else {
         return;
     };
-    let key = coffre_storage::lock_key(&schema_name());
-    let a = coffre_storage::Leadership::start(&url, key);
-    let b = coffre_storage::Leadership::start(&url, key);
+    let schema = schema_name();
+    let open = || async {
+        std::sync::Arc::new(
+            PostgresBackend::open(&config(&url, &schema))
+                .await
+                .expect("open"),
+        )
+    };
+    let (store_a, store_b) = (open().await, open().await);
+    let (a, feed_a) = store_a.start_ha(node("a"));
+    let (b, feed_b) = store_b.start_ha(node("b"));
     until("a leader", Duration::from_secs(5), || {
-        a.is_leader() || b.is_leader()
+        a.is_active() || b.is_active()
     })
     .await;
     for _ in 0..40 {
-        assert!(!(a.is_leader() && b.is_leader()), "two leaders at once");
+        assert!(!(a.is_active() && b.is_active()), "two leaders at once");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let (leader, follower) = if a.is_leader() { (a, b) } else { (b, a) };
+    let (leader, follower, leader_store, follower_store, mut feed) = if a.is_active() {
+        (a, b, store_a, store_b, feed_b)
+    } else {
+        (b, a, store_b, store_a, feed_a)
+    };
+    // Only the leader writes; the follower is refused before anything is written.
+    leader_store
+        .put("core/x", b"1".to_vec())
+        .await
+        .expect("the leader writes");
+    let refused = follower_store.put("core/y", b"2".to_vec()).await;
+    assert!(
+        matches!(refused, Err(coffre_storage::StorageError::Standby)),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        follower_store.compare_and_swap("core/y", None, Some(vec![1])).await,
+        Err(coffre_storage::StorageError::Standby)
+    ));
+    assert_eq!(follower_store.get("core/y").await.expect("get"), None);
+    assert_eq!(
+        follower_store.get("core/x").await.expect("get"),
+        Some(b"1".to_vec()),
+        "the follower reads what the leader wrote"
+    );
+    // The follower's feed names the key (after the Everything of its connection).
+    let heard = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(change) = feed.recv().await {
+            if change == coffre_storage::Change::Keys(vec!["core/x".to_string()]) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(heard, Ok(true), "the standby heard of core/x");
+    let members = follower.members().await.expect("members");
+    assert_eq!(
+        members.iter().map(|m| m.node_id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    until("the leader's address", Duration::from_secs(3), || {
+        follower
+            .leader()
+            .is_some_and(|l| l.node_id == leader.node().node_id)
+    })
+    .await;
+
+    let first_term = follower.leader().map(|l| l.term).unwrap_or(0);
     drop(leader);
     let took = until("the takeover", Duration::from_secs(5), || {
-        follower.is_leader()
+        follower.is_active()
     })
     .await;
     eprintln!("takeover after the leader left: {took:?}");
+    // The deposed leader's backend is fenced off; the new one writes.
+    assert!(matches!(
+        leader_store.put("core/z", b"3".to_vec()).await,
+        Err(coffre_storage::StorageError::Standby)
+    ));
+    follower_store
+        .put("core/z", b"4".to_vec())
+        .await
+        .expect("the new leader writes");
+    until("the new term", Duration::from_secs(3), || {
+        follower.leader().is_some_and(|l| l.term > first_term)
+    })
+    .await;
 
     // The database ends the leader's session (as a restart or a partition would).
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
@@ -179,17 +258,19 @@ async fn one_leader_at_a_time_and_a_takeover_within_five_seconds() {
         .query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' \
              AND ((classid::bigint << 32) | objid::bigint) = $1",
-            &[&key],
+            &[&follower_store.election_key()],
         )
         .await
         .expect("terminate");
     assert_eq!(killed.get::<_, i64>(0), 1, "one session held the lock");
     until("the leader steps down", Duration::from_secs(3), || {
-        !follower.is_leader()
+        !follower.is_active()
     })
     .await;
     until("the leadership comes back", Duration::from_secs(5), || {
-        follower.is_leader()
+        follower.is_active()
     })
     .await;
+    drop(follower);
+    drop_schema(&url, &schema).await;
 }
