@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwapOption;
 use coffre_crypto::{Key256, Keyring, SecretBytes, combine_shares, split_secret};
@@ -141,10 +142,11 @@ pub(crate) struct Unsealed {
 
 impl Unsealed {
     /// Whether this node runs background jobs and writes. Storage that one node owns (the
-    /// embedded store, memory) has one node, always active; an HA backend answers from its
-    /// leadership, so only the active node of several ever runs a job.
+    /// embedded store, memory) has one node, always active; with several nodes the server
+    /// sets it from the storage's leadership ([`Core::set_active`]), so only the active node
+    /// of several ever runs a job.
     pub(crate) fn is_active_node(&self) -> bool {
-        true
+        self.barrier.is_active()
     }
 }
 
@@ -157,6 +159,9 @@ pub struct Core {
     /// The seal configuration once it has been written or read: it is written once, at init,
     /// and never changes, so `sys/health` and `sys/seal-status` need not read storage.
     seal_config: OnceLock<Arc<SealConfig>>,
+    /// Whether this node is the active one of those sharing the storage (see
+    /// [`Core::set_active`]); shared with the barrier of each unseal.
+    active: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Core {
@@ -177,7 +182,70 @@ impl Core {
             unsealed: ArcSwapOption::empty(),
             progress: tokio::sync::Mutex::new(Progress::default()),
             seal_config: OnceLock::new(),
+            active: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Whether this node is the active one: it writes and runs the background jobs. True
+    /// unless the server made it a standby of several nodes sharing the storage.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Makes this node a standby (`false`: it serves reads, and refuses writes with
+    /// [`ErrorKind::Standby`](crate::ErrorKind) for the server to forward) or the active node
+    /// (`true`). Becoming active opens the unsealed state again first, so the new active acts
+    /// on the storage as it is, whatever its caches missed while it was a standby; when that
+    /// fails (the storage is down) the node stays a standby and the error says why.
+    pub async fn set_active(&self, active: bool) -> Result<()> {
+        if !active {
+            self.active.store(false, Ordering::SeqCst);
+            return Ok(());
+        }
+        if self.is_active() {
+            return Ok(());
+        }
+        self.reload().await?;
+        self.active.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Takes in what another node changed in the shared storage (a standby's caches; the
+    /// active node's own changes need nothing). Errors are the storage's: the caller retries
+    /// with [`coffre_storage::Change::Everything`].
+    pub async fn apply_change(&self, change: &coffre_storage::Change) -> Result<()> {
+        if self.is_active() {
+            return Ok(());
+        }
+        let Some(unsealed) = self.unsealed.load_full() else {
+            return Ok(());
+        };
+        let structure = match change {
+            coffre_storage::Change::Everything => true,
+            coffre_storage::Change::Keys(keys) => unsealed.invalidate(keys).await,
+        };
+        if structure {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Opens the unsealed state again from storage (keyrings, namespaces, mount tables,
+    /// stores and their caches), keeping the barrier's root key, the audit devices and the
+    /// cluster identity. Requests under way finish on the state they started with.
+    pub async fn reload(&self) -> Result<()> {
+        let _progress = self.progress.lock().await;
+        let Some(old) = self.unsealed.load_full() else {
+            return Ok(());
+        };
+        old.barrier.reload_keys().await?;
+        let fresh = Arc::new(
+            open_state(old.barrier.clone(), old.audit.clone(), old.cluster.clone()).await?,
+        );
+        spawn_jobs(Arc::downgrade(&fresh));
+        self.unsealed.store(Some(fresh));
+        tracing::debug!("unsealed state opened again from storage");
+        Ok(())
     }
 
     /// The core's clock.
@@ -253,7 +321,8 @@ impl Core {
                 self.config.max_encryptions_per_term,
                 self.config.clock.clone(),
             )
-            .await?,
+            .await?
+            .with_active_flag(self.active.clone()),
         );
         let cluster = ClusterInfo {
             name: format!(
@@ -367,7 +436,8 @@ impl Core {
                 self.config.max_encryptions_per_term,
                 self.config.clock.clone(),
             )
-            .await?,
+            .await?
+            .with_active_flag(self.active.clone()),
         );
         let cluster: ClusterInfo = decode(&barrier, CLUSTER_PATH).await?;
         let audit = Arc::new(
@@ -381,24 +451,7 @@ impl Core {
         if audit.is_empty() && !self.config.quiet_without_audit {
             warn_no_audit();
         }
-        let mount_states = crate::engines::mount_state::MountStates::default();
-        let namespaces =
-            crate::namespace::open_all(&barrier, &audit.background(), &mount_states).await?;
-        let views = namespaces
-            .all()
-            .iter()
-            .map(|t| (t.ns.path.clone(), t.view.clone()))
-            .collect();
-        let quotas = crate::quota::Quotas::open(views).await?;
-        Ok(Unsealed {
-            audit,
-            barrier,
-            namespaces,
-            quotas,
-            mount_states,
-            cluster,
-            jobs: crate::jobs::Runner::default(),
-        })
+        open_state(barrier, audit, cluster).await
     }
 
     /// Discards unseal progress (`sys/unseal` with `reset`).
@@ -526,6 +579,33 @@ impl Core {
         self.unseal(&hex::encode(share.expose())).await?;
         Ok((share, init.root_token))
     }
+}
+
+/// The unsealed state over an open barrier and audit broker: every namespace's stores, mount
+/// tables and routers, the quotas, fresh engine states and a job runner.
+async fn open_state(
+    barrier: Arc<Barrier>,
+    audit: Arc<AuditBroker>,
+    cluster: ClusterInfo,
+) -> Result<Unsealed> {
+    let mount_states = crate::engines::mount_state::MountStates::default();
+    let namespaces =
+        crate::namespace::open_all(&barrier, &audit.background(), &mount_states).await?;
+    let views = namespaces
+        .all()
+        .iter()
+        .map(|t| (t.ns.path.clone(), t.view.clone()))
+        .collect();
+    let quotas = crate::quota::Quotas::open(views).await?;
+    Ok(Unsealed {
+        audit,
+        barrier,
+        namespaces,
+        quotas,
+        mount_states,
+        cluster,
+        jobs: crate::jobs::Runner::default(),
+    })
 }
 
 /// How often the background task runs a pass of the job runner (real time; what is due is

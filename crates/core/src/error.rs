@@ -21,6 +21,11 @@ pub enum ErrorKind {
     TooManyRequests,
     /// The server is sealed (HTTP 503).
     Sealed,
+    /// A write reached a standby node: the active node serves it (the server forwards it
+    /// there, or answers 503 when it cannot).
+    Standby,
+    /// The storage cannot be reached now; a retry may succeed (HTTP 503, reason shown).
+    Unavailable,
     /// Our own failure or a failing dependency (HTTP 500).
     Internal,
 }
@@ -107,12 +112,19 @@ impl Error {
             Error::UnsupportedOperation => ErrorKind::UnsupportedOperation,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::RateLimited { .. } | Error::QuotaExceeded(_) => ErrorKind::TooManyRequests,
+            Error::Storage(StorageError::Standby) => ErrorKind::Standby,
+            Error::Storage(StorageError::Unavailable(_)) => ErrorKind::Unavailable,
             Error::Storage(_)
             | Error::Crypto(_)
             | Error::Internal(_)
             | Error::AuditFailed
             | Error::Upstream(_) => ErrorKind::Internal,
         }
+    }
+
+    /// The refusal of a write on a standby node.
+    pub fn standby() -> Self {
+        Error::Storage(StorageError::Standby)
     }
 
     /// Shorthand for [`Error::InvalidRequest`].

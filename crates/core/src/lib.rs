@@ -8,6 +8,7 @@ pub mod audit;
 mod auth;
 mod barrier;
 pub mod clock;
+mod cluster;
 mod core;
 mod engines;
 mod error;

@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 
 /// Storage key of the mount table.
 pub(crate) const MOUNTS_PATH: &str = "core/mounts";
+/// Where the mounts' own storage lives: `logical/<uuid>/` in their namespace's view.
+pub(crate) const LOGICAL_PREFIX: &str = "logical/";
 /// `core/purge/<uuid>`: the data of a disabled mount still to be removed. Written in the same
 /// commit as the table without the mount, deleted once its data is gone, and resumed at unseal,
 /// so a crash at any point between the two finishes on restart.
@@ -31,7 +33,10 @@ pub(crate) fn purge_marker(entry: &MountEntry) -> (String, Option<Vec<u8>>) {
 /// Removes the data of a disabled mount, then its marker. `namespace` is the storage of the
 /// namespace the mount was in.
 pub(crate) async fn purge(namespace: &View, uuid: &str) -> Result<()> {
-    namespace.sub(&format!("logical/{uuid}/")).clear().await?;
+    namespace
+        .sub(&format!("{LOGICAL_PREFIX}{uuid}/"))
+        .clear()
+        .await?;
     namespace.delete(&format!("{PURGE_PREFIX}{uuid}")).await?;
     tracing::info!(uuid, "data of a disabled mount removed");
     Ok(())
@@ -98,7 +103,7 @@ pub struct MountEntry {
 impl MountEntry {
     /// Storage prefix of this mount's data.
     pub fn storage_prefix(&self) -> String {
-        format!("logical/{}/", self.uuid)
+        format!("{LOGICAL_PREFIX}{}/", self.uuid)
     }
 
     /// Effective default lease TTL in seconds.

@@ -111,9 +111,19 @@ struct Resolved {
     class: PathClass,
     /// The path needs `sudo` (its spec says so, or it is reserved as root-protected).
     sudo: bool,
+    /// Its writes change nothing stored ([`crate::route::PathMeta::changes_nothing`]).
+    changes_nothing: bool,
 }
 
 impl Resolved {
+    /// Whether a standby serves the request itself: reads do, and writes that change
+    /// nothing stored. A read that turns out to write (a token's last use) is refused by
+    /// the storage when it tries, before anything was written, and goes to the active node
+    /// the same way.
+    fn served_on_standby(&self, op: Operation) -> bool {
+        matches!(op, Operation::Read | Operation::List | Operation::Help) || self.changes_nothing
+    }
+
     /// The request's fields: moved into the backend's request once routed there.
     fn data<'a>(&'a self, req: &'a Request) -> &'a Map<String, Value> {
         match &self.target {
@@ -167,6 +177,7 @@ impl Unsealed {
                 mount: None,
                 class: PathClass::Authenticated,
                 sudo: false,
+                changes_nothing: false,
             };
         };
         let routes = route.engine.routes();
@@ -178,6 +189,9 @@ impl Unsealed {
         let class = matched
             .as_ref()
             .map_or(PathClass::Authenticated, |m| routes.meta(m).class);
+        let changes_nothing = matched
+            .as_ref()
+            .is_some_and(|m| routes.meta(m).changes_nothing);
         let target = match matched {
             Some(matched) => {
                 let ereq = EngineRequest {
@@ -201,6 +215,7 @@ impl Unsealed {
             mount: Some(route.entry.clone()),
             class,
             sudo,
+            changes_nothing,
         }
     }
 
@@ -395,6 +410,11 @@ impl Unsealed {
         let tenant = self.token_namespace(&req).unwrap_or(tenant);
         let router = tenant.router.load_full();
         let mut resolved = self.route(&mut req, &router, tenant.ns.is_root());
+        // What a standby does not serve goes to the active node (the server sends it on),
+        // before anything here authenticates or audits it: the active node does both.
+        if !resolved.served_on_standby(req.operation) && !self.is_active_node() {
+            return Err(Error::standby());
+        }
         // Before authentication, so a flood is turned away cheaply. Not audited (OpenBao's
         // default): a flood of refusals would otherwise be a flood of audit entries.
         self.check_quota(&req, &tenant, &resolved)?;

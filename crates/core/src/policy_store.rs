@@ -97,7 +97,7 @@ impl PolicyStore {
     }
 
     /// After `name` changed in storage, before the change is reported.
-    fn invalidate(&self, name: &str) {
+    pub(crate) fn invalidate(&self, name: &str) {
         self.parsed.invalidate([name]);
         self.acls.clear();
     }

@@ -17,7 +17,9 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Sealed | ErrorKind::Standby | ErrorKind::Unavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

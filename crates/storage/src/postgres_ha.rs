@@ -28,8 +28,8 @@ use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use crate::postgres::{NOTIFY_EVERYTHING, PostgresBackend, connect_config, pg_err};
 use crate::Result;
+use crate::postgres::{NOTIFY_EVERYTHING, PostgresBackend, connect_config, pg_err};
 
 /// How often the holder checks its session, a waiting node tries for the lock, and every node
 /// heartbeats and reads who leads.
@@ -354,7 +354,11 @@ async fn listen(
     });
     let result = async {
         let channel = &backend.tables.channel;
-        bounded(CHECK_TIMEOUT, client.batch_execute(&format!("LISTEN {channel}"))).await?;
+        bounded(
+            CHECK_TIMEOUT,
+            client.batch_execute(&format!("LISTEN {channel}")),
+        )
+        .await?;
         if changes.send(Change::Everything).is_err() {
             return Ok(());
         }

@@ -196,7 +196,9 @@ async fn one_leader_at_a_time_fenced_writes_and_a_takeover_within_five_seconds()
         "{refused:?}"
     );
     assert!(matches!(
-        follower_store.compare_and_swap("core/y", None, Some(vec![1])).await,
+        follower_store
+            .compare_and_swap("core/y", None, Some(vec![1]))
+            .await,
         Err(coffre_storage::StorageError::Standby)
     ));
     assert_eq!(follower_store.get("core/y").await.expect("get"), None);
@@ -218,7 +220,10 @@ async fn one_leader_at_a_time_fenced_writes_and_a_takeover_within_five_seconds()
     assert_eq!(heard, Ok(true), "the standby heard of core/x");
     let members = follower.members().await.expect("members");
     assert_eq!(
-        members.iter().map(|m| m.node_id.as_str()).collect::<Vec<_>>(),
+        members
+            .iter()
+            .map(|m| m.node_id.as_str())
+            .collect::<Vec<_>>(),
         ["a", "b"]
     );
     until("the leader's address", Duration::from_secs(3), || {

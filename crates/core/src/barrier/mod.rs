@@ -54,6 +54,9 @@ pub struct Barrier {
     clock: SharedClock,
     /// The keyrings of the namespaces; changed under `keyring_write`.
     namespace_keys: ArcSwap<NamespaceKeys>,
+    /// Whether this node is the active one of those sharing the storage (always, with one
+    /// node): the core's flag, shared so engines can refuse side effects on a standby.
+    active: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Barrier {
@@ -105,7 +108,45 @@ impl Barrier {
             sealed: AtomicBool::new(false),
             clock,
             namespace_keys: ArcSwap::from_pointee(namespace_keys),
+            active: Arc::new(AtomicBool::new(true)),
         })
+    }
+
+    /// The barrier with the core's active-node flag instead of its own (always true).
+    pub(crate) fn with_active_flag(mut self, active: Arc<AtomicBool>) -> Barrier {
+        self.active = active;
+        self
+    }
+
+    /// Whether this node is the active one (see [`crate::Core::set_active`]).
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Reads the keyring and the namespaces' keyrings again, after another node changed them
+    /// (a rotation, a namespace created or deleted). A namespace key gone from storage is
+    /// destroyed here too.
+    pub(crate) async fn reload_keys(&self) -> Result<()> {
+        let _guard = self.keyring_write.lock().await;
+        self.check_open()?;
+        let blob = self
+            .backend
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or_else(|| Error::Internal("keyring missing from storage".into()))?;
+        let plain = decrypt_with_key(&self.root_key, KEYRING_PATH.as_bytes(), &blob)?;
+        let keyring = Keyring::from_bytes(plain.expose())?;
+        let next = match self.backend.get(NAMESPACE_KEYS_PATH).await? {
+            Some(blob) => NamespaceKeys::open(&self.root_key, &blob)?,
+            None => NamespaceKeys::default(),
+        };
+        self.persisted_count
+            .store(keyring.active_term().encryptions, Ordering::Relaxed);
+        self.keyring.store(Arc::new(keyring));
+        let current = self.namespace_keys.load_full();
+        current.destroy_missing_from(&next);
+        self.namespace_keys.store(Arc::new(next));
+        Ok(())
     }
 
     /// The core's clock (see [`crate::clock`]).

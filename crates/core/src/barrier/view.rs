@@ -51,6 +51,17 @@ impl View {
         }
     }
 
+    /// Refuses ([`crate::Error::standby`]) on a standby node: for side effects outside the
+    /// storage (a database user created) that must not happen before a write that would be
+    /// refused.
+    pub(crate) fn require_active(&self) -> Result<()> {
+        if self.barrier.is_active() {
+            Ok(())
+        } else {
+            Err(crate::Error::standby())
+        }
+    }
+
     fn full(&self, key: &str) -> String {
         let mut full = String::with_capacity(self.prefix.len() + key.len());
         full.push_str(&self.prefix);

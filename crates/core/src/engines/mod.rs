@@ -80,6 +80,13 @@ pub(crate) trait Engine: Send + Sync {
     /// gives the system backends the core and the caller; secrets engines cannot open it.
     async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>>;
 
+    /// Another node changed `key` (relative to the mount's view) in the shared storage: drop
+    /// whatever is cached of it, so the next request reads storage. Engines that cache nothing
+    /// have nothing to do.
+    async fn invalidate(&self, key: &str) {
+        let _ = key;
+    }
+
     /// Revokes what `lease` stands for (a database user), as its expiry or a revocation asks.
     /// The lease store removes the lease once this succeeds. Engines that hand out no leases
     /// have nothing to revoke.

@@ -128,6 +128,9 @@ pub(crate) struct PathMeta {
     /// The path acts on the whole server (audit devices, the barrier key): it exists in the
     /// root namespace only, and is a 404 in every other (as in OpenBao).
     pub(crate) root_namespace_only: bool,
+    /// Its writes change nothing stored (an encryption, a lookup by POST): a standby serves
+    /// them itself instead of sending them to the active node.
+    pub(crate) changes_nothing: bool,
     pub(crate) class: PathClass,
     pub(crate) synopsis: &'static str,
     pub(crate) description: &'static str,
@@ -156,6 +159,7 @@ pub(crate) fn path<R>(pattern: &'static str, route: R) -> PathSpec<R> {
             existence_check: false,
             sudo: false,
             root_namespace_only: false,
+            changes_nothing: false,
             class: PathClass::Authenticated,
             synopsis: "",
             description: "",
@@ -195,6 +199,11 @@ impl<R> PathSpec<R> {
     /// Served in the root namespace only (see [`PathMeta::root_namespace_only`]).
     pub(crate) fn root_namespace_only(mut self) -> Self {
         self.meta.root_namespace_only = true;
+        self
+    }
+    /// Its writes change nothing stored (see [`PathMeta::changes_nothing`]).
+    pub(crate) fn changes_nothing(mut self) -> Self {
+        self.meta.changes_nothing = true;
         self
     }
     /// Who may call the path.

@@ -154,6 +154,7 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                 ])
                 .help("Read, write and delete access control policies.", ""),
             path("capabilities", Route::Capabilities)
+                .changes_nothing()
                 .ops(WRITE)
                 .fields(&PATHS)
                 .fields(&[field("token", FieldKind::Str, "The token to check.")])
@@ -162,6 +163,7 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                     "",
                 ),
             path("capabilities-self", Route::CapabilitiesSelf)
+                .changes_nothing()
                 .ops(WRITE)
                 .fields(&PATHS)
                 .help(
@@ -169,6 +171,7 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                     "",
                 ),
             path("capabilities-accessor", Route::CapabilitiesAccessor)
+                .changes_nothing()
                 .ops(WRITE)
                 .fields(&PATHS)
                 .fields(&[field(
@@ -477,22 +480,27 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                 .ops(&[Read])
                 .help("The barrier key's term, install time and use count.", ""),
             path("tools/random", Route::Random)
+                .changes_nothing()
                 .ops(WRITE)
                 .arbitrary_fields()
                 .help("Generate random bytes.", ""),
             path("tools/random/{a}", Route::Random)
+                .changes_nothing()
                 .ops(WRITE)
                 .arbitrary_fields()
                 .help("Generate random bytes.", ""),
             path("tools/random/{a}/{b}", Route::Random)
+                .changes_nothing()
                 .ops(WRITE)
                 .arbitrary_fields()
                 .help("Generate random bytes.", ""),
             path("tools/hash", Route::Hash)
+                .changes_nothing()
                 .ops(WRITE)
                 .arbitrary_fields()
                 .help("Generate a hash sum for input data.", ""),
             path("tools/hash/{algorithm}", Route::Hash)
+                .changes_nothing()
                 .ops(WRITE)
                 .arbitrary_fields()
                 .help("Generate a hash sum for input data.", ""),

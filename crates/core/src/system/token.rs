@@ -161,15 +161,18 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
                 .arbitrary_fields()
                 .help("This endpoint allows creating a token via a token role.", ""),
             path("lookup-self", Route::LookupSelf)
+                .changes_nothing()
                 .ops(&[Read])
                 .ops(WRITE)
                 .help("This endpoint will lookup a token and its properties.", ""),
             path("lookup", Route::Lookup)
+                .changes_nothing()
                 .ops(&[Read])
                 .ops(WRITE)
                 .fields(&[TOKEN])
                 .help("This endpoint will lookup a token and its properties.", ""),
             write("lookup-accessor", Route::LookupAccessor)
+                .changes_nothing()
                 .fields(&[ACCESSOR])
                 .help("This endpoint will lookup a token associated with the given accessor and its properties. Response will not contain the token ID.", ""),
             write("renew-self", Route::RenewSelf)

@@ -324,6 +324,11 @@ impl TokenStore {
         self.view.clock().now_unix_secs()
     }
 
+    /// Drops the cached entry of the token with this hash (another node changed it).
+    pub(crate) fn forget(&self, hash: &[u8; 32]) {
+        self.cache.invalidate([hash]);
+    }
+
     /// The keyed hash of a token string.
     pub fn hash(&self, token: &str) -> [u8; 32] {
         self.hmac_key.sign(token.as_bytes())

@@ -143,6 +143,11 @@ pub(super) fn statements_or(given: &[String], default: &[&str]) -> Vec<String> {
     }
 }
 
+/// The configuration name a stored key of the mount belongs to, if it is a configuration's.
+pub(super) fn config_name(stored: &str) -> Option<&str> {
+    stored.strip_prefix(CONFIG_PREFIX)
+}
+
 /// The live connections of a mount, by configuration name.
 #[derive(Default)]
 pub(crate) struct Pools {

@@ -253,6 +253,14 @@ impl Engine for Database {
         &*ROUTES
     }
 
+    /// A configuration changed on another node: its connection opens again with the new
+    /// settings.
+    async fn invalidate(&self, key: &str) {
+        if let Some(name) = config::config_name(key) {
+            self.pools.close(name).await;
+        }
+    }
+
     async fn handle(&self, req: EngineRequest, ctx: &Ctx<'_>) -> Result<Option<Response>> {
         let route = ROUTES.route(&req.matched).ok_or(Error::UnsupportedPath)?;
         let (view, data, op) = (&req.view, &req.data, req.operation);

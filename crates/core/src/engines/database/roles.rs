@@ -162,6 +162,9 @@ pub(super) struct Issue<'a> {
 
 /// `GET database/creds/:name`: a new user with a random password, leased.
 pub(super) async fn creds(issue: &Issue<'_>, name: &str) -> Result<Response> {
+    // The user is created before its lease is stored: on a standby, where the lease could not
+    // be, the active node issues it instead (the request is forwarded there).
+    issue.view.require_active()?;
     let role = load(issue.view, name)
         .await?
         .ok_or_else(|| Error::invalid(format!("unknown role: {name}")))?;

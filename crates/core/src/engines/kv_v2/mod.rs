@@ -108,6 +108,10 @@ impl Engine for KvV2 {
         store::count_secrets(view).await
     }
 
+    async fn invalidate(&self, key: &str) {
+        self.locks.invalidate(key).await;
+    }
+
     async fn exists(&self, req: &EngineRequest) -> Result<bool> {
         let key = req.param("path");
         if !valid_key(key) {

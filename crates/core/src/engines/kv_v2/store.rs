@@ -591,6 +591,20 @@ impl MountLocks {
         self.meta.write().remove(key);
     }
 
+    /// Another node changed `stored` (a key of the mount's view). Taken under the lock that
+    /// every fill of the cache holds, so a read that began before the change cannot put the
+    /// old value back after it.
+    pub(super) async fn invalidate(&self, stored: &str) {
+        if stored == CONFIG_KEY {
+            let _guard = self.config.lock().await;
+            *self.config_cache.write() = None;
+        } else if let Some(rest) = stored.strip_prefix(META_PREFIX) {
+            let key = rest.split(VERSION_SEP).next().unwrap_or(rest);
+            let _guard = self.key(key).write().await;
+            self.forget(key);
+        }
+    }
+
     /// The lock guarding `key`'s metadata and versions.
     pub fn key(&self, key: &str) -> &tokio::sync::RwLock<()> {
         let mut h = DefaultHasher::new();

@@ -204,6 +204,7 @@ static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
                      stays decryptable.",
                 ),
             write("encrypt/{name}", |r| name(r).map(Route::Encrypt))
+                .changes_nothing()
                 .existence_check()
                 .fields(&[PLAINTEXT, CONTEXT, KEY_VERSION, BATCH_INPUT, KEY_TYPE])
                 .help(
@@ -211,14 +212,17 @@ static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
                     "A create on a missing key creates it (upsert).",
                 ),
             write("decrypt/{name}", |r| name(r).map(Route::Decrypt))
+                .changes_nothing()
                 .fields(&[CIPHERTEXT, CONTEXT, BATCH_INPUT])
                 .help("Decrypt a ciphertext value using a named key.", ""),
             write("rewrap/{name}", |r| name(r).map(Route::Rewrap))
+                .changes_nothing()
                 .fields(&[CIPHERTEXT, CONTEXT, KEY_VERSION, BATCH_INPUT])
                 .help("Rewrap ciphertext under the latest key version.", ""),
             write("datakey/{plaintext}/{name}", |r| {
                 Some(Route::Datakey(r.param("plaintext"), name(r)?))
             })
+            .changes_nothing()
             .fields(&[
                 CONTEXT,
                 field(
@@ -232,14 +236,17 @@ static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
                 "`plaintext` also returns the key; `wrapped` only its ciphertext.",
             ),
             write("hmac/{name}", |r| Some(Route::Hmac(name(r)?, None)))
+                .changes_nothing()
                 .fields(&[INPUT, KEY_VERSION, BATCH_INPUT])
                 .help("Generate an HMAC for input data using the named key.", ""),
             write("hmac/{name}/{algorithm}", |r| {
                 Some(Route::Hmac(name(r)?, opt(r, "algorithm")))
             })
+            .changes_nothing()
             .fields(&[INPUT, KEY_VERSION, BATCH_INPUT])
             .help("Generate an HMAC for input data using the named key.", ""),
             write("sign/{name}", |r| Some(Route::Sign(name(r)?, None)))
+                .changes_nothing()
                 .fields(&[INPUT, KEY_VERSION, BATCH_INPUT])
                 .help(
                     "Generate a signature for input data using the named key.",
@@ -248,12 +255,14 @@ static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
             write("sign/{name}/{hash}", |r| {
                 Some(Route::Sign(name(r)?, opt(r, "hash")))
             })
+            .changes_nothing()
             .fields(&[INPUT, KEY_VERSION, BATCH_INPUT])
             .help(
                 "Generate a signature for input data using the named key.",
                 "",
             ),
             write("verify/{name}", |r| Some(Route::Verify(name(r)?, None)))
+                .changes_nothing()
                 .fields(&[INPUT, BATCH_INPUT])
                 .help(
                     "Verify a signature or HMAC for input data created using the named key.",
@@ -262,6 +271,7 @@ static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
             write("verify/{name}/{hash}", |r| {
                 Some(Route::Verify(name(r)?, opt(r, "hash")))
             })
+            .changes_nothing()
             .fields(&[INPUT, BATCH_INPUT])
             .help(
                 "Verify a signature or HMAC for input data created using the named key.",
@@ -271,17 +281,22 @@ static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
             write("random/{source}", |r| {
                 Some(Route::Random(r.param("source")))
             })
+            .changes_nothing()
+            .changes_nothing()
             .help("Generate random bytes.", ""),
             write("random/{source}/{bytes}", |r| {
                 Some(Route::Random(r.path.strip_prefix("random/").unwrap_or("")))
             })
+            .changes_nothing()
             .help("Generate random bytes.", ""),
             write("hash", |_| Some(Route::Hash(None)))
+                .changes_nothing()
                 .fields(&[INPUT])
                 .help("Generate a hash sum for input data.", ""),
             write("hash/{algorithm}", |r| {
                 Some(Route::Hash(opt(r, "algorithm")))
             })
+            .changes_nothing()
             .fields(&[INPUT])
             .help("Generate a hash sum for input data.", ""),
             read("export/{type}/{name}", |r| {
@@ -306,6 +321,10 @@ static ROUTES: LazyLock<Table<Build>> = LazyLock::new(|| {
 impl Engine for Transit {
     fn routes(&self) -> &'static dyn Routes {
         &*ROUTES
+    }
+
+    async fn invalidate(&self, key: &str) {
+        self.shared.invalidate(key);
     }
 
     /// `encrypt/:name` tells create (the key would be upserted: needs `create`) from update.

@@ -98,6 +98,17 @@ impl Shared {
         Ok(key)
     }
 
+    /// Another node changed `stored` (a key of the mount's view): the cached key of that name,
+    /// if any, is dropped, and the generation moves on so a load that read storage before the
+    /// change does not put the old key back.
+    pub(super) fn invalidate(&self, stored: &str) {
+        if let Some(name) = stored.strip_prefix(POLICY_PREFIX) {
+            let mut cache = self.cache.write();
+            cache.generation += 1;
+            cache.keys.remove(name);
+        }
+    }
+
     /// Deletes a key. Call with [`Self::write`] held.
     pub(super) async fn remove(&self, view: &View, name: &str) -> Result<()> {
         view.delete(&storage_key(name)).await?;
