@@ -10,7 +10,31 @@
 //! left stale.
 
 use crate::core::Unsealed;
+use crate::error::Result;
 use crate::mount::LOGICAL_PREFIX;
+
+/// The nodes sharing this node's storage, as `sys/ha-status` lists them. The server provides
+/// it when it runs one of several nodes ([`crate::Core::with_nodes`]).
+#[async_trait::async_trait]
+pub trait NodeDirectory: Send + Sync + std::fmt::Debug {
+    /// The nodes seen recently, the active one marked.
+    async fn nodes(&self) -> Result<Vec<NodeStatus>>;
+}
+
+/// One node of several.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    /// Its id (`hostname` in Vault's answer).
+    pub node_id: String,
+    /// The address of its API.
+    pub api_address: String,
+    /// Whether it is the active node.
+    pub active: bool,
+    /// Its last heartbeat (Unix seconds).
+    pub last_echo_unix: i64,
+    /// The coffre version it runs.
+    pub version: String,
+}
 
 /// What a namespace-relative storage key holds, as far as a node's memory is concerned.
 #[derive(Debug, PartialEq, Eq)]

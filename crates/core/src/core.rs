@@ -138,6 +138,8 @@ pub(crate) struct Unsealed {
     pub(crate) cluster: ClusterInfo,
     /// Runs the namespaces' due jobs (rotation, token tidy).
     pub(crate) jobs: crate::jobs::Runner,
+    /// The nodes sharing the storage, when there are several.
+    pub(crate) nodes: Option<Arc<dyn crate::cluster::NodeDirectory>>,
 }
 
 impl Unsealed {
@@ -162,6 +164,8 @@ pub struct Core {
     /// Whether this node is the active one of those sharing the storage (see
     /// [`Core::set_active`]); shared with the barrier of each unseal.
     active: Arc<AtomicBool>,
+    /// See [`Core::with_nodes`].
+    nodes: Option<Arc<dyn crate::cluster::NodeDirectory>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -183,7 +187,15 @@ impl Core {
             progress: tokio::sync::Mutex::new(Progress::default()),
             seal_config: OnceLock::new(),
             active: Arc::new(AtomicBool::new(true)),
+            nodes: None,
         }
+    }
+
+    /// The core of one node of several sharing the storage, `nodes` telling who they are
+    /// (`sys/ha-status`).
+    pub fn with_nodes(mut self, nodes: Arc<dyn crate::cluster::NodeDirectory>) -> Core {
+        self.nodes = Some(nodes);
+        self
     }
 
     /// Whether this node is the active one: it writes and runs the background jobs. True
@@ -199,7 +211,11 @@ impl Core {
     /// fails (the storage is down) the node stays a standby and the error says why.
     pub async fn set_active(&self, active: bool) -> Result<()> {
         if !active {
-            self.active.store(false, Ordering::SeqCst);
+            // As the active node it took in no one's changes; from now on it does, and what
+            // the next active node wrote before this moment is read again.
+            if self.active.swap(false, Ordering::SeqCst) {
+                self.reload().await?;
+            }
             return Ok(());
         }
         if self.is_active() {
@@ -240,7 +256,13 @@ impl Core {
         };
         old.barrier.reload_keys().await?;
         let fresh = Arc::new(
-            open_state(old.barrier.clone(), old.audit.clone(), old.cluster.clone()).await?,
+            open_state(
+                old.barrier.clone(),
+                old.audit.clone(),
+                old.cluster.clone(),
+                self.nodes.clone(),
+            )
+            .await?,
         );
         spawn_jobs(Arc::downgrade(&fresh));
         self.unsealed.store(Some(fresh));
@@ -451,7 +473,7 @@ impl Core {
         if audit.is_empty() && !self.config.quiet_without_audit {
             warn_no_audit();
         }
-        open_state(barrier, audit, cluster).await
+        open_state(barrier, audit, cluster, self.nodes.clone()).await
     }
 
     /// Discards unseal progress (`sys/unseal` with `reset`).
@@ -587,6 +609,7 @@ async fn open_state(
     barrier: Arc<Barrier>,
     audit: Arc<AuditBroker>,
     cluster: ClusterInfo,
+    nodes: Option<Arc<dyn crate::cluster::NodeDirectory>>,
 ) -> Result<Unsealed> {
     let mount_states = crate::engines::mount_state::MountStates::default();
     let namespaces =
@@ -605,6 +628,7 @@ async fn open_state(
         mount_states,
         cluster,
         jobs: crate::jobs::Runner::default(),
+        nodes,
     })
 }
 

@@ -35,6 +35,7 @@ pub use crate::audit::{DeviceConfig as AuditDeviceConfig, Sink as AuditSink};
 pub use crate::auth::{AUTH_TYPES, LockoutConfig};
 pub use crate::barrier::{Barrier, DEFAULT_MAX_ENCRYPTIONS_PER_TERM, View};
 pub use crate::clock::{Clock, ManualClock, SharedClock, SystemClock, rfc3339_nanos};
+pub use crate::cluster::{NodeDirectory, NodeStatus};
 pub use crate::core::{ClusterInfo, Core, CoreConfig, InitResult, SealStatus, VERSION};
 pub use crate::engines::MOUNTABLE_TYPES;
 pub use crate::error::{Error, ErrorKind, Result};

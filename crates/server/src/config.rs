@@ -37,6 +37,36 @@ pub struct Config {
     /// CVE-2025-6000 / CVE-2025-54997).
     #[serde(default)]
     pub allow_api_audit_creation: bool,
+    /// Several nodes on one PostgreSQL database (`[ha]`).
+    pub ha: Option<HaConfig>,
+}
+
+/// `[ha]`: this node is one of several sharing a PostgreSQL storage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaConfig {
+    /// Turns it on (the section alone does not, so it can be kept and switched).
+    #[serde(default)]
+    pub enabled: bool,
+    /// A name unique among the nodes (default: the API address).
+    pub node_id: Option<String>,
+    /// The address the other nodes reach this node's API at, as Vault's `api_addr`
+    /// (default: `http(s)://` and the listen address).
+    pub api_addr: Option<String>,
+    /// What a standby does with a write: `forward` it to the active node (default) or
+    /// `redirect` the client there (307).
+    pub standby_writes: Option<String>,
+}
+
+/// A validated `[ha]`.
+#[derive(Debug, Clone)]
+pub struct HaSettings {
+    /// This node's id.
+    pub node_id: String,
+    /// This node's API address.
+    pub api_addr: String,
+    /// Answer writes on a standby with a 307 to the active node instead of forwarding them.
+    pub redirect_writes: bool,
 }
 
 /// One `[[audit]]` device.
@@ -233,6 +263,8 @@ pub struct Validated {
     pub timeouts: crate::timeouts::HttpTimeouts,
     /// See [`HttpConfig::x_forwarded_for_authorized_addrs`].
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Several nodes (`[ha]` enabled).
+    pub ha: Option<HaSettings>,
 }
 
 impl Config {
@@ -314,6 +346,7 @@ impl Config {
                 "unknown storage backend {other:?}: expected \"embedded\", \"postgres\" or \"inmem\""
             ),
         };
+        let ha = self.ha_settings(listen, &transport, &storage)?;
         if self.max_request_size < 1024 {
             anyhow::bail!("max_request_size must be at least 1024 bytes");
         }
@@ -343,7 +376,56 @@ impl Config {
                         })
                 })
                 .collect::<anyhow::Result<_>>()?,
+            ha,
         })
+    }
+
+    fn ha_settings(
+        &self,
+        listen: SocketAddr,
+        transport: &Transport,
+        storage: &StorageChoice,
+    ) -> anyhow::Result<Option<HaSettings>> {
+        let Some(ha) = self.ha.as_ref().filter(|h| h.enabled) else {
+            return Ok(None);
+        };
+        if !matches!(storage, StorageChoice::Postgres(_)) {
+            anyhow::bail!(
+                "[ha] needs the postgres storage backend: several nodes share one PostgreSQL \
+                 database"
+            );
+        }
+        let scheme = match transport {
+            Transport::Plain => "http",
+            Transport::Tls { .. } => "https",
+        };
+        let api_addr = match &ha.api_addr {
+            Some(a) if a.starts_with("http://") || a.starts_with("https://") => {
+                a.trim_end_matches('/').to_string()
+            }
+            Some(a) => anyhow::bail!("[ha] api_addr {a:?} must start with http:// or https://"),
+            None if listen.ip().is_unspecified() => anyhow::bail!(
+                "[ha] api_addr is required when listening on {listen}: the other nodes need \
+                 an address they can reach"
+            ),
+            None => format!("{scheme}://{listen}"),
+        };
+        let redirect_writes = match ha.standby_writes.as_deref() {
+            None | Some("forward") => false,
+            Some("redirect") => true,
+            Some(other) => {
+                anyhow::bail!("[ha] standby_writes {other:?}: expected \"forward\" or \"redirect\"")
+            }
+        };
+        let node_id = ha.node_id.clone().unwrap_or_else(|| api_addr.clone());
+        if node_id.is_empty() {
+            anyhow::bail!("[ha] node_id must not be empty");
+        }
+        Ok(Some(HaSettings {
+            node_id,
+            api_addr,
+            redirect_writes,
+        }))
     }
 
     fn audit_devices(&self) -> anyhow::Result<Vec<coffre_core::AuditDeviceConfig>> {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     /// Proxies whose `X-Forwarded-For` is believed (empty: the header is ignored).
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// This node's part among several sharing the storage (`None`: the only node).
+    pub cluster: Option<Arc<crate::ha::Cluster>>,
 }
 
 /// The client's address: the connection's, or, when the connection comes from a trusted
@@ -67,6 +69,8 @@ pub fn router(state: AppState) -> Router {
 /// The parts of an HTTP request the handlers need.
 pub(crate) struct HttpInput {
     pub(crate) method: Method,
+    /// The request's URI as received (forwarded as is).
+    pub(crate) uri: axum::http::Uri,
     pub(crate) path: String,
     pub(crate) query: Option<String>,
     pub(crate) headers: HeaderMap,
@@ -119,6 +123,7 @@ async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) ->
     };
     let input = HttpInput {
         method: parts.method,
+        uri: parts.uri.clone(),
         path,
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
@@ -128,12 +133,19 @@ async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) ->
     let is_head = input.method == Method::HEAD;
     let mut resp = match raw::route(&state, &input).await {
         Some(resp) => resp,
-        None => logical(&state, input).await,
+        None => logical(&state, &input).await,
     };
     if is_head {
         *resp.body_mut() = Body::empty();
     }
     resp
+}
+
+impl HttpInput {
+    /// The path and query as the client sent them.
+    pub(crate) fn uri_path_and_query(&self) -> &str {
+        self.uri.path_and_query().map_or("/", |p| p.as_str())
+    }
 }
 
 /// Decodes `%XX` escapes in the path. A `%` that does not start a valid escape, or bytes that
@@ -212,7 +224,7 @@ fn operation(
 }
 
 /// A logical request through the core's pipeline.
-async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
+async fn logical(state: &AppState, input: &HttpInput) -> HttpResponse {
     let mut query = input::query(input.query.as_deref());
     let op = match operation(&input.method, &input.headers, &mut query) {
         Ok(op) => op,
@@ -243,7 +255,7 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
             }
         },
     };
-    let mut path = input.path;
+    let mut path = input.path.clone();
     if op == Operation::List && !path.ends_with('/') {
         path.push('/');
     }
@@ -275,15 +287,16 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
         &input.headers,
         &state.trusted_proxies,
     );
-    match client {
-        Ok(addr) => req.remote_addr = addr.map(|a| a.to_string()),
+    let client = match client {
+        Ok(addr) => addr,
         Err(()) => {
             return reply::errors(
                 StatusCode::BAD_REQUEST,
                 &["invalid X-Forwarded-For header".into()],
             );
         }
-    }
+    };
+    req.remote_addr = client.map(|a| a.to_string());
     let request_id = req.id.clone();
     match state.core.handle(req).await {
         // Help is answered with the bare help object, as OpenBao does (`bao path-help`).
@@ -293,6 +306,11 @@ async fn logical(state: &AppState, input: HttpInput) -> HttpResponse {
         ),
         Ok(Some(resp)) => reply::envelope(&request_id, resp),
         Ok(None) => reply::errors(StatusCode::NOT_FOUND, &[]),
+        // A standby does not serve it: the active node does.
+        Err(e) if e.kind() == coffre_core::ErrorKind::Standby => match &state.cluster {
+            Some(cluster) => cluster.send_on(input, client).await,
+            None => reply::error(&e),
+        },
         Err(e) => reply::error(&e),
     }
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod config;
+pub mod ha;
 mod hardening;
 mod http;
 mod input;
@@ -50,6 +51,7 @@ fn prepare_process() {
 pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?.validate()?;
     prepare_process();
+    let mut cluster = None;
     let backend: Arc<dyn Backend> = match &config.storage {
         StorageChoice::Embedded(dir, options) => {
             let (dir, options) = (dir.clone(), *options);
@@ -63,13 +65,24 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
             tracing::warn!("in-memory storage: nothing survives a restart");
             Arc::new(InMemoryBackend::new())
         }
-        StorageChoice::Postgres(pg) => Arc::new(
-            coffre_storage::PostgresBackend::open(pg)
-                .await
-                .context("opening the PostgreSQL storage")?,
-        ),
+        StorageChoice::Postgres(pg) => {
+            let backend = Arc::new(
+                coffre_storage::PostgresBackend::open(pg)
+                    .await
+                    .context("opening the PostgreSQL storage")?,
+            );
+            if let Some(settings) = &config.ha {
+                let (ha, feed) = backend.start_ha(coffre_storage::NodeInfo {
+                    node_id: settings.node_id.clone(),
+                    api_addr: settings.api_addr.clone(),
+                    version: coffre_core::VERSION.to_string(),
+                });
+                cluster = Some((Arc::new(ha::Cluster::new(ha, settings)?), feed));
+            }
+            backend
+        }
     };
-    let core = Arc::new(Core::new(
+    let mut core = Core::new(
         backend,
         CoreConfig {
             max_encryptions_per_term: config.max_encryptions_per_term,
@@ -78,7 +91,26 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
             quiet_without_audit: false,
             clock: coffre_core::clock::system(),
         },
-    ));
+    );
+    if let Some((c, _)) = &cluster {
+        core = core.with_nodes(c.clone());
+    }
+    let core = Arc::new(core);
+    let cluster = match cluster {
+        Some((c, feed)) => {
+            // A standby until the election says otherwise.
+            core.set_active(false).await?;
+            c.drive(core.clone(), feed);
+            if let Some(settings) = &config.ha {
+                println!(
+                    "one of several nodes: {} at {} (a standby until elected)",
+                    settings.node_id, settings.api_addr
+                );
+            }
+            Some(c)
+        }
+        None => None,
+    };
     if config.audit.is_empty() {
         println!(
             "warning: no audit device is configured: requests will not be audited (add an \
@@ -98,7 +130,7 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
     if !core.is_initialized().await? {
         println!("not initialized: run `coffre operator init`");
     }
-    serve(core, listener, &config).await
+    serve(core, listener, &config, cluster).await
 }
 
 /// Runs an in-memory, initialized and unsealed dev server until SIGINT/SIGTERM.
@@ -144,8 +176,9 @@ pub async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
         allow_api_audit_creation: false,
         timeouts: timeouts::HttpTimeouts::default(),
         trusted_proxies: Vec::new(),
+        ha: None,
     };
-    serve(core, listener, &config).await
+    serve(core, listener, &config, None).await
 }
 
 /// Dev mode mounts a KV version 2 engine at `secret/` (as Vault does), through the pipeline.
@@ -173,12 +206,14 @@ async fn serve(
     core: Arc<Core>,
     listener: std::net::TcpListener,
     config: &Validated,
+    cluster: Option<Arc<ha::Cluster>>,
 ) -> anyhow::Result<()> {
     let app = router(AppState {
         core: core.clone(),
         max_request_size: config.max_request_size,
         body_read_timeout: config.timeouts.body_read,
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        cluster,
     })
     .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();

@@ -89,6 +89,11 @@ async fn init(state: &AppState, input: &HttpInput) -> HttpResponse {
                 &json!({ "keys": hex, "keys_base64": b64, "root_token": init.root_token }),
             )
         }
+        // One node initializes the storage for all: the active one.
+        Err(e) if e.kind() == coffre_core::ErrorKind::Standby => match &state.cluster {
+            Some(cluster) => cluster.send_on(input, None).await,
+            None => reply::error(&e),
+        },
         Err(e) => reply::error(&e),
     }
 }
@@ -172,14 +177,33 @@ async fn health(state: &AppState, input: &HttpInput) -> HttpResponse {
             Some(_) => Err(reply::errors(StatusCode::BAD_REQUEST, &[])),
         }
     };
+    let flag = |name: &str| -> Result<bool, HttpResponse> {
+        match query.get(name) {
+            None => Ok(false),
+            // `?standbyok` alone means true, as Vault reads it.
+            Some(Value::String(s)) if s.is_empty() => Ok(true),
+            Some(Value::String(s)) => parse_bool_str(s).ok_or_else(|| {
+                reply::errors(
+                    StatusCode::BAD_REQUEST,
+                    &[format!("bad value for {name} parameter: {s}")],
+                )
+            }),
+            Some(_) => Err(reply::errors(StatusCode::BAD_REQUEST, &[])),
+        }
+    };
     let codes = (|| {
+        // `perfstandbyok` is read for Vault's clients; coffre has one kind of standby, which
+        // serves reads as OpenBao 2.7's do and answers as a standby (429).
+        flag("perfstandbyok")?;
         Ok((
             code("activecode", 200)?,
             code("sealedcode", 503)?,
             code("uninitcode", 501)?,
+            code("standbycode", 429)?,
+            flag("standbyok")?,
         ))
     })();
-    let (active, sealed_code, uninit) = match codes {
+    let (active, sealed_code, uninit, standby_code, standby_ok) = match codes {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -187,17 +211,20 @@ async fn health(state: &AppState, input: &HttpInput) -> HttpResponse {
         Ok(s) => s,
         Err(e) => return reply::error(&e),
     };
+    let standby = state.cluster.is_some() && !state.core.is_active();
     let code = if !status.initialized {
         uninit
     } else if status.sealed {
         sealed_code
+    } else if standby && !standby_ok {
+        standby_code
     } else {
         active
     };
     let mut body = json!({
         "initialized": status.initialized,
         "sealed": status.sealed,
-        "standby": false,
+        "standby": standby,
         "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
@@ -217,6 +244,24 @@ async fn health(state: &AppState, input: &HttpInput) -> HttpResponse {
 async fn leader(state: &AppState) -> HttpResponse {
     if state.core.is_sealed() {
         return reply::error(&Error::Sealed);
+    }
+    if let Some(cluster) = &state.cluster {
+        let leader = cluster.ha().leader();
+        let since = leader.as_ref().map_or(0, |l| l.since_unix);
+        return reply::json(
+            StatusCode::OK,
+            &json!({
+                "ha_enabled": true,
+                "is_self": state.core.is_active(),
+                "active_time": coffre_core::rfc3339_nanos(since.saturating_mul(1_000_000_000)),
+                "leader_address": leader.as_ref().map_or("", |l| l.api_addr.as_str()),
+                "leader_cluster_address": "",
+                "performance_standby": false,
+                "performance_standby_last_remote_wal": 0,
+                "raft_committed_index": 0,
+                "raft_applied_index": 0,
+            }),
+        );
     }
     reply::json(
         StatusCode::OK,

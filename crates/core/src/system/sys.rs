@@ -66,6 +66,7 @@ pub(super) enum Route {
     RateLimitQuota,
     Rotate,
     KeyStatus,
+    HaStatus,
     Random,
     Hash,
 }
@@ -475,6 +476,14 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                 .ops(WRITE)
                 .sudo()
                 .help("Rotates the barrier's encryption key.", ""),
+            path("ha-status", Route::HaStatus)
+                .root_namespace_only()
+                .ops(&[Read])
+                .help(
+                    "The nodes sharing the storage: which is active, their addresses and last \
+                     heartbeats.",
+                    "",
+                ),
             path("key-status", Route::KeyStatus)
                 .root_namespace_only()
                 .ops(&[Read])
@@ -623,12 +632,38 @@ pub(super) async fn handle(
             Ok(Some(Response::empty()))
         }
         Route::KeyStatus => Ok(Some(key_status(scope))),
+        Route::HaStatus => ha_status(scope).await.map(Some),
         Route::Random => {
             let rest = req.path.strip_prefix("tools/random").unwrap_or("");
             crate::engines::transit_random(rest.trim_start_matches('/'), data).map(Some)
         }
         Route::Hash => crate::engines::transit_hash(req.param("algorithm"), data).map(Some),
     }
+}
+
+/// `sys/ha-status`: the nodes as Vault lists them (none without several nodes).
+async fn ha_status(scope: &Scope<'_>) -> Result<Response> {
+    let nodes = match &scope.unsealed.nodes {
+        Some(directory) => directory.nodes().await?,
+        None => Vec::new(),
+    };
+    let listed: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            let echo = rfc3339_nanos(n.last_echo_unix.saturating_mul(1_000_000_000));
+            json!({
+                "hostname": n.node_id,
+                "api_address": n.api_address,
+                "cluster_address": "",
+                "active_node": n.active,
+                "last_echo": (!n.active).then_some(echo),
+                "version": n.version,
+            })
+        })
+        .collect();
+    let mut data = Map::new();
+    data.insert("nodes".into(), Value::Array(listed));
+    Ok(Response::with_data(data).injected())
 }
 
 fn key_status(scope: &Scope<'_>) -> Response {

@@ -1,0 +1,351 @@
+//! Three coffre nodes on the machine's PostgreSQL (`COFFRE_TEST_POSTGRES_URL`; SKIPPED
+//! without it), each a real server process on its own loopback port:
+//!
+//! * one is active, the others standbys (health 200 / 429, `sys/leader`, `sys/ha-status`);
+//! * a standby serves reads itself and forwards writes to the active node;
+//! * a token revoked and a policy changed on one node hold on the others within 1 s;
+//! * kill -9 of the active node under 32 writers and 8 readers on the standbys: a standby
+//!   takes over within 5 s, no read fails, writes fail only with 503, and every acknowledged
+//!   write is there afterwards.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn pg_url(test: &str) -> Option<String> {
+    match std::env::var("COFFRE_TEST_POSTGRES_URL") {
+        Ok(u) => Some(u),
+        Err(_) => {
+            eprintln!("SKIPPED {test}: COFFRE_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+fn storage(url: &str, schema: &str) -> String {
+    format!(
+        "[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n\
+         connect_timeout = \"5s\"\npool_size = 8\n"
+    )
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await
+        .expect("drop schema");
+}
+
+/// The health status code of a node (0 when it does not answer).
+async fn health(server: &Server) -> u16 {
+    server
+        .api()
+        .try_request("GET", "sys/health", Body::None, &[])
+        .await
+        .map_or(0, |r| r.status)
+}
+
+/// Waits until exactly one of `nodes` (the indexes given) is active; returns it.
+async fn active_among(nodes: &[Server], among: &[usize], limit: Duration) -> usize {
+    let start = Instant::now();
+    loop {
+        let mut active = Vec::new();
+        for &i in among {
+            if health(&nodes[i]).await == 200 {
+                active.push(i);
+            }
+        }
+        if active.len() == 1 {
+            return active[0];
+        }
+        assert!(active.len() <= 1, "two active nodes at once: {active:?}");
+        assert!(
+            start.elapsed() < limit,
+            "no active node within {limit:?}; logs:\n{}",
+            among
+                .iter()
+                .map(|&i| nodes[i].log())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts three nodes, initializes through the first (forwarded to the active node if it is
+/// a standby) and unseals each on its own.
+async fn three_nodes(work: &std::path::Path, url: &str, schema: &str) -> (Vec<Server>, InitResult) {
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let ha = format!("[ha]\nenabled = true\nnode_id = \"node-{i}\"\n");
+        nodes.push(Server::start_on(work, &storage(url, schema), &ha).await);
+    }
+    // The election needs no unseal: wait for a leader to be known, then init anywhere.
+    let start = Instant::now();
+    let ir = loop {
+        let r = nodes[0]
+            .api()
+            .put(
+                "sys/init",
+                json!({"secret_shares": 1, "secret_threshold": 1}),
+            )
+            .await;
+        if r.status == 200 {
+            break r;
+        }
+        assert_eq!(r.status, 503, "init: {r}");
+        assert!(start.elapsed() < Duration::from_secs(10), "init: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let ir = InitResult {
+        keys: vec![ir.json["keys"][0].as_str().expect("key").to_string()],
+        keys_base64: Vec::new(),
+        root_token: ir.json["root_token"].as_str().expect("root").to_string(),
+    };
+    for n in &nodes {
+        unseal_ok(&n.api(), &ir.keys).await;
+    }
+    (nodes, ir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_one_active_standbys_read_forward_writes_and_take_over() {
+    let Some(url) = pg_url("three_nodes_one_active_standbys_read_forward_writes_and_take_over")
+    else {
+        return;
+    };
+    let schema = format!("coffre_ha_{}", std::process::id());
+    let work = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, ir) = three_nodes(work.path(), &url, &schema).await;
+    let active = active_among(&nodes, &[0, 1, 2], Duration::from_secs(5)).await;
+    let standbys: Vec<usize> = (0..3).filter(|&i| i != active).collect();
+    let apis: Vec<Api> = nodes
+        .iter()
+        .map(|n| n.api().with_token(&ir.root_token))
+        .collect();
+    let root = |i: usize| apis[i].clone();
+
+    // Roles as Vault reports them.
+    for &s in &standbys {
+        assert_eq!(health(&nodes[s]).await, 429, "a standby's health");
+        let ok = nodes[s].api().get("sys/health?standbyok=true").await;
+        assert_eq!(ok.status, 200, "{ok}");
+        assert_eq!(ok.json["standby"], true);
+        let leader = nodes[s].api().get("sys/leader").await;
+        assert_eq!(leader.json["ha_enabled"], true, "{leader}");
+        assert_eq!(leader.json["is_self"], false);
+        assert_eq!(
+            leader.json["leader_address"],
+            nodes[active].api().base,
+            "{leader}"
+        );
+    }
+    let leader = nodes[active].api().get("sys/leader").await;
+    assert_eq!(leader.json["is_self"], true, "{leader}");
+    let members = root(standbys[0]).get("sys/ha-status").await;
+    assert_eq!(members.status, 200, "{members}");
+    let listed = members.json["nodes"].as_array().expect("nodes").clone();
+    assert_eq!(listed.len(), 3, "{members}");
+    let actives: Vec<_> = listed.iter().filter(|n| n["active_node"] == true).collect();
+    assert_eq!(actives.len(), 1, "{members}");
+    assert_eq!(actives[0]["hostname"], format!("node-{active}"));
+
+    // A write sent to a standby is forwarded; the standby reads it back itself.
+    let s0 = standbys[0];
+    let r = root(s0)
+        .post(
+            "sys/mounts/secret",
+            json!({"type": "kv", "options": {"version": "2"}}),
+        )
+        .await;
+    assert!(r.status / 100 == 2, "mount through a standby: {r}");
+    let r = root(s0)
+        .post("secret/data/seed", json!({"data": {"v": "seed"}}))
+        .await;
+    assert_eq!(r.status, 200, "{r}");
+    let start = Instant::now();
+    loop {
+        let r = root(standbys[1]).get("secret/data/seed").await;
+        if r.status == 200 {
+            assert_eq!(r.json["data"]["data"]["v"], "seed");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "seed on the other standby: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A revoked token and a narrowed policy hold on a standby within 1 s.
+    let r = root(active)
+        .put(
+            "sys/policies/acl/reader",
+            json!({"policy": "path \"secret/*\" { capabilities = [\"read\"] }"}),
+        )
+        .await;
+    assert!(r.status / 100 == 2, "{r}");
+    let token = |policies: serde_json::Value| {
+        let api = root(active);
+        async move {
+            let r = api
+                .post("auth/token/create", json!({ "policies": policies }))
+                .await;
+            assert_eq!(r.status, 200, "{r}");
+            r.json["auth"]["client_token"]
+                .as_str()
+                .expect("token")
+                .to_string()
+        }
+    };
+    let revoked = token(json!(["reader"])).await;
+    let narrowed = token(json!(["reader"])).await;
+    let reader = |t: &str| apis[standbys[1]].with_token(t);
+    for t in [&revoked, &narrowed] {
+        let r = reader(t).get("secret/data/seed").await;
+        assert_eq!(r.status, 200, "the reader reads on the standby: {r}");
+    }
+    let r = root(active)
+        .post("auth/token/revoke", json!({ "token": revoked }))
+        .await;
+    assert_eq!(r.status, 204, "{r}");
+    let took = until_status(&reader(&revoked), "secret/data/seed", 403).await;
+    eprintln!("revocation held on a standby after {took:?}");
+    assert!(took < Duration::from_secs(1), "revocation took {took:?}");
+    let r = root(active)
+        .put(
+            "sys/policies/acl/reader",
+            json!({"policy": "path \"other/*\" { capabilities = [\"read\"] }"}),
+        )
+        .await;
+    assert!(r.status / 100 == 2, "{r}");
+    let took = until_status(&reader(&narrowed), "secret/data/seed", 403).await;
+    eprintln!("policy change held on a standby after {took:?}");
+    assert!(took < Duration::from_secs(1), "policy change took {took:?}");
+
+    // kill -9 of the active node under load.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let write_failures = Arc::new(std::sync::Mutex::new(Vec::<u16>::new()));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let read_failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for w in 0..32 {
+        let api = root(standbys[w % 2]);
+        let (stop, acked, failures) = (stop.clone(), acked.clone(), write_failures.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let key = format!("w{w}-{n}");
+                n += 1;
+                let body = json!({"data": {"v": key}});
+                match api
+                    .try_request("POST", &format!("secret/data/{key}"), Body::Json(body), &[])
+                    .await
+                {
+                    Ok(r) if r.status == 200 => acked.lock().expect("lock").push(key),
+                    Ok(r) => failures.lock().expect("lock").push(r.status),
+                    Err(_) => failures.lock().expect("lock").push(0),
+                }
+            }
+        }));
+    }
+    for r in 0..8 {
+        let api = root(standbys[r % 2]);
+        let (stop, reads, failures) = (stop.clone(), reads.clone(), read_failures.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                match api
+                    .try_request("GET", "secret/data/seed", Body::None, &[])
+                    .await
+                {
+                    Ok(r) if r.status == 200 => {
+                        reads.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures
+                        .lock()
+                        .expect("lock")
+                        .push(format!("{} {}", r.status, r.text)),
+                    Err(e) => failures.lock().expect("lock").push(e.to_string()),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before_kill = acked.lock().expect("lock").len();
+    nodes[active].kill();
+    let killed_at = Instant::now();
+    let new_active = active_among(&nodes, &standbys, Duration::from_secs(5)).await;
+    let takeover = killed_at.elapsed();
+    // Writes go on through the new active node.
+    let at_takeover = acked.lock().expect("lock").len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let acked = acked.lock().expect("lock").clone();
+    let write_failures = write_failures.lock().expect("lock").clone();
+    eprintln!(
+        "takeover by node-{new_active} after {takeover:?}; writes acknowledged: {} ({before_kill} \
+         before the kill, {} after the takeover), refused: {}; reads: {}",
+        acked.len(),
+        acked.len() - at_takeover,
+        write_failures.len(),
+        reads.load(Ordering::Relaxed)
+    );
+    assert!(
+        takeover < Duration::from_secs(5),
+        "takeover took {takeover:?}"
+    );
+    assert!(
+        acked.len() > at_takeover,
+        "writes resumed after the takeover"
+    );
+    assert_eq!(
+        *read_failures.lock().expect("lock"),
+        Vec::<String>::new(),
+        "reads on the standbys failed"
+    );
+    assert!(
+        write_failures.iter().all(|s| *s == 503),
+        "writes failed otherwise than with 503: {write_failures:?}"
+    );
+    // Every acknowledged write is there.
+    let check = root(new_active);
+    for key in &acked {
+        let r = check.get(&format!("secret/data/{key}")).await;
+        assert_eq!(
+            r.json["data"]["data"]["v"],
+            key.as_str(),
+            "acknowledged {key}: {r}"
+        );
+    }
+    drop(nodes);
+    drop_schema(&url, &schema).await;
+}
+
+/// Polls `path` until it answers `status`; returns how long that took (panics after 5 s).
+async fn until_status(api: &Api, path: &str, status: u16) -> Duration {
+    let start = Instant::now();
+    loop {
+        let r = api.get(path).await;
+        if r.status == status {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{path}: still {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
