@@ -18,6 +18,10 @@ fi
 if pg_up; then
     export COFFRE_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:5432/test"
     echo "PostgreSQL: $COFFRE_TEST_POSTGRES_URL"
+    # The HA tests restart PostgreSQL itself under load (its own command).
+    if command -v pg_ctlcluster >/dev/null; then
+        export COFFRE_TEST_POSTGRES_RESTART="pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -1) main restart"
+    fi
 else
     echo "PostgreSQL: not available (its tests will say SKIPPED)"
 fi
