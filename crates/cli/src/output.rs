@@ -69,6 +69,40 @@ pub fn kv_table(rows: &[(String, String)]) -> String {
     out
 }
 
+/// Renders rows under a header, each column as wide as its widest cell.
+pub fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    const GAP: &str = "    ";
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut push = |cells: &[&str]| {
+        let mut line = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str(GAP);
+            }
+            line.push_str(cell);
+            line.push_str(&" ".repeat(w - cell.chars().count()));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    push(header);
+    let rules: Vec<String> = header
+        .iter()
+        .map(|h| "-".repeat(h.chars().count()))
+        .collect();
+    push(&rules.iter().map(String::as_str).collect::<Vec<_>>());
+    for row in rows {
+        push(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    out
+}
+
 /// Prints a `Key  Value` table.
 pub fn print_kv_table(rows: &[(String, String)]) -> anyhow::Result<()> {
     print(&kv_table(rows))

@@ -159,6 +159,26 @@ async fn three_nodes_one_active_standbys_read_forward_writes_and_take_over() {
     assert_eq!(actives.len(), 1, "{members}");
     assert_eq!(actives[0]["hostname"], format!("node-{active}"));
 
+    // `coffre operator members` on a standby: three nodes, the active one marked.
+    let out = common::dev::coffre_env(
+        &nodes[standbys[0]].api().base,
+        &["operator", "members"],
+        b"",
+        &[("COFFRE_TOKEN", ir.root_token.as_str())],
+    );
+    let text = out.ok("operator members");
+    assert!(text.starts_with("Host Name"), "{text}");
+    let active_line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("node-{active} ")))
+        .unwrap_or_else(|| panic!("node-{active} listed: {text}"));
+    assert!(active_line.contains(" true "), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" false ")).count(),
+        2,
+        "{text}"
+    );
+
     // A write sent to a standby is forwarded; the standby reads it back itself.
     let s0 = standbys[0];
     let r = root(s0)

@@ -36,6 +36,9 @@ pub enum OperatorCommand {
     Rotate,
     /// Print the barrier key status: key term, install time, encryption count
     KeyStatus,
+    /// List the nodes sharing the storage (several nodes on PostgreSQL): which one is active,
+    /// their API addresses and last heartbeats (sys/ha-status)
+    Members,
 }
 
 /// Arguments of `coffre operator init`.
@@ -72,6 +75,7 @@ pub async fn run(ctx: &Ctx, cmd: OperatorCommand) -> anyhow::Result<ExitCode> {
         OperatorCommand::Seal => seal(ctx).await?,
         OperatorCommand::Rotate => rotate(ctx).await?,
         OperatorCommand::KeyStatus => key_status(ctx).await?,
+        OperatorCommand::Members => members(ctx).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -161,6 +165,57 @@ async fn key_status(ctx: &Ctx) -> anyhow::Result<()> {
     print_key_status(ctx.format, &status)
 }
 
+async fn members(ctx: &Ctx) -> anyhow::Result<()> {
+    let resp = ctx
+        .client()?
+        .read("sys/ha-status")
+        .await
+        .context("error reading the members (sys/ha-status)")?
+        .unwrap_or_default();
+    let nodes = resp
+        .get("data")
+        .and_then(|d| d.get("nodes"))
+        .or_else(|| resp.get("nodes"))
+        .and_then(|n| n.as_array())
+        .cloned()
+        .unwrap_or_default();
+    match ctx.format {
+        Format::Json => output::print_json(&nodes),
+        Format::Table => {
+            if nodes.is_empty() {
+                return output::println("No other nodes: this server is not one of several.");
+            }
+            output::print(&members_table(&nodes))
+        }
+    }
+}
+
+fn members_table(nodes: &[serde_json::Value]) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                text(&n["hostname"]),
+                text(&n["api_address"]),
+                n["active_node"].as_bool().unwrap_or(false).to_string(),
+                text(&n["last_echo"]),
+                text(&n["version"]),
+            ]
+        })
+        .collect();
+    output::columns(
+        &[
+            "Host Name",
+            "API Address",
+            "Active Node",
+            "Last Echo",
+            "Version",
+        ],
+        &rows,
+    )
+}
+
 fn print_key_status(format: Format, status: &KeyStatus) -> anyhow::Result<()> {
     match format {
         Format::Json => output::print_json(status),
@@ -190,5 +245,29 @@ mod tests {
             )
         );
         assert_eq!(text.lines().count(), 6);
+    }
+
+    #[test]
+    fn members_output() {
+        let nodes = [
+            json!({"hostname": "node-a", "api_address": "http://10.0.0.1:8200",
+                   "active_node": true, "last_echo": null, "version": "0.1.0"}),
+            json!({"hostname": "b", "api_address": "http://10.0.0.2:8200",
+                   "active_node": false, "last_echo": "2026-12-07T15:00:00Z", "version": "0.1.0"}),
+        ];
+        let text = members_table(&nodes);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Host Name    API Address             Active Node    Last Echo               Version"
+        );
+        assert!(
+            lines[2].starts_with("node-a       http://10.0.0.1:8200    true "),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains("false          2026-12-07T15:00:00Z"),
+            "{text}"
+        );
     }
 }
