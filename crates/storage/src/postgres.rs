@@ -411,37 +411,9 @@ impl PostgresBackend {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
         self.fenced(&tx).await?;
-        let t = &self.tables.kv;
-        let changed = match (expected, new) {
-            (None, Some(v)) => tx
-                .execute(
-                    &format!(
-                        "INSERT INTO {t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
-                    ),
-                    &[&key as &(dyn ToSql + Sync), &v] as &Params<'_>,
-                )
-                .await
-                .map(|n| n == 1),
-            (None, None) => tx
-                .query_opt(&format!("SELECT 1 FROM {t} WHERE key = $1"), &[&key])
-                .await
-                .map(|row| row.is_none()),
-            (Some(e), Some(v)) => tx
-                .execute(
-                    &format!("UPDATE {t} SET value = $3 WHERE key = $1 AND value = $2"),
-                    &[&key as &(dyn ToSql + Sync), &e, &v] as &Params<'_>,
-                )
-                .await
-                .map(|n| n == 1),
-            (Some(e), None) => tx
-                .execute(
-                    &format!("DELETE FROM {t} WHERE key = $1 AND value = $2"),
-                    &[&key as &(dyn ToSql + Sync), &e] as &Params<'_>,
-                )
-                .await
-                .map(|n| n == 1),
-        }
-        .map_err(|e| pg_err(&e))?;
+        let changed = swap(&*tx, &self.tables.kv, key, expected, new)
+            .await
+            .map_err(|e| pg_err(&e))?;
         if changed {
             self.announce(&tx, std::iter::once(key)).await?;
         }
@@ -463,6 +435,47 @@ impl PostgresBackend {
             .await
             .map_err(|e| pg_err(&e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+/// Compare-and-swap of `key` in `table` as one statement, on a connection or in a
+/// transaction: whether it applied.
+async fn swap(
+    db: &impl tokio_postgres::GenericClient,
+    table: &str,
+    key: &str,
+    expected: Option<&[u8]>,
+    new: Option<Vec<u8>>,
+) -> Result<bool, tokio_postgres::Error> {
+    let t = table;
+    match (expected, new) {
+        (None, Some(v)) => db
+            .execute(
+                &format!(
+                    "INSERT INTO {t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
+                ),
+                &[&key as &(dyn ToSql + Sync), &v] as &Params<'_>,
+            )
+            .await
+            .map(|n| n == 1),
+        (None, None) => db
+            .query_opt(&format!("SELECT 1 FROM {t} WHERE key = $1"), &[&key])
+            .await
+            .map(|row| row.is_none()),
+        (Some(e), Some(v)) => db
+            .execute(
+                &format!("UPDATE {t} SET value = $3 WHERE key = $1 AND value = $2"),
+                &[&key as &(dyn ToSql + Sync), &e, &v] as &Params<'_>,
+            )
+            .await
+            .map(|n| n == 1),
+        (Some(e), None) => db
+            .execute(
+                &format!("DELETE FROM {t} WHERE key = $1 AND value = $2"),
+                &[&key as &(dyn ToSql + Sync), &e] as &Params<'_>,
+            )
+            .await
+            .map(|n| n == 1),
     }
 }
 
@@ -539,38 +552,10 @@ impl Backend for PostgresBackend {
             return self.compare_and_swap_fenced(key, expected, new).await;
         }
         let client = self.client().await?;
-        let t = &self.tables.kv;
         // Each case is one statement: atomic without a transaction of our own.
-        let changed = match (expected, new) {
-            (None, Some(v)) => client
-                .execute(
-                    &format!(
-                        "INSERT INTO {t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
-                    ),
-                    &[&key as &(dyn ToSql + Sync), &v] as &Params<'_>,
-                )
-                .await
-                .map(|n| n == 1),
-            (None, None) => client
-                .query_opt(&format!("SELECT 1 FROM {t} WHERE key = $1"), &[&key])
-                .await
-                .map(|row| row.is_none()),
-            (Some(e), Some(v)) => client
-                .execute(
-                    &format!("UPDATE {t} SET value = $3 WHERE key = $1 AND value = $2"),
-                    &[&key as &(dyn ToSql + Sync), &e, &v] as &Params<'_>,
-                )
-                .await
-                .map(|n| n == 1),
-            (Some(e), None) => client
-                .execute(
-                    &format!("DELETE FROM {t} WHERE key = $1 AND value = $2"),
-                    &[&key as &(dyn ToSql + Sync), &e] as &Params<'_>,
-                )
-                .await
-                .map(|n| n == 1),
-        };
-        changed.map_err(|e| pg_err(&e))
+        swap(&**client, &self.tables.kv, key, expected, new)
+            .await
+            .map_err(|e| pg_err(&e))
     }
 
     async fn batch(&self, ops: Vec<Op>) -> Result<()> {
