@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::ha_fx::*;
 use common::*;
 use serde_json::json;
 
@@ -25,24 +26,6 @@ fn pg_url(test: &str) -> Option<String> {
             None
         }
     }
-}
-
-fn storage(url: &str, schema: &str) -> String {
-    format!(
-        "[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n\
-         connect_timeout = \"5s\"\npool_size = 8\n"
-    )
-}
-
-async fn drop_schema(url: &str, schema: &str) {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .await
-        .expect("drop schema");
 }
 
 /// The health status code of a node (0 when it does not answer).
@@ -81,42 +64,6 @@ async fn active_among(nodes: &[Server], among: &[usize], limit: Duration) -> usi
     }
 }
 
-/// Starts three nodes, initializes through the first (forwarded to the active node if it is
-/// a standby) and unseals each on its own.
-async fn three_nodes(work: &std::path::Path, url: &str, schema: &str) -> (Vec<Server>, InitResult) {
-    let mut nodes = Vec::new();
-    for i in 0..3 {
-        let ha = format!("[ha]\nenabled = true\nnode_id = \"node-{i}\"\n");
-        nodes.push(Server::start_on(work, &storage(url, schema), &ha).await);
-    }
-    // The election needs no unseal: wait for a leader to be known, then init anywhere.
-    let start = Instant::now();
-    let ir = loop {
-        let r = nodes[0]
-            .api()
-            .put(
-                "sys/init",
-                json!({"secret_shares": 1, "secret_threshold": 1}),
-            )
-            .await;
-        if r.status == 200 {
-            break r;
-        }
-        assert_eq!(r.status, 503, "init: {r}");
-        assert!(start.elapsed() < Duration::from_secs(10), "init: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let ir = InitResult {
-        keys: vec![ir.json["keys"][0].as_str().expect("key").to_string()],
-        keys_base64: Vec::new(),
-        root_token: ir.json["root_token"].as_str().expect("root").to_string(),
-    };
-    for n in &nodes {
-        unseal_ok(&n.api(), &ir.keys).await;
-    }
-    (nodes, ir)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_one_active_standbys_read_forward_writes_and_take_over() {
     let Some(url) = pg_url("three_nodes_one_active_standbys_read_forward_writes_and_take_over")
@@ -125,7 +72,7 @@ async fn three_nodes_one_active_standbys_read_forward_writes_and_take_over() {
     };
     let schema = format!("coffre_ha_{}", std::process::id());
     let work = tempfile::tempdir().expect("tempdir");
-    let (mut nodes, ir) = three_nodes(work.path(), &url, &schema).await;
+    let (mut nodes, ir) = start_ha_nodes(work.path(), &url, &schema, 3).await;
     let active = active_among(&nodes, &[0, 1, 2], Duration::from_secs(5)).await;
     let standbys: Vec<usize> = (0..3).filter(|&i| i != active).collect();
     let apis: Vec<Api> = nodes
@@ -351,7 +298,7 @@ async fn three_nodes_one_active_standbys_read_forward_writes_and_take_over() {
         );
     }
     drop(nodes);
-    drop_schema(&url, &schema).await;
+    drop_pg_schema(&url, &schema).await;
 }
 
 /// Polls `path` until it answers `status`; returns how long that took (panics after 5 s).

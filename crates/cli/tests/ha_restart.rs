@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::ha_fx::*;
 use common::*;
 use serde_json::json;
 
@@ -26,35 +27,8 @@ async fn the_cluster_recovers_from_a_postgres_restart_without_losing_an_acknowle
     };
     let schema = format!("coffre_har_{}", std::process::id());
     let work = tempfile::tempdir().expect("tempdir");
-    let storage = format!(
-        "[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n\
-         connect_timeout = \"2s\"\npool_size = 8\n"
-    );
-    let mut nodes = Vec::new();
-    for i in 0..2 {
-        let ha = format!("[ha]\nenabled = true\nnode_id = \"node-{i}\"\n");
-        nodes.push(Server::start_on(work.path(), &storage, &ha).await);
-    }
-    let start = Instant::now();
-    let ir = loop {
-        let r = nodes[0]
-            .api()
-            .put(
-                "sys/init",
-                json!({"secret_shares": 1, "secret_threshold": 1}),
-            )
-            .await;
-        if r.status == 200 {
-            break r;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "init: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let key = ir.json["keys"][0].as_str().expect("key").to_string();
-    let root = ir.json["root_token"].as_str().expect("root").to_string();
-    for n in &nodes {
-        unseal_ok(&n.api(), &[key.as_str()]).await;
-    }
+    let (nodes, ir) = start_ha_nodes(work.path(), &url, &schema, 2).await;
+    let root = ir.root_token.clone();
     let apis: Vec<Api> = nodes.iter().map(|n| n.api().with_token(&root)).collect();
     let r = apis[0]
         .post(
@@ -156,12 +130,5 @@ async fn the_cluster_recovers_from_a_postgres_restart_without_losing_an_acknowle
         );
     }
     drop(nodes);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .await
-        .expect("drop schema");
+    drop_pg_schema(&url, &schema).await;
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dev;
+pub mod ha_fx;
 
 use std::fmt::Write as _;
 use std::fs;
