@@ -11,6 +11,7 @@ pub mod ha;
 mod hardening;
 mod http;
 mod input;
+pub mod migrate;
 mod raw;
 mod reply;
 pub mod timeouts;

@@ -1,4 +1,4 @@
-//! `coffre operator …`: init, unseal, seal, rotate, key-status.
+//! `coffre operator …`: init, unseal, seal, rotate, key-status, members, migrate.
 
 use std::process::ExitCode;
 
@@ -39,6 +39,26 @@ pub enum OperatorCommand {
     /// List the nodes sharing the storage (several nodes on PostgreSQL): which one is active,
     /// their API addresses and last heartbeats (sys/ha-status)
     Members,
+    /// Copy a stopped deployment's storage to another backend (embedded <-> PostgreSQL)
+    ///
+    /// Offline: stop the servers of both first. Values are copied still encrypted, so the
+    /// same unseal keys open the copy. The destination must be empty; the copy is checked by
+    /// counting and hashing every key and value on both sides.
+    Migrate(MigrateArgs),
+}
+
+/// Arguments of `coffre operator migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Where the data is: embedded:PATH or postgres:URL
+    #[arg(long, value_name = "BACKEND:WHERE")]
+    pub from: String,
+    /// Where it goes (empty): embedded:PATH or postgres:URL
+    #[arg(long, value_name = "BACKEND:WHERE")]
+    pub to: String,
+    /// The PostgreSQL schema of coffre's tables, on the PostgreSQL side [default: public]
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
 }
 
 /// Arguments of `coffre operator init`.
@@ -76,6 +96,7 @@ pub async fn run(ctx: &Ctx, cmd: OperatorCommand) -> anyhow::Result<ExitCode> {
         OperatorCommand::Rotate => rotate(ctx).await?,
         OperatorCommand::KeyStatus => key_status(ctx).await?,
         OperatorCommand::Members => members(ctx).await?,
+        OperatorCommand::Migrate(args) => migrate(args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -163,6 +184,18 @@ async fn key_status(ctx: &Ctx) -> anyhow::Result<()> {
         .await
         .context("error reading key status")?;
     print_key_status(ctx.format, &status)
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    use coffre_server::migrate::{Endpoint, migrate};
+    let from = Endpoint::parse(&args.from, args.schema.as_deref())?;
+    let to = Endpoint::parse(&args.to, args.schema.as_deref())?;
+    let summary = migrate(&from, &to).await?;
+    output::println(&format!(
+        "Success! Copied {} keys; both sides hold the same keys and values (SHA-256 {})",
+        summary.keys,
+        hex::encode(summary.digest)
+    ))
 }
 
 async fn members(ctx: &Ctx) -> anyhow::Result<()> {
