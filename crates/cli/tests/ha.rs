@@ -297,6 +297,30 @@ async fn three_nodes_one_active_standbys_read_forward_writes_and_take_over() {
             "acknowledged {key}: {r}"
         );
     }
+    // A sealed node cannot serve: it gives the leadership up to the node left.
+    let r = check.put_empty("sys/seal").await;
+    assert_eq!(r.status, 204, "{r}");
+    let last = standbys
+        .iter()
+        .copied()
+        .find(|&i| i != new_active)
+        .expect("one left");
+    let sealed_at = Instant::now();
+    assert_eq!(
+        active_among(&nodes, &[last], Duration::from_secs(5)).await,
+        last
+    );
+    eprintln!(
+        "the sealed node gave the leadership up after {:?}",
+        sealed_at.elapsed()
+    );
+    assert_eq!(health(&nodes[new_active]).await, 503, "the sealed node");
+    let r = root(new_active).get("secret/data/seed").await;
+    assert_eq!(r.status, 503, "{r}");
+    let r = root(last)
+        .post("secret/data/after-seal", json!({"data": {"v": 1}}))
+        .await;
+    assert_eq!(r.status, 200, "{r}");
     drop(nodes);
     drop_pg_schema(&url, &schema).await;
 }

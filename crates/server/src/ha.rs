@@ -73,6 +73,7 @@ impl Cluster {
         feed: tokio::sync::mpsc::UnboundedReceiver<Change>,
     ) {
         tokio::spawn(follow_role(self.ha.watch_role(), core.clone()));
+        tokio::spawn(follow_seal(self.clone(), core.clone()));
         tokio::spawn(follow_changes(feed, core));
     }
 
@@ -201,6 +202,20 @@ async fn follow_role(mut role: tokio::sync::watch::Receiver<bool>, core: Arc<Cor
         if role.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// How often the seal state is looked at for the election.
+const SEAL_CHECK: Duration = Duration::from_millis(250);
+
+/// A sealed node serves nothing, so it may not lead: it stands aside (giving the lock up if
+/// it holds it) until it is unsealed. An uninitialized deployment may be led, so that
+/// `sys/init` has a node to reach.
+async fn follow_seal(cluster: Arc<Cluster>, core: Arc<Core>) {
+    loop {
+        let eligible = !core.is_sealed() || !core.is_initialized().await.unwrap_or(true);
+        cluster.ha.set_eligible(eligible);
+        tokio::time::sleep(SEAL_CHECK).await;
     }
 }
 

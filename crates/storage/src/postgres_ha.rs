@@ -92,6 +92,8 @@ pub enum Change {
 pub struct Ha {
     node: NodeInfo,
     role: watch::Receiver<bool>,
+    /// Whether this node may lead (a sealed node may not: it could serve nothing).
+    eligible: watch::Sender<bool>,
     leader: Arc<ArcSwapOption<LeaderInfo>>,
     backend: Arc<PostgresBackend>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -113,13 +115,14 @@ impl PostgresBackend {
     pub fn start_ha(self: &Arc<Self>, node: NodeInfo) -> (Ha, mpsc::UnboundedReceiver<Change>) {
         self.fence.enable();
         let (role_tx, role) = watch::channel(false);
+        let (eligible, eligible_rx) = watch::channel(true);
         let leader = Arc::new(ArcSwapOption::empty());
         let (changes_tx, changes) = mpsc::unbounded_channel();
         let elect = {
             let (backend, node, leader) = (self.clone(), node.clone(), leader.clone());
             tokio::spawn(async move {
                 loop {
-                    if let Err(e) = hold(&backend, &node, &role_tx, &leader).await {
+                    if let Err(e) = hold(&backend, &node, &role_tx, &leader, &eligible_rx).await {
                         tracing::warn!(error = %e, "leadership session lost; retrying");
                     }
                     step_down(&backend, &role_tx);
@@ -144,6 +147,7 @@ impl PostgresBackend {
         let ha = Ha {
             node,
             role,
+            eligible,
             leader,
             backend: self.clone(),
             tasks: vec![elect, feed],
@@ -156,6 +160,13 @@ impl Ha {
     /// Whether this node is the active one now (holds the lock, and writes under its term).
     pub fn is_active(&self) -> bool {
         *self.role.borrow()
+    }
+
+    /// Whether this node may lead: one that may not never takes the lock, and gives it up if
+    /// it holds it (within [`CHECK_INTERVAL`]). A sealed node is not eligible.
+    pub fn set_eligible(&self, eligible: bool) {
+        self.eligible
+            .send_if_modified(|e| std::mem::replace(e, eligible) != eligible);
     }
 
     /// Changes of [`Ha::is_active`], as they happen.
@@ -247,6 +258,7 @@ async fn hold(
     node: &NodeInfo,
     role: &watch::Sender<bool>,
     leader: &ArcSwapOption<LeaderInfo>,
+    eligible: &watch::Receiver<bool>,
 ) -> Result<(), String> {
     let (client, connection) = connect(backend, "coffre-leader").await?;
     let connection = tokio::spawn(connection);
@@ -278,7 +290,12 @@ async fn hold(
                 client.execute(&heartbeat, &[&node.node_id, &node.api_addr, &node.version]),
             )
             .await?;
-            if term == 0 {
+            let may_lead = *eligible.borrow();
+            if term != 0 && !may_lead {
+                // Ending the session frees the lock for a node that can serve.
+                return Err("this node may not lead now (sealed): giving the leadership up".into());
+            }
+            if term == 0 && may_lead {
                 let got: bool = bounded(
                     CHECK_TIMEOUT,
                     client.query_one("SELECT pg_try_advisory_lock($1)", &[&t.lock_key]),
