@@ -849,7 +849,12 @@ async fn renew(
         }
     }
     let entry = tenant.tokens.renew(hash, increment).await?;
-    Ok(auth_response(tenant.tokens.now(), &entry, token, tenant))
+    // The TTL as of the renewal itself: a clock read after it may have crossed a second and
+    // answered one second short of the increment granted.
+    let renewed_at = entry
+        .last_renewal_time
+        .unwrap_or_else(|| tenant.tokens.now());
+    Ok(auth_response(renewed_at, &entry, token, tenant))
 }
 
 async fn role_op(
