@@ -26,9 +26,20 @@ pub async fn start_ha_nodes(
     schema: &str,
     count: usize,
 ) -> (Vec<Server>, InitResult) {
+    start_ha_nodes_with(work, url, schema, count, "").await
+}
+
+/// [`start_ha_nodes`] with more lines in each node's `[ha]` table.
+pub async fn start_ha_nodes_with(
+    work: &Path,
+    url: &str,
+    schema: &str,
+    count: usize,
+    ha_extra: &str,
+) -> (Vec<Server>, InitResult) {
     let mut nodes = Vec::new();
     for i in 0..count {
-        let ha = format!("[ha]\nenabled = true\nnode_id = \"node-{i}\"\n");
+        let ha = format!("[ha]\nenabled = true\nnode_id = \"node-{i}\"\n{ha_extra}");
         nodes.push(Server::start_on(work, &pg_storage(url, schema), &ha).await);
     }
     let start = Instant::now();
