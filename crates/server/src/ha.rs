@@ -206,7 +206,7 @@ async fn follow_role(mut role: tokio::sync::watch::Receiver<bool>, core: Arc<Cor
 }
 
 /// How often the seal state is looked at for the election.
-const SEAL_CHECK: Duration = Duration::from_millis(250);
+const SEAL_CHECK: Duration = Duration::from_millis(100);
 
 /// A sealed node serves nothing, so it may not lead: it stands aside (giving the lock up if
 /// it holds it) until it is unsealed. An uninitialized deployment may be led, so that

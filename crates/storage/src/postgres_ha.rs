@@ -163,7 +163,8 @@ impl Ha {
     }
 
     /// Whether this node may lead: one that may not never takes the lock, and gives it up if
-    /// it holds it (within [`CHECK_INTERVAL`]). A sealed node is not eligible.
+    /// it holds it and stays ineligible for two checks in a row (0.5 to 1 s). A sealed node
+    /// is not eligible.
     pub fn set_eligible(&self, eligible: bool) {
         self.eligible
             .send_if_modified(|e| std::mem::replace(e, eligible) != eligible);
@@ -284,6 +285,10 @@ async fn hold(
         )
         .await?;
         let mut term = 0i64;
+        // Checks in a row at which this node, leading, was not eligible: it gives the lead up
+        // at the second, so a node sealed for a moment (between `sys/init` and its unseal)
+        // does not hand the leadership on for nothing.
+        let mut strikes = 0;
         loop {
             bounded(
                 CHECK_TIMEOUT,
@@ -291,7 +296,12 @@ async fn hold(
             )
             .await?;
             let may_lead = *eligible.borrow();
-            if term != 0 && !may_lead {
+            strikes = if term != 0 && !may_lead {
+                strikes + 1
+            } else {
+                0
+            };
+            if strikes >= 2 {
                 // Ending the session frees the lock for a node that can serve.
                 return Err("this node may not lead now (sealed): giving the leadership up".into());
             }

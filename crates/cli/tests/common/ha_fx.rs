@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{InitResult, Server, unseal_ok};
+use super::{Body, InitResult, Server, unseal_ok};
 
 /// The `[storage]` table of a node in `schema`.
 pub fn pg_storage(url: &str, schema: &str) -> String {
@@ -79,4 +79,67 @@ pub async fn drop_pg_schema(url: &str, schema: &str) {
         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
         .await
         .expect("drop schema");
+}
+
+pub fn pg_url(test: &str) -> Option<String> {
+    match std::env::var("COFFRE_TEST_POSTGRES_URL") {
+        Ok(u) => Some(u),
+        Err(_) => {
+            eprintln!("SKIPPED {test}: COFFRE_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// The health status code of a node (0 when it does not answer).
+pub async fn health(server: &Server) -> u16 {
+    server
+        .api()
+        .try_request("GET", "sys/health", Body::None, &[])
+        .await
+        .map_or(0, |r| r.status)
+}
+
+/// Waits until exactly one of `nodes` (the indexes given) is active; returns it.
+pub async fn active_among(nodes: &[Server], among: &[usize], limit: Duration) -> usize {
+    let start = Instant::now();
+    loop {
+        let mut active = Vec::new();
+        for &i in among {
+            if health(&nodes[i]).await == 200 {
+                active.push(i);
+            }
+        }
+        if active.len() == 1 {
+            return active[0];
+        }
+        assert!(active.len() <= 1, "two active nodes at once: {active:?}");
+        assert!(
+            start.elapsed() < limit,
+            "no active node within {limit:?}; logs:\n{}",
+            among
+                .iter()
+                .map(|&i| nodes[i].log())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `node` names `active` as the active node (standbys read who leads every
+/// 500 ms; until then they answer 503 to what they would send on).
+pub async fn until_leader_known(node: &Server, active: &Server) {
+    let start = Instant::now();
+    loop {
+        let r = node.api().get("sys/leader").await;
+        if r.json["leader_address"] == active.api().base.as_str() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "leader not known: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
