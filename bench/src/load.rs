@@ -79,10 +79,12 @@ pub fn mix(seq: u64) -> u64 {
 }
 
 /// What to sample around a measured window.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Probe {
-    /// Server process (CPU time charged per request).
-    pub server_pid: Option<u32>,
+    /// Server processes, one per node (their CPU time is charged per request).
+    pub server_pids: Vec<u32>,
+    /// Also charge the CPU time of the machine's PostgreSQL processes.
+    pub storage_cpu: bool,
     /// The core the server is pinned to (its total busy time, all processes).
     pub server_cpu: Option<usize>,
     /// The core this process is pinned to (same).
@@ -92,6 +94,7 @@ pub struct Probe {
 #[derive(Clone, Copy)]
 struct Sample {
     server: Option<u64>,
+    storage: Option<u64>,
     load: Option<u64>,
     core: Option<(u64, u64)>,
     load_core: Option<(u64, u64)>,
@@ -100,7 +103,15 @@ struct Sample {
 impl Probe {
     fn sample(&self) -> Sample {
         Sample {
-            server: self.server_pid.and_then(|p| server::cpu_ticks(p).ok()),
+            server: (!self.server_pids.is_empty())
+                .then(|| {
+                    self.server_pids
+                        .iter()
+                        .map(|&p| server::cpu_ticks(p).ok())
+                        .sum::<Option<u64>>()
+                })
+                .flatten(),
+            storage: self.storage_cpu.then(server::postgres_cpu_ticks),
             load: server::self_cpu_ticks().ok(),
             core: self.server_cpu.and_then(server::core_ticks),
             load_core: self.load_cpu.and_then(server::core_ticks),
@@ -131,8 +142,10 @@ pub struct Stats {
     pub p50_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
-    /// Server CPU (utime + stime) during the measured window / requests, in µs.
+    /// Server CPU (utime + stime, every node) during the measured window / requests, in µs.
     pub cpu_us_per_req: Option<f64>,
+    /// PostgreSQL's CPU (all its processes) during the window / requests, in µs.
+    pub storage_cpu_us_per_req: Option<f64>,
     /// Server CPU time / wall time of the window, in % of one core (100 = saturated core).
     pub server_cpu_pct: Option<f64>,
     /// This process's (the load generator's) CPU time / wall time, in % of one core.
@@ -161,6 +174,7 @@ impl Stats {
             "p99_us": self.p99_us,
             "p999_us": self.p999_us,
             "server_cpu_us_per_req": self.cpu_us_per_req,
+            "storage_cpu_us_per_req": self.storage_cpu_us_per_req,
             "server_cpu_pct": self.server_cpu_pct,
             "load_cpu_pct": self.load_cpu_pct,
             "server_core_busy_pct": self.server_core_busy_pct,
@@ -248,11 +262,12 @@ impl WorkerOut {
     }
 }
 
-/// Runs `conns` closed-loop workers against `addr` until `stop`; `seq_base` (distinct per run
-/// on one server) goes into the high bits of the timed mode's sequence numbers, so generated
-/// keys never repeat across runs. `probe`: whose CPU time to charge per request.
+/// Runs `conns` closed-loop workers until `stop`, worker `i` on `addrs[i % addrs.len()]` (the
+/// nodes of a cluster share the connections); `seq_base` (distinct per run on one server)
+/// goes into the high bits of the timed mode's sequence numbers, so generated keys never
+/// repeat across runs. `probe`: whose CPU time to charge per request.
 pub async fn run(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     make: MakeReq,
     conns: usize,
     stop: Stop,
@@ -260,6 +275,7 @@ pub async fn run(
     probe: Probe,
 ) -> Result<Stats> {
     let conns = conns.max(1);
+    anyhow::ensure!(!addrs.is_empty(), "no server address to load");
     // Every worker connects first; then warm-up; then all start the window together.
     let barrier = Arc::new(Barrier::new(conns + 1));
     let next = Arc::new(AtomicU64::new(0));
@@ -268,6 +284,7 @@ pub async fn run(
         let make = make.clone();
         let barrier = barrier.clone();
         let next = next.clone();
+        let addr = addrs[id % addrs.len()];
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await.ok();
             let mut out = WorkerOut {
@@ -331,9 +348,13 @@ pub async fn run(
     let wall = elapsed.as_secs_f64().max(1e-9);
     let delta = |a: Option<u64>, b: Option<u64>| a.zip(b).map(|(a, b)| b.saturating_sub(a));
     let server_ticks = delta(s0.server, s1.server);
-    let cpu_us_per_req = server_ticks
-        .filter(|_| requests > 0)
-        .map(|t| t as f64 * tick_secs * 1e6 / requests as f64);
+    let per_req = |ticks: Option<u64>| {
+        ticks
+            .filter(|_| requests > 0)
+            .map(|t| t as f64 * tick_secs * 1e6 / requests as f64)
+    };
+    let cpu_us_per_req = per_req(server_ticks);
+    let storage_cpu_us_per_req = per_req(delta(s0.storage, s1.storage));
     let server_cpu_pct = server_ticks.map(|t| t as f64 * tick_secs / wall * 100.0);
     let load_cpu_pct = delta(s0.load, s1.load).map(|t| t as f64 * tick_secs / wall * 100.0);
     let busy = |a: Option<(u64, u64)>, b: Option<(u64, u64)>| {
@@ -353,6 +374,7 @@ pub async fn run(
         p99_us: percentile_us(&all, 0.99),
         p999_us: percentile_us(&all, 0.999),
         cpu_us_per_req,
+        storage_cpu_us_per_req,
         server_cpu_pct,
         load_cpu_pct,
         server_core_busy_pct,

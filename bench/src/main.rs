@@ -20,6 +20,8 @@
 // server's time (the `Clock` rule in clippy.toml is for the server).
 #![allow(clippy::disallowed_methods)]
 
+mod cluster;
+mod ha;
 mod leases;
 mod load;
 mod memory;
@@ -30,6 +32,7 @@ mod scenarios;
 mod scheduler;
 mod server;
 mod suites;
+mod targets;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -91,6 +94,28 @@ enum Suite {
     /// process.
     #[command(name = "leases")]
     Leases(LeasesOpts),
+    /// Issue 16: KV v2 reads and writes on embedded storage, on PostgreSQL without and with
+    /// HA (1, 2 and 3 nodes sharing the load), and OpenBao 2.7 on the same PostgreSQL.
+    #[command(name = "ha")]
+    Ha(HaOpts),
+}
+
+#[derive(Args, Clone, Debug)]
+struct HaOpts {
+    #[command(flatten)]
+    common: Common,
+    /// The PostgreSQL database (default: COFFRE_TEST_POSTGRES_URL, else the machine's).
+    #[arg(long)]
+    postgres_url: Option<String>,
+    /// coffre node counts in HA mode (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    nodes: Vec<usize>,
+    /// OpenBao node counts in HA mode (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,3")]
+    openbao_nodes: Vec<usize>,
+    /// Leave OpenBao out.
+    #[arg(long)]
+    no_openbao: bool,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -175,6 +200,7 @@ fn main() -> Result<()> {
         Suite::KvAll(c) => ("kv-all", c),
         Suite::Namespaces(c) => ("namespaces", c),
         Suite::Auth(c) => ("auth", c),
+        Suite::Ha(h) => ("ha", &h.common),
         Suite::Scheduler(opts) => return run_scheduler(opts),
         Suite::Leases(opts) => {
             let sizes = opts.leases.clone();
@@ -190,6 +216,28 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(run(name, &suite, common, pinning))
+}
+
+fn ha_plan(h: &HaOpts) -> Result<ha::HaPlan> {
+    let openbao_nodes = if h.no_openbao {
+        Vec::new()
+    } else {
+        h.openbao_nodes.clone()
+    };
+    Ok(ha::HaPlan {
+        postgres_url: h
+            .postgres_url
+            .clone()
+            .or_else(|| std::env::var("COFFRE_TEST_POSTGRES_URL").ok())
+            .unwrap_or_else(|| "postgresql://postgres@127.0.0.1:5432/test".into()),
+        nodes: h.nodes.iter().map(|&n| n.max(1)).collect(),
+        openbao_binary: if openbao_nodes.is_empty() {
+            None
+        } else {
+            Some(targets::openbao_binary()?)
+        },
+        openbao_nodes: openbao_nodes.iter().map(|&n| n.max(1)).collect(),
+    })
 }
 
 /// `scheduler` runs in process (no server, no pinning): the core on a multi-threaded runtime.
@@ -233,11 +281,7 @@ fn run_in_process(
 async fn run(name: &str, suite: &Suite, common: &Common, pinning: pin::Pinning) -> Result<()> {
     let started = Instant::now();
     let binary = server::resolve_binary(&common.binary)?;
-    let opts = ServerOpts {
-        binary: binary.clone(),
-        audit: common.audit,
-        pinning: pinning.clone(),
-    };
+    let opts = ServerOpts::coffre(binary.clone(), common.audit, pinning.clone());
     let cfg = RunCfg {
         warmup: Duration::from_secs(common.warmup_secs),
         duration: Duration::from_secs(common.duration_secs.max(1)),
@@ -252,6 +296,7 @@ async fn run(name: &str, suite: &Suite, common: &Common, pinning: pin::Pinning) 
         Suite::AuditCompare(_) => suites::audit_compare(&opts, &cfg).await?,
         Suite::Namespaces(_) => suites::namespaces(&opts, &cfg).await?,
         Suite::Auth(_) => suites::auth(&opts, &cfg).await?,
+        Suite::Ha(h) => ha::ha(&opts, &cfg, &ha_plan(h)?).await?,
         Suite::Scheduler(_) | Suite::Leases(_) => {
             anyhow::bail!("the scheduler and leases suites run in process")
         }

@@ -91,7 +91,7 @@ pub async fn measure(opts: &ServerOpts, secrets: u64) -> Result<MemoryReport> {
     scenarios::setup_kv2(&mut srv).await?;
     let parts = ReqParts::new(srv.addr(), Some(&srv.ctx.load_token))?;
     let write = load::run(
-        srv.addr(),
+        &[srv.addr()],
         scenarios::kv2_writer(&parts, "secret/data/s"),
         32,
         Stop::Count(secrets),

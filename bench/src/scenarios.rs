@@ -386,7 +386,7 @@ async fn kv2_reader(srv: &Server, parts: ReqParts, namespace: &str) -> Result<Ma
 
 /// Writes sequence numbers `0..n` with 32 connections; fails on any error.
 async fn seed_with(srv: &Server, make: MakeReq, n: u64) -> Result<()> {
-    let st = load::run(srv.addr(), make, 32, Stop::Count(n), 0, Probe::default()).await?;
+    let st = load::run(&[srv.addr()], make, 32, Stop::Count(n), 0, Probe::default()).await?;
     if st.errors > 0 {
         bail!(
             "seeding: {} of {n} writes failed; first: {}",
@@ -457,6 +457,7 @@ pub async fn setup_kv2(srv: &mut Server) -> Result<()> {
         Some(&json!({"type": "kv", "options": {"version": "2"}})),
     )
     .await?;
+    ctx.wait_for_kv2("secret").await?;
     ctx.expect_ok(
         "PUT",
         "sys/policies/acl/bench",

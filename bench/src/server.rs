@@ -11,14 +11,30 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::pin::{self, Pinning};
+use crate::targets::{self, NodeFiles, Product, Storage};
 
 /// How to start a server.
 #[derive(Clone, Debug)]
 pub struct ServerOpts {
     pub binary: PathBuf,
-    /// Add `[[audit]] type = "file" path = "<tempdir>/audit.log"`.
+    /// Add a file audit device writing `<tempdir>/audit.log`.
     pub audit: bool,
     pub pinning: Pinning,
+    pub product: Product,
+    pub storage: Storage,
+}
+
+impl ServerOpts {
+    /// coffre on its embedded store (every suite but `ha`).
+    pub fn coffre(binary: PathBuf, audit: bool, pinning: Pinning) -> Self {
+        Self {
+            binary,
+            audit,
+            pinning,
+            product: Product::Coffre,
+            storage: Storage::Local,
+        }
+    }
 }
 
 pub fn resolve_binary(p: &Path) -> Result<PathBuf> {
@@ -35,11 +51,6 @@ pub fn resolve_binary(p: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// A TOML basic string literal (JSON string escapes are valid TOML escapes).
-fn toml_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
 /// The server's temp dir: config, data dir, log, audit log. Outlives server processes, so a
 /// server can be restarted on the same data.
 pub struct ServerDir {
@@ -51,24 +62,32 @@ pub struct ServerDir {
     pub audit_log: Option<PathBuf>,
 }
 
+fn free_port() -> Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
 impl ServerDir {
-    fn new(audit: bool) -> Result<Self> {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// A dir with node `node`'s configuration (`node` names it within a cluster).
+    fn new(opts: &ServerOpts, node: usize) -> Result<Self> {
+        let addr = free_port()?;
         let dir = tempfile::Builder::new().prefix("coffre-bench-").tempdir()?;
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(&data)?;
-        let config = dir.path().join("config.toml");
-        let mut text = format!(
-            "listen = \"{addr}\"\n\n[storage]\nbackend = \"embedded\"\npath = {}\n\n[tls]\ndisable = true\n",
-            toml_str(&data.display().to_string())
-        );
-        let audit_log = audit.then(|| dir.path().join("audit.log"));
-        if let Some(p) = &audit_log {
-            text.push_str(&format!(
-                "\n[[audit]]\ntype = \"file\"\npath = {}\n",
-                toml_str(&p.display().to_string())
-            ));
-        }
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        let audit_log = opts.audit.then(|| dir.path().join("audit.log"));
+        let text = targets::config_text(
+            opts.product,
+            &opts.storage,
+            &NodeFiles {
+                node,
+                addr,
+                cluster_addr: free_port()?,
+                dir: dir.path(),
+                audit_log: audit_log.as_deref(),
+            },
+        )?;
+        let config = dir.path().join(match opts.product {
+            Product::Coffre => "config.toml",
+            Product::OpenBao => "config.hcl",
+        });
         std::fs::write(&config, text)?;
         let log = dir.path().join("server.log");
         Ok(Self {
@@ -95,7 +114,8 @@ impl Drop for ServerProc {
 }
 
 impl ServerProc {
-    fn spawn(binary: &Path, dir: &ServerDir, pinning: &Pinning) -> Result<Self> {
+    fn spawn(opts: &ServerOpts, dir: &ServerDir) -> Result<Self> {
+        let (binary, pinning) = (opts.binary.as_path(), &opts.pinning);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -110,10 +130,14 @@ impl ServerProc {
         } else {
             Command::new(binary)
         };
-        cmd.arg("server")
-            .arg("--config")
-            .arg(&dir.config)
-            .stdin(Stdio::null())
+        match opts.product {
+            Product::Coffre => cmd.arg("server").arg("--config").arg(&dir.config),
+            Product::OpenBao => cmd
+                .arg("server")
+                .arg(format!("-config={}", dir.config.display()))
+                .env("BAO_LOG_LEVEL", "warn"),
+        };
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
         let child = cmd
@@ -199,6 +223,20 @@ impl ServerCtx {
         };
         Ok((status, v))
     }
+    /// Waits (10 s at most) until a KV v2 mount takes writes: OpenBao upgrades a new mount
+    /// in the background and refuses writes until it is done.
+    pub async fn wait_for_kv2(&self, mount: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let body = json!({"data": {"ready": "yes"}});
+        let path = format!("{mount}/data/bench-ready");
+        loop {
+            match self.call(&self.token, "POST", &path, Some(&body)).await? {
+                (200 | 204, _) => return Ok(()),
+                (s, v) if Instant::now() > deadline => bail!("POST /v1/{path} → {s} {v}"),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
     /// As the root token; fails unless 2xx.
     pub async fn expect_ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         self.expect_ok_as(&self.token, method, path, body).await
@@ -229,7 +267,19 @@ pub struct Server {
 impl Server {
     /// Fresh dir, start, init 1-of-1, unseal.
     pub async fn start(opts: &ServerOpts) -> Result<Self> {
-        let dir = ServerDir::new(opts.audit)?;
+        let mut srv = Self::start_node(opts, 0).await?;
+        srv.init().await?;
+        let st = srv.unseal().await?;
+        if st["sealed"] != json!(false) {
+            bail!("still sealed after unseal: {st}");
+        }
+        Ok(srv)
+    }
+
+    /// Node `node` of a cluster in a fresh dir, started and answering, not yet initialized
+    /// or unsealed (see [`Server::init`], [`Server::join`]).
+    pub async fn start_node(opts: &ServerOpts, node: usize) -> Result<Self> {
+        let dir = ServerDir::new(opts, node)?;
         let mut srv = Server {
             ctx: ServerCtx {
                 base: format!("http://{}", dir.addr),
@@ -245,33 +295,43 @@ impl Server {
             opts: opts.clone(),
         };
         srv.spawn().await?;
-        let init = srv
-            .ctx
-            .expect_ok(
-                "PUT",
-                "sys/init",
-                Some(&json!({"secret_shares": 1, "secret_threshold": 1})),
-            )
-            .await?;
-        srv.ctx.unseal_key = init["keys"][0]
-            .as_str()
-            .ok_or_else(|| anyhow!("sys/init: no keys: {init}"))?
-            .to_string();
-        srv.ctx.token = init["root_token"]
-            .as_str()
-            .ok_or_else(|| anyhow!("sys/init: no root_token"))?
-            .to_string();
-        srv.ctx.load_token = srv.ctx.token.clone();
-        let st = srv.unseal().await?;
-        if st["sealed"] != json!(false) {
-            bail!("still sealed after unseal: {st}");
-        }
         Ok(srv)
+    }
+
+    /// `sys/init` with one share; keeps the key and the root token. A coffre node of a
+    /// cluster answers 503 until an active node is elected: retried for 15 s.
+    pub async fn init(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let body = json!({"secret_shares": 1, "secret_threshold": 1});
+        let init = loop {
+            match self.ctx.call("", "PUT", "sys/init", Some(&body)).await? {
+                (200, v) => break v,
+                (503, _) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                (s, v) => bail!("PUT /v1/sys/init → {s} {v}"),
+            }
+        };
+        let key = init["keys"][0]
+            .as_str()
+            .ok_or_else(|| anyhow!("sys/init: no keys: {init}"))?;
+        let token = init["root_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("sys/init: no root_token"))?;
+        self.use_keys(key, token);
+        Ok(())
+    }
+
+    /// Takes the cluster's unseal key and root token (another node initialized it).
+    pub fn use_keys(&mut self, unseal_key: &str, root_token: &str) {
+        self.ctx.unseal_key = unseal_key.to_string();
+        self.ctx.token = root_token.to_string();
+        self.ctx.load_token = root_token.to_string();
     }
 
     /// Spawns the process and waits until `sys/seal-status` answers.
     async fn spawn(&mut self) -> Result<()> {
-        let proc = ServerProc::spawn(&self.opts.binary, &self.dir, &self.opts.pinning)?;
+        let proc = ServerProc::spawn(&self.opts, &self.dir)?;
         self.proc = Some(proc);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -324,7 +384,8 @@ impl Server {
     /// What the load generator samples around a measured window.
     pub fn probe(&self) -> Result<crate::load::Probe> {
         Ok(crate::load::Probe {
-            server_pid: Some(self.pid()?),
+            server_pids: vec![self.pid()?],
+            storage_cpu: matches!(self.opts.storage, Storage::Postgres { .. }),
             server_cpu: self.opts.pinning.server_cpu,
             load_cpu: self.opts.pinning.load_cpu,
         })
@@ -415,4 +476,26 @@ pub fn rss_kib(pid: u32) -> Result<(u64, u64)> {
             .ok_or_else(|| anyhow!("no {name} in /proc/{pid}/status"))
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// utime + stime of every PostgreSQL process on the machine (`comm` = `postgres`), in clock
+/// ticks: the database's share of a run's work (its sessions are long-lived pooled
+/// connections, so few exit inside a window).
+pub fn postgres_cpu_ticks() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
+        })
+        .filter_map(|e| stat_ticks(&e.path().join("stat").display().to_string()).ok())
+        .sum()
 }

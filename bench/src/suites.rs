@@ -2,13 +2,14 @@
 //! `kv-v1`, `kv-v2`, `audit-compare` and `kv-all` (the former `all`).
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
-use crate::load::{self, Stop};
+use crate::load::{self, Probe, Stop};
 use crate::report::{self, Row};
 use crate::scenarios::{self, Scenario};
 use crate::server::{Server, ServerOpts};
@@ -22,6 +23,25 @@ pub struct RunCfg {
     pub conns: Vec<usize>,
 }
 
+/// Where a run's load goes: the server that prepares each scenario (seed data, keys), the
+/// addresses the connections are shared out over (every node of a cluster), and whose CPU
+/// time is charged.
+pub struct Target<'a> {
+    pub primary: &'a Server,
+    pub addrs: Vec<SocketAddr>,
+    pub probe: Probe,
+}
+
+impl<'a> Target<'a> {
+    pub fn single(srv: &'a Server) -> Result<Self> {
+        Ok(Self {
+            primary: srv,
+            addrs: vec![srv.addr()],
+            probe: srv.probe()?,
+        })
+    }
+}
+
 /// Prepares and runs each scenario at each connection count on `srv`. `run_no` numbers the
 /// runs on one server (it keeps generated write keys distinct across runs).
 pub async fn run_scenarios(
@@ -31,11 +51,21 @@ pub async fn run_scenarios(
     cfg: &RunCfg,
     run_no: &mut u64,
 ) -> Result<Vec<Row>> {
-    let probe = srv.probe()?;
+    run_scenarios_on(&Target::single(srv)?, scenarios, conns, cfg, run_no).await
+}
+
+/// [`run_scenarios`] on a [`Target`].
+pub async fn run_scenarios_on(
+    target: &Target<'_>,
+    scenarios: &[Scenario],
+    conns: &[usize],
+    cfg: &RunCfg,
+    run_no: &mut u64,
+) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &sc in scenarios {
         let make = sc
-            .prepare(srv)
+            .prepare(target.primary)
             .await
             .with_context(|| format!("prepare {}", sc.name()))?;
         for &c in conns {
@@ -47,7 +77,7 @@ pub async fn run_scenarios(
             );
             *run_no += 1;
             let stats = load::run(
-                srv.addr(),
+                &target.addrs,
                 make.clone(),
                 c,
                 Stop::Timed {
@@ -55,7 +85,7 @@ pub async fn run_scenarios(
                     duration: cfg.duration,
                 },
                 *run_no,
-                probe,
+                target.probe.clone(),
             )
             .await?;
             rows.push(Row {

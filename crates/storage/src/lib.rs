@@ -18,6 +18,7 @@ mod embedded;
 mod memory;
 mod postgres;
 mod postgres_ha;
+mod postgres_sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod value_cache;

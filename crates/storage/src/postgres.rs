@@ -37,6 +37,7 @@ use tokio_postgres::types::ToSql;
 /// Statement parameters of mixed types.
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
+use crate::postgres_sql::Sql;
 use crate::{Backend, Op, Result, StorageError};
 
 /// The schema version this build writes.
@@ -89,6 +90,8 @@ pub(crate) struct Tables {
     pub(crate) channel: String,
     /// The advisory lock key of the election (one per schema).
     pub(crate) lock_key: i64,
+    /// The request path's statements on these tables.
+    pub(crate) sql: Sql,
 }
 
 impl Tables {
@@ -98,10 +101,12 @@ impl Tables {
             None => t.to_string(),
         };
         let lock_key = lock_key(schema.unwrap_or(""));
+        let (kv, leader) = (q("coffre_kv"), q("coffre_leader"));
         Tables {
-            kv: q("coffre_kv"),
+            sql: Sql::new(&kv, &leader),
+            kv,
             version: q("coffre_schema"),
-            leader: q("coffre_leader"),
+            leader,
             nodes: q("coffre_nodes"),
             channel: format!("coffre_{:016x}", lock_key as u64),
             lock_key,
@@ -365,10 +370,7 @@ impl PostgresBackend {
             return Err(StorageError::Standby);
         }
         let current = tx
-            .prepare_cached(&format!(
-                "SELECT 1 FROM {} WHERE id = 1 AND term = $1 FOR SHARE",
-                self.tables.leader
-            ))
+            .prepare_cached(&self.tables.sql.fence)
             .await
             .map_err(|e| pg_err(&e))?;
         if tx
@@ -389,13 +391,14 @@ impl PostgresBackend {
         tx: &deadpool_postgres::Transaction<'_>,
         keys: impl Iterator<Item = &'k str>,
     ) -> Result<()> {
-        for payload in notify_payloads(keys) {
-            tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&self.tables.channel, &payload],
-            )
+        let notify = tx
+            .prepare_cached(&self.tables.sql.notify)
             .await
             .map_err(|e| pg_err(&e))?;
+        for payload in notify_payloads(keys) {
+            tx.execute(&notify, &[&self.tables.channel, &payload])
+                .await
+                .map_err(|e| pg_err(&e))?;
         }
         Ok(())
     }
@@ -411,7 +414,7 @@ impl PostgresBackend {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
         self.fenced(&tx).await?;
-        let changed = swap(&*tx, &self.tables.kv, key, expected, new)
+        let changed = swap(&tx, &self.tables.sql, key, expected, new)
             .await
             .map_err(|e| pg_err(&e))?;
         if changed {
@@ -424,58 +427,47 @@ impl PostgresBackend {
     /// Keys starting with `prefix`, in order, at most `limit`.
     async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         let client = self.client().await?;
+        let scan = client
+            .prepare_cached(&self.tables.sql.scan)
+            .await
+            .map_err(|e| pg_err(&e))?;
         let rows = client
-            .query(
-                &format!(
-                    "SELECT key FROM {} WHERE key >= $1 AND starts_with(key, $1) ORDER BY key",
-                    self.tables.kv
-                ),
-                &[&prefix],
-            )
+            .query(&scan, &[&prefix])
             .await
             .map_err(|e| pg_err(&e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }
 
-/// Compare-and-swap of `key` in `table` as one statement, on a connection or in a
-/// transaction: whether it applied.
+/// Compare-and-swap of `key` as one statement, on a connection or in a transaction: whether
+/// it applied.
 async fn swap(
-    db: &impl tokio_postgres::GenericClient,
-    table: &str,
+    db: &impl deadpool_postgres::GenericClient,
+    sql: &Sql,
     key: &str,
     expected: Option<&[u8]>,
     new: Option<Vec<u8>>,
 ) -> Result<bool, tokio_postgres::Error> {
-    let t = table;
     match (expected, new) {
-        (None, Some(v)) => db
-            .execute(
-                &format!(
-                    "INSERT INTO {t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"
-                ),
-                &[&key as &(dyn ToSql + Sync), &v] as &Params<'_>,
-            )
-            .await
-            .map(|n| n == 1),
-        (None, None) => db
-            .query_opt(&format!("SELECT 1 FROM {t} WHERE key = $1"), &[&key])
-            .await
-            .map(|row| row.is_none()),
-        (Some(e), Some(v)) => db
-            .execute(
-                &format!("UPDATE {t} SET value = $3 WHERE key = $1 AND value = $2"),
-                &[&key as &(dyn ToSql + Sync), &e, &v] as &Params<'_>,
-            )
-            .await
-            .map(|n| n == 1),
-        (Some(e), None) => db
-            .execute(
-                &format!("DELETE FROM {t} WHERE key = $1 AND value = $2"),
-                &[&key as &(dyn ToSql + Sync), &e] as &Params<'_>,
-            )
-            .await
-            .map(|n| n == 1),
+        (None, Some(v)) => {
+            let st = db.prepare_cached(&sql.insert_new).await?;
+            let params: &Params<'_> = &[&key, &v];
+            db.execute(&st, params).await.map(|n| n == 1)
+        }
+        (None, None) => {
+            let st = db.prepare_cached(&sql.exists).await?;
+            db.query_opt(&st, &[&key]).await.map(|row| row.is_none())
+        }
+        (Some(e), Some(v)) => {
+            let st = db.prepare_cached(&sql.update_if).await?;
+            let params: &Params<'_> = &[&key, &e, &v];
+            db.execute(&st, params).await.map(|n| n == 1)
+        }
+        (Some(e), None) => {
+            let st = db.prepare_cached(&sql.delete_if).await?;
+            let params: &Params<'_> = &[&key, &e];
+            db.execute(&st, params).await.map(|n| n == 1)
+        }
     }
 }
 
@@ -483,11 +475,12 @@ async fn swap(
 impl Backend for PostgresBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let client = self.client().await?;
+        let get = client
+            .prepare_cached(&self.tables.sql.get)
+            .await
+            .map_err(|e| pg_err(&e))?;
         let row = client
-            .query_opt(
-                &format!("SELECT value FROM {} WHERE key = $1", self.tables.kv),
-                &[&key],
-            )
+            .query_opt(&get, &[&key])
             .await
             .map_err(|e| pg_err(&e))?;
         Ok(row.map(|r| r.get(0)))
@@ -502,21 +495,13 @@ impl Backend for PostgresBackend {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        // One level below `prefix`, computed by the database: the part of each key after the
-        // prefix, cut after its first `/`.
         let client = self.client().await?;
+        let list = client
+            .prepare_cached(&self.tables.sql.list)
+            .await
+            .map_err(|e| pg_err(&e))?;
         let rows = client
-            .query(
-                &format!(
-                    "SELECT DISTINCT CASE WHEN strpos(rest, '/') > 0 \
-                       THEN left(rest, strpos(rest, '/')) ELSE rest END COLLATE \"C\" AS name \
-                     FROM (SELECT substr(key, length($1) + 1) AS rest FROM {} \
-                           WHERE key >= $1 AND starts_with(key, $1)) AS below \
-                     WHERE rest <> '' ORDER BY name",
-                    self.tables.kv
-                ),
-                &[&prefix],
-            )
+            .query(&list, &[&prefix])
             .await
             .map_err(|e| pg_err(&e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -529,16 +514,12 @@ impl Backend for PostgresBackend {
     async fn scan_range(&self, start: &str, end: &str, limit: usize) -> Result<Vec<String>> {
         let client = self.client().await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT key FROM {} WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
-                    self.tables.kv
-                ),
-                &[&start as &(dyn ToSql + Sync), &end, &limit] as &Params<'_>,
-            )
+        let range = client
+            .prepare_cached(&self.tables.sql.scan_range)
             .await
             .map_err(|e| pg_err(&e))?;
+        let params: &Params<'_> = &[&start, &end, &limit];
+        let rows = client.query(&range, params).await.map_err(|e| pg_err(&e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
@@ -553,7 +534,7 @@ impl Backend for PostgresBackend {
         }
         let client = self.client().await?;
         // Each case is one statement: atomic without a transaction of our own.
-        swap(&**client, &self.tables.kv, key, expected, new)
+        swap(&client, &self.tables.sql, key, expected, new)
             .await
             .map_err(|e| pg_err(&e))
     }
@@ -569,15 +550,11 @@ impl Backend for PostgresBackend {
             self.fenced(&tx).await?;
         }
         let put = tx
-            .prepare_cached(&format!(
-                "INSERT INTO {} (key, value) VALUES ($1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                self.tables.kv
-            ))
+            .prepare_cached(&self.tables.sql.put)
             .await
             .map_err(|e| pg_err(&e))?;
         let delete = tx
-            .prepare_cached(&format!("DELETE FROM {} WHERE key = $1", self.tables.kv))
+            .prepare_cached(&self.tables.sql.delete)
             .await
             .map_err(|e| pg_err(&e))?;
         for op in &ops {
