@@ -75,7 +75,7 @@ fn coffre_config(storage: &Storage, f: &NodeFiles<'_>) -> String {
         )),
         Storage::Postgres { url, name, ha } => {
             text.push_str(&format!(
-                "[storage]\nbackend = \"postgres\"\nurl = {}\nschema = {}\npool_size = {POOL}\n",
+                "[storage]\nbackend = \"postgres\"\nurl = {}\nschema = {}\npool_size = {POOL}\ntls_mode = \"disable\"\n",
                 quoted(url),
                 quoted(name)
             ));
@@ -114,8 +114,8 @@ fn openbao_config(storage: &Storage, f: &NodeFiles<'_>) -> Result<String> {
             ));
         }
         Storage::Postgres { url, name, ha } => {
-            // pgx tries TLS unless told not to; the bench's database is on loopback, as
-            // coffre's connection is. As many pooled connections as coffre's, kept open: Go's
+            // pgx tries TLS unless told not to; the bench's database is on loopback, and
+            // coffre's connection to it has TLS off too (`tls_mode`). As many pooled connections as coffre's, kept open: Go's
             // default keeps two idle, so each burst would open (fork) new PostgreSQL sessions.
             let url = with_sslmode_disable(url);
             text.push_str(&format!(

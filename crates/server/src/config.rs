@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use coffre_storage::{PgTls, TlsMode};
 use serde::Deserialize;
 
 /// Default listen address, as Vault.
@@ -115,6 +116,15 @@ pub struct StorageConfig {
     pub connect_timeout: Option<String>,
     /// The PostgreSQL schema to keep coffre's tables in (default: the connection's, `public`).
     pub schema: Option<String>,
+    /// TLS to PostgreSQL, libpq's `sslmode` names: `disable`, `prefer` (default), `require`,
+    /// `verify-ca`, `verify-full`. May be given in the URL instead (`?sslmode=`), not both.
+    pub tls_mode: Option<String>,
+    /// PEM file of the CAs that sign the database's certificate (URL: `sslrootcert`).
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate and key for PostgreSQL's `cert` authentication (URL: `sslcert`,
+    /// `sslkey`).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
     /// Data directory for the embedded backend.
     pub path: Option<PathBuf>,
     /// Page cache of the embedded backend, in MiB (default 64).
@@ -207,6 +217,42 @@ impl HttpConfig {
 fn default_listen() -> String {
     DEFAULT_LISTEN.into()
 }
+impl StorageConfig {
+    /// The TLS settings of the PostgreSQL backend: the URL's (`url_tls`) with the `tls_*`
+    /// keys, each given in one place or the other.
+    fn pg_tls(&self, url: &str, url_tls: PgTls) -> anyhow::Result<PgTls> {
+        let has = |name: &str| url.contains(&format!("{name}="));
+        let both = |key: &str, param: &str, set: bool| {
+            if set && has(param) {
+                anyhow::bail!("[storage] {key} and the url's {param} both set: keep one");
+            }
+            Ok(())
+        };
+        both("tls_mode", "sslmode", self.tls_mode.is_some())?;
+        both("tls_ca_file", "sslrootcert", self.tls_ca_file.is_some())?;
+        both("tls_cert_file", "sslcert", self.tls_cert_file.is_some())?;
+        both("tls_key_file", "sslkey", self.tls_key_file.is_some())?;
+        let mode = match self.tls_mode.as_deref() {
+            None => url_tls.mode,
+            Some(m) => TlsMode::parse(m).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "[storage] tls_mode {m:?}: expected disable, prefer, require, verify-ca or verify-full"
+                )
+            })?,
+        };
+        let client_cert = match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => url_tls.client_cert,
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            _ => anyhow::bail!("[storage] tls_cert_file and tls_key_file go together"),
+        };
+        Ok(PgTls {
+            mode,
+            ca_file: self.tls_ca_file.clone().or(url_tls.ca_file),
+            client_cert,
+        })
+    }
+}
+
 fn default_backend() -> String {
     "embedded".into()
 }
@@ -331,8 +377,9 @@ impl Config {
                             })?,
                     ),
                 };
+                let from_url = coffre_storage::PostgresConfig::from_url(&url)
+                    .map_err(|e| anyhow::anyhow!("[storage] url: {e}"))?;
                 StorageChoice::Postgres(coffre_storage::PostgresConfig {
-                    url,
                     pool_size: match self.storage.pool_size {
                         Some(0) => anyhow::bail!("[storage] pool_size must be at least 1"),
                         Some(n) => n,
@@ -340,6 +387,8 @@ impl Config {
                     },
                     connect_timeout,
                     schema: self.storage.schema.clone(),
+                    tls: self.storage.pg_tls(&url, from_url.tls.clone())?,
+                    ..from_url
                 })
             }
             other => anyhow::bail!(
@@ -520,6 +569,59 @@ mod tests {
             "[storage]\nbackend = \"postgres\"\nurl = \"x\"\nconnect_timeout = \"soon\"\n[tls]\ndisable = true\n",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn postgres_tls_from_the_url_or_the_storage_keys() {
+        let pg = |extra: &str, url: &str| {
+            parse(&format!(
+                "[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\n{extra}[tls]\ndisable = true\n"
+            ))
+            .map(|v| match v.storage {
+                StorageChoice::Postgres(pg) => pg,
+                _ => panic!("postgres expected"),
+            })
+        };
+        let d = pg("", "postgresql://c@db/coffre").expect("valid");
+        assert_eq!(d.tls.mode, TlsMode::Prefer, "libpq's default");
+        let u = pg(
+            "",
+            "postgresql://c@db/coffre?sslmode=verify-full&sslrootcert=/ca.pem",
+        )
+        .expect("valid");
+        assert_eq!(
+            u.url, "postgresql://c@db/coffre",
+            "the driver never sees sslmode"
+        );
+        assert_eq!(u.tls.mode, TlsMode::VerifyFull);
+        assert_eq!(u.tls.ca_file, Some(PathBuf::from("/ca.pem")));
+        let k = pg(
+            "tls_mode = \"verify-ca\"\ntls_ca_file = \"/ca.pem\"\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n",
+            "postgresql://c@db/coffre",
+        )
+        .expect("valid");
+        assert_eq!(k.tls.mode, TlsMode::VerifyCa);
+        assert_eq!(
+            k.tls.client_cert,
+            Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem")))
+        );
+        for (extra, url, says) in [
+            (
+                "tls_mode = \"disable\"\n",
+                "postgresql://db/x?sslmode=require",
+                "both set",
+            ),
+            ("tls_mode = \"allow\"\n", "postgresql://db/x", "\"allow\""),
+            ("", "postgresql://db/x?sslmode=allow", "\"allow\""),
+            (
+                "tls_cert_file = \"/c.pem\"\n",
+                "postgresql://db/x",
+                "go together",
+            ),
+        ] {
+            let err = pg(extra, url).expect_err(says);
+            assert!(err.to_string().contains(says), "{extra} {url}: {err}");
         }
     }
 

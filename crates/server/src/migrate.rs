@@ -69,10 +69,9 @@ impl Endpoint {
             }
             Endpoint::Postgres { url, schema } => Arc::new(
                 PostgresBackend::open(&PostgresConfig {
-                    url: url.clone(),
                     pool_size: 4,
-                    connect_timeout: std::time::Duration::from_secs(10),
                     schema: schema.clone(),
+                    ..PostgresConfig::from_url(url)?
                 })
                 .await
                 .context("opening the PostgreSQL storage")?,

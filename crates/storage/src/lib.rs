@@ -19,6 +19,7 @@ mod memory;
 mod postgres;
 mod postgres_ha;
 mod postgres_sql;
+mod postgres_tls;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod value_cache;
@@ -29,6 +30,7 @@ pub use embedded::{
 pub use memory::InMemoryBackend;
 pub use postgres::{PostgresBackend, PostgresConfig};
 pub use postgres_ha::{Change, Ha, LeaderInfo, Member, NodeInfo};
+pub use postgres_tls::{PgTls, PgTlsParams, TlsMode, split_tls_params};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

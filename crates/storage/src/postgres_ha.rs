@@ -26,7 +26,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::Result;
 use crate::postgres::{NOTIFY_EVERYTHING, PostgresBackend, connect_config, pg_err};
@@ -244,12 +244,17 @@ async fn bounded<T>(
 /// A dedicated connection's two halves.
 type Session = (
     tokio_postgres::Client,
-    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    tokio_postgres::Connection<
+        tokio_postgres::Socket,
+        <tokio_postgres_rustls::MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<
+            tokio_postgres::Socket,
+        >>::Stream,
+    >,
 );
 
 async fn connect(backend: &PostgresBackend, application: &str) -> Result<Session, String> {
     let config = connect_config(&backend.config, application).map_err(|e| e.to_string())?;
-    bounded(CHECK_TIMEOUT, config.connect(NoTls)).await
+    bounded(CHECK_TIMEOUT, config.connect(backend.tls.clone())).await
 }
 
 /// One session of the election: heartbeat, try for the lock until it is held (then bump the

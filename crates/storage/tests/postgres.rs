@@ -25,6 +25,7 @@ fn config(url: &str, schema: &str) -> PostgresConfig {
         pool_size: 4,
         connect_timeout: Duration::from_secs(5),
         schema: Some(schema.to_string()),
+        tls: Default::default(),
     }
 }
 
@@ -119,6 +120,7 @@ async fn a_bad_url_or_an_unreachable_database_is_a_clear_error() {
         pool_size: 1,
         connect_timeout: Duration::from_secs(2),
         schema: None,
+        tls: Default::default(),
     })
     .await
     .expect_err("unreachable");
@@ -128,6 +130,7 @@ async fn a_bad_url_or_an_unreachable_database_is_a_clear_error() {
         pool_size: 1,
         connect_timeout: Duration::from_secs(2),
         schema: None,
+        tls: Default::default(),
     })
     .await
     .expect_err("bad url");
@@ -277,5 +280,116 @@ async fn one_leader_at_a_time_fenced_writes_and_a_takeover_within_five_seconds()
     })
     .await;
     drop(follower);
+    drop_schema(&url, &schema).await;
+}
+
+/// The machine's server certificate, when the database has TLS on and its certificate file
+/// can be read here (the test runs on the database's machine); None, with a visible SKIPPED
+/// line, otherwise.
+async fn server_certificate(url: &str, test: &str) -> Option<std::path::PathBuf> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let show = |what: &'static str| {
+        let client = &client;
+        async move {
+            let row = client.query_one(what, &[]).await.expect(what);
+            row.get::<_, String>(0)
+        }
+    };
+    if show("SHOW ssl").await != "on" {
+        eprintln!("SKIPPED {test}: the database has ssl = off");
+        return None;
+    }
+    let path = std::path::PathBuf::from(show("SHOW ssl_cert_file").await);
+    if std::fs::read(&path).is_err() {
+        eprintln!(
+            "SKIPPED {test}: cannot read the server certificate {}",
+            path.display()
+        );
+        return None;
+    }
+    Some(path)
+}
+
+/// Whether every session of `application` is encrypted, and how many there are.
+async fn sessions_encrypted(url: &str, application: &str) -> (bool, i64) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT coalesce(bool_and(s.ssl), false), count(*) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+            &[&application],
+        )
+        .await
+        .expect("pg_stat_ssl");
+    (row.get(0), row.get(1))
+}
+
+/// `url` with `host` instead of its host and an `application_name` to find its sessions by.
+fn tls_url(url: &str, host: &str, application: &str) -> String {
+    let with_host = url.replacen("127.0.0.1", host, 1);
+    let sep = if with_host.contains('?') { '&' } else { '?' };
+    format!("{with_host}{sep}application_name={application}")
+}
+
+#[tokio::test]
+async fn tls_modes_encrypt_and_check_the_certificate_as_libpq() {
+    use coffre_storage::{PgTls, TlsMode};
+    let test = "tls_modes_encrypt_and_check_the_certificate_as_libpq";
+    let Some(url) = url(test) else { return };
+    let Some(cert) = server_certificate(&url, test).await else {
+        return;
+    };
+    let schema = schema_name();
+    let open = |host: &str, mode: TlsMode, ca: Option<std::path::PathBuf>| {
+        let application = format!("coffre_tls_{}", uuid_like());
+        let cfg = PostgresConfig {
+            tls: PgTls {
+                mode,
+                ca_file: ca,
+                client_cert: None,
+            },
+            ..config(&tls_url(&url, host, &application), &schema)
+        };
+        async move { (PostgresBackend::open(&cfg).await, application) }
+    };
+
+    // require: encrypted, certificate unchecked.
+    let (b, app) = open("127.0.0.1", TlsMode::Require, None).await;
+    let b = b.expect("require");
+    b.put("tls/k", b"v".to_vec()).await.expect("put");
+    assert_eq!(sessions_encrypted(&url, &app).await, (true, 1));
+    drop(b);
+    // disable: in the clear.
+    let (b, app) = open("127.0.0.1", TlsMode::Disable, None).await;
+    let b = b.expect("disable");
+    assert_eq!(b.get("tls/k").await.expect("get"), Some(b"v".to_vec()));
+    assert_eq!(sessions_encrypted(&url, &app).await, (false, 1));
+    drop(b);
+    // verify-full against public roots (Debian's bundle; the system's roots may include the
+    // machine's own self-signed certificate through /etc/ssl/certs): not trusted.
+    let public = std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt");
+    if public.exists() {
+        let (err, _) = open("localhost", TlsMode::VerifyFull, Some(public)).await;
+        let err = err.expect_err("an untrusted certificate");
+        assert!(err.to_string().contains("certificate"), "{err}");
+    } else {
+        eprintln!("SKIPPED the untrusted-certificate case: no /etc/ssl/certs/ca-certificates.crt");
+    }
+    // verify-ca with the certificate as the CA: trusted; its name (localhost) is not checked.
+    let (b, app) = open("127.0.0.1", TlsMode::VerifyCa, Some(cert.clone())).await;
+    let _verified = b.expect("verify-ca");
+    assert_eq!(sessions_encrypted(&url, &app).await, (true, 1));
+    // verify-full checks the name too: right for localhost, wrong for 127.0.0.1.
+    let (b, _) = open("localhost", TlsMode::VerifyFull, Some(cert.clone())).await;
+    b.expect("verify-full to the certificate's name");
+    let (err, _) = open("127.0.0.1", TlsMode::VerifyFull, Some(cert)).await;
+    let err = err.expect_err("a name the certificate does not carry");
+    assert!(err.to_string().contains("certificate"), "{err}");
     drop_schema(&url, &schema).await;
 }
