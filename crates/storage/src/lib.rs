@@ -17,6 +17,7 @@ use std::ops::Bound;
 mod embedded;
 mod memory;
 mod postgres;
+mod postgres_group;
 mod postgres_ha;
 mod postgres_sql;
 mod postgres_tls;

@@ -9,8 +9,9 @@
 //!
 //! **Durability**: every write is a statement or a transaction committed before `Ok` returns;
 //! with PostgreSQL's default `synchronous_commit = on` a committed transaction is on disk (and
-//! on a synchronous replica, when one is configured). Concurrent writes are group-committed
-//! by PostgreSQL itself.
+//! on a synchronous replica, when one is configured). Concurrent batches are written in one
+//! transaction each group ([`crate::postgres_group`]); a batch is acknowledged when its group's
+//! transaction is committed.
 //!
 //! **Schema**: coffre creates it and records its version in `coffre_schema`; a database whose
 //! schema is newer than this build knows is refused rather than written to. Version 2 adds
@@ -36,6 +37,7 @@ use tokio_postgres::types::ToSql;
 /// Statement parameters of mixed types.
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
+use crate::postgres_group::GroupCommitter;
 use crate::postgres_sql::Sql;
 use crate::postgres_tls::{self, PgTls};
 use crate::{Backend, Op, Result, StorageError};
@@ -175,6 +177,9 @@ pub struct PostgresBackend {
     pub(crate) fence: Arc<Fence>,
     /// The connector of the dedicated sessions (election, change feed).
     pub(crate) tls: tokio_postgres_rustls::MakeRustlsConnect,
+    writer: Arc<Writer>,
+    /// Where [`Backend::batch`] goes: concurrent batches share transactions.
+    group: GroupCommitter,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -227,6 +232,14 @@ fn with_causes(e: &tokio_postgres::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// A pooled connection, or why there is none.
+async fn client_of(pool: &Pool) -> Result<deadpool_postgres::Object> {
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(b) => pg_err(&b),
+        other => unavailable(format!("no connection: {other}")),
+    })
 }
 
 /// A libpq configuration with coffre's connection settings.
@@ -306,12 +319,26 @@ impl PostgresBackend {
         if let Some(s) = config.schema.as_deref().filter(|s| !valid_schema(s)) {
             return Err(db_err(format!("invalid schema name {s:?}")));
         }
+        let tables = Tables::new(config.schema.as_deref());
+        let fence = Arc::new(Fence::default());
+        let writer = Arc::new(Writer {
+            pool: pool.clone(),
+            tables: tables.clone(),
+            fence: fence.clone(),
+        });
+        let committing = writer.clone();
+        let group = GroupCommitter::spawn(move |ops| {
+            let writer = committing.clone();
+            async move { writer.commit(ops).await }
+        });
         let backend = PostgresBackend {
             pool,
-            tables: Tables::new(config.schema.as_deref()),
+            tables,
             config: config.clone(),
-            fence: Arc::new(Fence::default()),
+            fence,
             tls,
+            writer,
+            group,
         };
         backend.migrate(config.schema.as_deref()).await?;
         Ok(backend)
@@ -324,10 +351,7 @@ impl PostgresBackend {
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(b) => pg_err(&b),
-            other => unavailable(format!("no connection: {other}")),
-        })
+        client_of(&self.pool).await
     }
 
     /// Creates the tables or brings them to this build's version, refusing a newer schema.
@@ -404,6 +428,50 @@ impl PostgresBackend {
         tx.commit().await.map_err(|e| pg_err(&e))
     }
 
+    /// [`Backend::compare_and_swap`] of a node of several: the same statements, inside a
+    /// fenced and announced transaction.
+    async fn compare_and_swap_fenced(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
+        self.writer.fenced(&tx).await?;
+        let changed = swap(&tx, &self.tables.sql, key, expected, new)
+            .await
+            .map_err(|e| pg_err(&e))?;
+        if changed {
+            self.writer.announce(&tx, std::iter::once(key)).await?;
+        }
+        tx.commit().await.map_err(|e| pg_err(&e))?;
+        Ok(changed)
+    }
+
+    /// Keys starting with `prefix`, in order, at most `limit`.
+    async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        let scan = client
+            .prepare_cached(&self.tables.sql.scan)
+            .await
+            .map_err(|e| pg_err(&e))?;
+        let rows = client
+            .query(&scan, &[&prefix])
+            .await
+            .map_err(|e| pg_err(&e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+/// What write transactions need, shared by the backend and its group committer.
+pub(crate) struct Writer {
+    pool: Pool,
+    tables: Tables,
+    fence: Arc<Fence>,
+}
+
+impl Writer {
     /// Inside a write transaction of a node of several: holds the leader row in share mode
     /// and checks this node's term is current. Refused ([`StorageError::Standby`]) when it is
     /// not, and nothing is written.
@@ -446,39 +514,37 @@ impl PostgresBackend {
         Ok(())
     }
 
-    /// [`Backend::compare_and_swap`] of a node of several: the same statements, inside a
-    /// fenced and announced transaction.
-    async fn compare_and_swap_fenced(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<Vec<u8>>,
-    ) -> Result<bool> {
-        let mut client = self.client().await?;
+    /// One group's operations in one transaction (fenced and announced on a node of
+    /// several).
+    async fn commit(&self, ops: Vec<Op>) -> Result<()> {
+        let mut client = client_of(&self.pool).await?;
         let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
-        self.fenced(&tx).await?;
-        let changed = swap(&tx, &self.tables.sql, key, expected, new)
-            .await
-            .map_err(|e| pg_err(&e))?;
-        if changed {
-            self.announce(&tx, std::iter::once(key)).await?;
+        let several = self.fence.enabled();
+        if several {
+            self.fenced(&tx).await?;
         }
-        tx.commit().await.map_err(|e| pg_err(&e))?;
-        Ok(changed)
-    }
-
-    /// Keys starting with `prefix`, in order, at most `limit`.
-    async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        let client = self.client().await?;
-        let scan = client
-            .prepare_cached(&self.tables.sql.scan)
+        let put = tx
+            .prepare_cached(&self.tables.sql.put)
             .await
             .map_err(|e| pg_err(&e))?;
-        let rows = client
-            .query(&scan, &[&prefix])
+        let delete = tx
+            .prepare_cached(&self.tables.sql.delete)
             .await
             .map_err(|e| pg_err(&e))?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        for op in &ops {
+            match op {
+                Op::Put(k, v) => {
+                    tx.execute(&put, &[k as &(dyn ToSql + Sync), v] as &Params<'_>)
+                        .await
+                }
+                Op::Delete(k) => tx.execute(&delete, &[k]).await,
+            }
+            .map_err(|e| pg_err(&e))?;
+        }
+        if several {
+            self.announce(&tx, ops.iter().map(Op::key)).await?;
+        }
+        tx.commit().await.map_err(|e| pg_err(&e))
     }
 }
 
@@ -586,34 +652,7 @@ impl Backend for PostgresBackend {
         if ops.is_empty() {
             return Ok(());
         }
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
-        let several = self.fence.enabled();
-        if several {
-            self.fenced(&tx).await?;
-        }
-        let put = tx
-            .prepare_cached(&self.tables.sql.put)
-            .await
-            .map_err(|e| pg_err(&e))?;
-        let delete = tx
-            .prepare_cached(&self.tables.sql.delete)
-            .await
-            .map_err(|e| pg_err(&e))?;
-        for op in &ops {
-            match op {
-                Op::Put(k, v) => {
-                    tx.execute(&put, &[k as &(dyn ToSql + Sync), v] as &Params<'_>)
-                        .await
-                }
-                Op::Delete(k) => tx.execute(&delete, &[k]).await,
-            }
-            .map_err(|e| pg_err(&e))?;
-        }
-        if several {
-            self.announce(&tx, ops.iter().map(Op::key)).await?;
-        }
-        tx.commit().await.map_err(|e| pg_err(&e))
+        self.group.commit(ops).await
     }
 
     fn kind(&self) -> &'static str {
