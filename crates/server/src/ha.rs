@@ -190,11 +190,26 @@ async fn follow_role(mut role: tokio::sync::watch::Receiver<bool>, core: Arc<Cor
                 Ok(()) => {
                     tracing::info!(active = want, "role changed");
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, active = want, "could not change role; retrying");
+                Err(e) if want => {
+                    tracing::warn!(error = %e, "could not become active; retrying");
                     tokio::time::sleep(RETRY).await;
-                    if *role.borrow() != want {
+                    if !*role.borrow() {
                         break;
+                    }
+                }
+                Err(e) => {
+                    // Stepped down, but the state the next active node writes could not be
+                    // read again (the storage is down): read it until it can be, as long as
+                    // this node stays a standby.
+                    tracing::warn!(error = %e, "stepped down; reloading the state failed, retrying");
+                    while !*role.borrow() {
+                        tokio::time::sleep(RETRY).await;
+                        match core.reload().await {
+                            Ok(()) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "reloading the state failed; retrying")
+                            }
+                        }
                     }
                 }
             }
