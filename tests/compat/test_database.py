@@ -118,6 +118,19 @@ def scenario(url: str, token: str, db: dict) -> dict:
     with pytest.raises(hvac.exceptions.InvalidRequest):
         client.sys.read_lease(lease_id)
     gone = not db["login"](user, pw)
+    # revoke-prefix and revoke-force through hvac: both answer 204 and the leases go.
+    prefix_ids = [dbs.generate_credentials("app", mount_point=mount)["lease_id"] for _ in range(2)]
+    by_prefix = client.sys.revoke_prefix(f"{mount}/creds/app")
+    forced_id = dbs.generate_credentials("app", mount_point=mount)["lease_id"]
+    forced = client.sys.revoke_force(f"{mount}/creds/app")
+    after_prefix = []
+    for lid in prefix_ids + [forced_id]:
+        try:
+            client.sys.read_lease(lid)
+            after_prefix.append("present")
+        except hvac.exceptions.InvalidRequest:
+            after_prefix.append("gone")
+    tidy = client.adapter.post("/v1/sys/leases/tidy", raise_exception=False)
     roles = dbs.list_roles(mount_point=mount)["data"]["keys"]
     conns = dbs.list_connections(mount_point=mount)["data"]["keys"]
     with pytest.raises(hvac.exceptions.InvalidRequest) as unknown:
@@ -176,6 +189,10 @@ def scenario(url: str, token: str, db: dict) -> dict:
         ),
         "listed": len(listed),
         "gone_after_revoke": gone,
+        "revoke_prefix_status": getattr(by_prefix, "status_code", by_prefix),
+        "revoke_force_status": getattr(forced, "status_code", forced),
+        "after_prefix_and_force": after_prefix,
+        "tidy_status": getattr(tidy, "status_code", tidy),
         "roles": roles,
         "connections": conns,
         "unknown_role_error": "unknown role" in str(unknown.value),

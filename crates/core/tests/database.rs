@@ -168,6 +168,63 @@ async fn dynamic_credentials_live_and_die_with_their_lease(db: Db) {
     )
     .await;
 
+    // 3c. A lease the database cannot revoke (it is down): retried with backoff, then
+    //     irrevocable; only revoke-force removes it, and the user stays (as in Vault).
+    let (lease, user, pass, _) = fx.creds(&fx.root).await;
+    let down = db.url.replace(":5432", ":1").replace(":3306", ":1");
+    fx.ok(
+        Operation::Update,
+        "database/config/db",
+        json!({"connection_url": down, "verify_connection": false}),
+    )
+    .await;
+    let err = fx
+        .call_as(
+            &fx.root,
+            Operation::Update,
+            "sys/leases/revoke",
+            json!({ "lease_id": lease }),
+        )
+        .await
+        .expect_err("the database is down");
+    assert!(!err.to_string().contains("root-secret"), "{err}");
+    for _ in 0..6 {
+        fx.clock.advance_secs(3_600);
+        fx.core.run_jobs().await.expect("jobs");
+    }
+    assert!(
+        fx.lookup(&lease).await.expect("lookup").is_some(),
+        "an irrevocable lease stays readable"
+    );
+    let prefix_err = fx
+        .call_as(
+            &fx.root,
+            Operation::Update,
+            "sys/leases/revoke-prefix/database/creds/app",
+            json!({}),
+        )
+        .await;
+    assert!(prefix_err.is_err(), "revoke-prefix stops at the failure");
+    fx.ok(
+        Operation::Update,
+        "sys/leases/revoke-force/database/creds/app",
+        json!({}),
+    )
+    .await;
+    assert!(fx.lookup(&lease).await.is_err(), "revoke-force removed it");
+    fx.ok(
+        Operation::Update,
+        "database/config/db",
+        json!({"connection_url": db.url, "verify_connection": true}),
+    )
+    .await;
+    assert!(
+        db.logs_in(&user, &pass).await,
+        "revoke-force leaves the user in the database"
+    );
+    db.drop_user(&user).await;
+    fx.ok(Operation::Update, "sys/leases/tidy", json!({})).await;
+
     // 4. Bad input: clear errors, nothing half-created, no password in any message.
     let err = fx
         .call_as(
@@ -259,6 +316,31 @@ async fn dynamic_credentials_live_and_die_with_their_lease(db: Db) {
         .await
         .expect("list");
     assert!(leases.is_none(), "no lease for a failed creation");
+    assert_eq!(
+        db.users_named_like("v-root-bad%"),
+        0,
+        "the user created before the failing statement was dropped"
+    );
+    // TTLs: a default over the role's maximum, a maximum over the mount's; nothing stored.
+    for (body, field) in [
+        (json!({"default_ttl": "3h", "max_ttl": "1h"}), "default_ttl"),
+        (json!({"max_ttl": "10000h"}), "max_ttl"),
+    ] {
+        let mut body = body;
+        body["db_name"] = json!("db");
+        body["creation_statements"] = json!(db.creation);
+        let err = fx
+            .call_as(&fx.root, Operation::Update, "database/roles/ttl", body)
+            .await
+            .expect_err("a TTL over its maximum");
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+        assert!(err.to_string().starts_with(field), "{err}");
+    }
+    let ttl_role = fx
+        .call_as(&fx.root, Operation::Read, "database/roles/ttl", json!({}))
+        .await
+        .expect("read");
+    assert!(ttl_role.is_none(), "no role stored");
     let err = fx
         .call_as(&fx.root, Operation::Read, "database/creds/nope", json!({}))
         .await

@@ -110,6 +110,8 @@ async fn static_roles(db: Db) {
     assert!(db.logs_in(&user, &p3).await);
     fx.core.run_jobs().await.expect("jobs");
     assert_eq!(fx.static_creds("s").await.1, p3, "once per due time");
+    // Creation, by hand, on schedule: each one a rotation.rotated event.
+    assert_eq!(fx.audited("rotation.rotated", "database/static-roles/s"), 3);
 
     // A rotation whose new password does not log in leaves the old one working.
     if db.checks_passwords() {
@@ -132,6 +134,43 @@ async fn static_roles(db: Db) {
         assert!(err.to_string().contains("unchanged"), "{err}");
         assert_eq!(fx.static_creds("s").await.1, p3);
         assert!(db.logs_in(&user, &p3).await, "the old password still works");
+        assert_eq!(fx.audited("rotation.failed", "database/static-roles/s"), 1);
+
+        // Statements that do change the password, to something else than the new one: the
+        // old password is set back (by the plugin's own statement, since the role's set a
+        // fixed one), and the fixed one does not log in.
+        let fixed = "Fixed-Not-The-New-9";
+        fx.ok(
+            Operation::Update,
+            "database/static-roles/s",
+            json!({"rotation_statements": [format!("ALTER USER '{{{{name}}}}'@'%' IDENTIFIED BY '{fixed}'")]}),
+        )
+        .await;
+        let err = fx
+            .call_as(
+                &fx.root,
+                Operation::Update,
+                "database/rotate-role/s",
+                json!({}),
+            )
+            .await
+            .expect_err("a password that does not log in");
+        assert!(err.to_string().contains("unchanged"), "{err}");
+        assert!(
+            db.logs_in(&user, &p3).await,
+            "the old password was set back"
+        );
+        assert!(
+            !db.logs_in(&user, fixed).await,
+            "the statements' password is gone"
+        );
+        assert_eq!(fx.audited("rotation.failed", "database/static-roles/s"), 2);
+        fx.ok(
+            Operation::Update,
+            "database/static-roles/s",
+            json!({"rotation_statements": []}),
+        )
+        .await;
     }
 
     // On a cron schedule (UTC): due at the next midnight, rotated then by the job.

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffre_core::{Core, CoreConfig, ManualClock, Operation, Request, Response};
+use coffre_core::{
+    AuditDeviceConfig, AuditSink, Core, CoreConfig, ManualClock, Operation, Request, Response,
+};
 use coffre_dbplugin::{Connection, ConnectionConfig, Kind};
 use coffre_storage::{Backend, InMemoryBackend};
 use serde_json::{Value, json};
@@ -85,19 +87,29 @@ pub struct Fx {
     pub clock: Arc<ManualClock>,
     pub root: String,
     pub share: String,
+    /// The core's file audit log.
+    pub log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn config(clock: &Arc<ManualClock>, log: &std::path::Path) -> CoreConfig {
+    CoreConfig {
+        clock: clock.clone(),
+        audit_devices: vec![AuditDeviceConfig::new(
+            "file",
+            AuditSink::File(log.to_path_buf()),
+        )],
+        ..CoreConfig::default()
+    }
 }
 
 impl Fx {
     pub async fn new(db: &Db) -> Fx {
         let backend: Arc<dyn Backend> = Arc::new(InMemoryBackend::new());
         let clock = ManualClock::at(1_800_000_000);
-        let core = Core::new(
-            backend.clone(),
-            CoreConfig {
-                clock: clock.clone(),
-                ..CoreConfig::default()
-            },
-        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("audit.log");
+        let core = Core::new(backend.clone(), config(&clock, &log));
         let (share, root) = core.dev_init(None).await.expect("init");
         let fx = Fx {
             core,
@@ -105,6 +117,8 @@ impl Fx {
             clock,
             root,
             share: hex::encode(share.expose()),
+            log,
+            _dir: dir,
         };
         fx.ok(
             Operation::Update,
@@ -187,14 +201,23 @@ impl Fx {
     }
 
     pub async fn restart(&mut self) {
-        self.core = Core::new(
-            self.backend.clone(),
-            CoreConfig {
-                clock: self.clock.clone(),
-                ..CoreConfig::default()
-            },
-        );
+        self.core = Core::new(self.backend.clone(), config(&self.clock, &self.log));
         self.core.unseal(&self.share).await.expect("unseal");
+    }
+
+    /// How many audit entries are the request entry of background event `name` (e.g.
+    /// `rotation.failed`) for `path`.
+    pub fn audited(&self, name: &str, path: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| {
+                e["type"] == "request"
+                    && e["request"]["background"] == name
+                    && e["request"]["path"] == path
+            })
+            .count()
     }
 }
 
@@ -220,20 +243,30 @@ impl Db {
     pub async fn create_user(&self, name: &str, password: &str) {
         match self.kind {
             Kind::Mysql => {
-                self.admin(&format!("DROP USER IF EXISTS '{name}'@'%'"))
-                    .await;
+                self.drop_user(name).await;
                 self.admin(&format!(
                     "CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'"
                 ))
                 .await;
             }
             Kind::Postgres => {
-                self.admin(&format!("DROP ROLE IF EXISTS \"{name}\"")).await;
+                self.drop_user(name).await;
                 self.admin(&format!(
                     "CREATE ROLE \"{name}\" WITH LOGIN PASSWORD '{password}'"
                 ))
                 .await;
             }
+        }
+    }
+
+    /// Drops user `name` if it exists.
+    pub async fn drop_user(&self, name: &str) {
+        match self.kind {
+            Kind::Mysql => {
+                self.admin(&format!("DROP USER IF EXISTS '{name}'@'%'"))
+                    .await
+            }
+            Kind::Postgres => self.admin(&format!("DROP ROLE IF EXISTS \"{name}\"")).await,
         }
     }
 
@@ -270,6 +303,44 @@ impl Db {
             .trim()
             .parse()
             .unwrap_or(0)
+    }
+
+    /// How many users of the database have a name `LIKE` `pattern` (asked as the root user
+    /// with the database's own client).
+    pub fn users_named_like(&self, pattern: &str) -> usize {
+        let out = match self.kind {
+            Kind::Postgres => {
+                let (host, port, name) = self.pg_location();
+                std::process::Command::new("psql")
+                    .args(["-h", &host, "-p", &port, "-U", &self.root_user, "-d", &name])
+                    .arg("-tAc")
+                    .arg(format!(
+                        "SELECT count(*) FROM pg_roles WHERE rolname LIKE '{pattern}'"
+                    ))
+                    .output()
+            }
+            Kind::Mysql => {
+                let at = self.url.split_once("tcp(").map_or("", |(_, l)| l);
+                let hostport = at.split_once(')').map_or(at, |(h, _)| h);
+                let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
+                std::process::Command::new("mysql")
+                    .args(["-h", host, "-P", port, "-u", &self.root_user, "-N", "-e"])
+                    .arg(format!(
+                        "SELECT count(*) FROM mysql.user WHERE User LIKE '{pattern}'"
+                    ))
+                    .output()
+            }
+        }
+        .expect("the database's client");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a count")
     }
 
     /// Whether the database checks passwords (the machine's PostgreSQL trusts local logins).

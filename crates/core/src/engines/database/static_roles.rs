@@ -578,14 +578,7 @@ async fn rotate(ctx: &Ctx<'_>, name: &str, role: &mut StaticRole, stored: bool) 
             // Replace: the current user's password may have changed: set the old one back.
             // Two-phase: the target was not the current user, so nothing is to restore.
             if !role.two_phase() && !role.password.is_empty() {
-                let restore = coffre_dbplugin::Vars {
-                    name: &target,
-                    password: Some(&role.password),
-                    expiration: None,
-                };
-                if let Err(undo) = conn.execute(&stmts, &restore).await {
-                    tracing::warn!(error = %undo, "could not set a static role's old password back");
-                }
+                restore_password(&conn, &connection, kind, &stmts, &target, &role.password).await;
             }
             if stored {
                 save(ctx.view, name, role).await?;
@@ -606,6 +599,43 @@ async fn rotate(ctx: &Ctx<'_>, name: &str, role: &mut StaticRole, stored: bool) 
                 ctx.path(name),
                 e.public_message()
             )))
+        }
+    }
+}
+
+/// Sets `password` back on `user` after a failed rotation: with the role's statements, and
+/// when the old password still does not log in after them (the statements are what went
+/// wrong, e.g. they set a fixed password), with the plugin's default statement.
+async fn restore_password(
+    conn: &coffre_dbplugin::Connection,
+    connection: &coffre_dbplugin::ConnectionConfig,
+    kind: coffre_dbplugin::Kind,
+    stmts: &[String],
+    user: &str,
+    password: &str,
+) {
+    let vars = coffre_dbplugin::Vars {
+        name: user,
+        password: Some(password),
+        expiration: None,
+    };
+    let logs_in = || coffre_dbplugin::try_login(connection, user, password);
+    if conn.execute(stmts, &vars).await.is_ok() && logs_in().await.is_ok() {
+        return;
+    }
+    let defaults: Vec<String> = kind
+        .default_rotation()
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    match conn.execute(&defaults, &vars).await {
+        Ok(()) if logs_in().await.is_ok() => {}
+        Ok(()) => tracing::warn!(
+            user,
+            "a static role's old password does not log in after it was set back"
+        ),
+        Err(undo) => {
+            tracing::warn!(error = %undo, user, "could not set a static role's old password back")
         }
     }
 }
