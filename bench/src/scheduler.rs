@@ -9,12 +9,12 @@
 //!    (the time to learn that nothing is due: one range read per namespace).
 //! 2. **k due**: the clock moves one day; the pass rotates exactly the `due` secrets (each a
 //!    generated value, an audited durable write).
-//! 3. **KV throughput while passes run**: KV v2 reads and durable writes by 16 tasks for 3 s
-//!    each, alone (before and after, averaged) and while the runner rotates without pause
-//!    (the clock moves a day per pass, so the `due` secrets are due again each time); printed
-//!    as a ratio (1.00x = unchanged). Flat out ("rotating", as `Core::run_jobs`) is the worst
+//! 3. **KV throughput while passes run**: KV v2 reads and durable writes by 16 tasks, while
+//!    the runner ticks with nothing due, and while it rotates without pause (the clock moves
+//!    a day per pass, so the `due` secrets are due again each time); each against the load
+//!    alone, in five alternating 1 s trials, printed as the median ratio (1.00x = unchanged). Flat out ("rotating", as `Core::run_jobs`) is the worst
 //!    case; "paced" is how the server's background task runs passes (jobs take at most a
-//!    quarter of the wall time). A real scheduler rotates a day's due secrets once, not
+//!    tenth of the wall time). A real scheduler rotates a day's due secrets once, not
 //!    continuously.
 
 use std::sync::Arc;
@@ -159,33 +159,107 @@ async fn kv_rate(core: &Arc<Core>, root: &str, write: bool, secs: f64, tag: &str
 }
 
 /// Runs the suite for each population in `sizes`, with `due` secrets due per pass.
-/// KV read and write rates while passes keep rotating (each pass moves the clock a day, so
-/// the 1-day secrets are due again), and how many rotations ran meanwhile.
-async fn while_rotating(
+/// What the runner does while KV throughput is measured.
+#[derive(Clone, Copy)]
+enum Background {
+    /// Nothing: the load alone.
+    Idle,
+    /// Passes every 10 ms (not every second) that find nothing due: the usual case.
+    Ticking,
+    /// Passes that keep rotating (each moves the clock a day, so the 1-day secrets are due
+    /// again), with `pace`.
+    Rotating(Pace),
+}
+
+/// The KV rate (reads or durable writes) for `secs` while `background` runs, and how many
+/// rotations ran meanwhile.
+async fn rate_with(
     core: &Arc<Core>,
     clock: &Arc<ManualClock>,
     root: &str,
+    write: bool,
     secs: f64,
-    pace: Pace,
+    background: Background,
     tag: &str,
-) -> Result<(f64, f64, usize)> {
+) -> Result<(f64, usize)> {
     let stop = Arc::new(AtomicBool::new(false));
     let runner = {
         let (core, clock, stop) = (core.clone(), clock.clone(), stop.clone());
         tokio::spawn(async move {
             let mut total = 0;
             while !stop.load(Ordering::Relaxed) {
-                clock.advance_secs(86_400);
-                total += core.run_jobs_with(pace).await?.succeeded;
+                match background {
+                    Background::Idle => tokio::time::sleep(Duration::from_millis(10)).await,
+                    Background::Ticking => {
+                        core.run_jobs().await?;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Background::Rotating(pace) => {
+                        clock.advance_secs(86_400);
+                        total += core.run_jobs_with(pace).await?.succeeded;
+                    }
+                }
             }
             Ok::<usize, anyhow::Error>(total)
         })
     };
-    let read = kv_rate(core, root, false, secs, &format!("{tag}r")).await?;
-    let write = kv_rate(core, root, true, secs, &format!("{tag}w")).await?;
+    let rate = kv_rate(core, root, write, secs, tag).await;
     stop.store(true, Ordering::Relaxed);
     let rotated = runner.await??;
-    Ok((read, write, rotated))
+    Ok((rate?, rotated))
+}
+
+/// Trials of each KV measurement; each trial measures the load alone and with the runner
+/// busy back to back, so the machine's drift (tens of percent between minutes here) hits
+/// both alike, and the ratio reported is the median over the trials.
+const TRIALS: usize = 5;
+/// Seconds of each measurement in a trial.
+const TRIAL_SECS: f64 = 1.0;
+
+/// The median over [`TRIALS`] of (KV rate with `background`) / (KV rate alone), the median
+/// rate alone, and the rotations that ran.
+async fn ratio_to_alone(
+    core: &Arc<Core>,
+    clock: &Arc<ManualClock>,
+    root: &str,
+    write: bool,
+    background: Background,
+    tag: &str,
+) -> Result<(f64, f64, usize)> {
+    let mut ratios = Vec::new();
+    let mut alone_rates = Vec::new();
+    let mut rotated = 0;
+    for trial in 0..TRIALS {
+        let (alone, _) = rate_with(
+            core,
+            clock,
+            root,
+            write,
+            TRIAL_SECS,
+            Background::Idle,
+            &format!("{tag}a{trial}"),
+        )
+        .await?;
+        let (busy, n) = rate_with(
+            core,
+            clock,
+            root,
+            write,
+            TRIAL_SECS,
+            background,
+            &format!("{tag}b{trial}"),
+        )
+        .await?;
+        rotated += n;
+        ratios.push(busy / alone);
+        alone_rates.push(alone);
+    }
+    Ok((median(&mut ratios), median(&mut alone_rates), rotated))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 pub async fn scheduler(sizes: &[usize], due: usize) -> Result<Value> {
@@ -240,37 +314,43 @@ pub async fn scheduler(sizes: &[usize], due: usize) -> Result<Value> {
             bail!("no rotation happened ({r:?})");
         }
 
-        // 3. KV throughput alone, then while passes keep rotating (the runner moves the clock
-        //    a day and rotates the 1-day secrets again, over and over), then alone again.
-        let secs = 3.0;
-        let read_before = kv_rate(&core, &root, false, secs, "a").await?;
-        let write_before = kv_rate(&core, &root, true, secs, "b").await?;
-        let (read_during, write_during, rotated_during) =
-            while_rotating(&core, &clock, &root, secs, Pace::FlatOut, "c").await?;
-        // The same with passes paced as the background task runs them.
-        let (read_paced, write_paced, rotated_paced) =
-            while_rotating(&core, &clock, &root, secs, Pace::Paced, "p").await?;
-        let read_after = kv_rate(&core, &root, false, secs, "e").await?;
-        let write_after = kv_rate(&core, &root, true, secs, "f").await?;
-        // The usual case: the runner ticks (here every 10 ms, not every second) and finds
-        // nothing due.
-        let stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let (core, stop) = (core.clone(), stop.clone());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    core.run_jobs().await?;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+        // 3. KV throughput with the runner ticking, rotating flat out and rotating paced,
+        //    each against the load alone in alternating trials.
+        let mut ratios = Vec::new();
+        let mut alone = [0.0; 2];
+        let mut rotated_during = [0usize; 2];
+        for (i, background) in [
+            Background::Ticking,
+            Background::Rotating(Pace::FlatOut),
+            Background::Rotating(Pace::Paced),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for write in [false, true] {
+                let tag = format!("{i}{}", u8::from(write));
+                let (ratio, rate_alone, rotated) =
+                    ratio_to_alone(&core, &clock, &root, write, background, &tag).await?;
+                ratios.push(ratio);
+                alone[usize::from(write)] = rate_alone;
+                if i > 0 {
+                    rotated_during[i - 1] += rotated;
                 }
-                Ok::<(), anyhow::Error>(())
-            })
+            }
+        }
+        let [
+            read_ticking,
+            write_ticking,
+            read_during,
+            write_during,
+            read_paced,
+            write_paced,
+        ] = ratios[..]
+        else {
+            bail!("six ratios expected");
         };
-        let read_ticking = kv_rate(&core, &root, false, secs, "g").await?;
-        let write_ticking = kv_rate(&core, &root, true, secs, "h").await?;
-        stop.store(true, Ordering::Relaxed);
-        ticker.await??;
-        let read_alone = (read_before + read_after) / 2.0;
-        let write_alone = (write_before + write_after) / 2.0;
+        let [read_alone, write_alone] = alone;
+        let [rotated_during, rotated_paced] = rotated_during;
 
         println!(
             "{:>9} {:>11.1} {:>12.3} ms {:>9.1} ms {:>8.3} ms {:>12.2}x {:>12.2}x {:>12.2}x {:>12.2}x {:>12.2}x {:>12.2}x",
@@ -279,12 +359,12 @@ pub async fn scheduler(sizes: &[usize], due: usize) -> Result<Value> {
             idle_median.as_secs_f64() * 1e3,
             busy.as_secs_f64() * 1e3,
             busy.as_secs_f64() * 1e3 / rotated as f64,
-            read_ticking / read_alone,
-            write_ticking / write_alone,
-            read_during / read_alone,
-            write_during / write_alone,
-            read_paced / read_alone,
-            write_paced / write_alone,
+            read_ticking,
+            write_ticking,
+            read_during,
+            write_during,
+            read_paced,
+            write_paced,
         );
         rows.push(json!({
             "secrets": n,
@@ -293,15 +373,17 @@ pub async fn scheduler(sizes: &[usize], due: usize) -> Result<Value> {
             "pass_rotating_ms": busy.as_secs_f64() * 1e3,
             "rotated_in_pass": rotated,
             "ms_per_rotation": busy.as_secs_f64() * 1e3 / rotated as f64,
-            "kv_read_per_sec_alone": read_alone,
-            "kv_read_per_sec_during_pass": read_during,
-            "kv_write_per_sec_alone": write_alone,
-            "kv_write_per_sec_during_pass": write_during,
-            "kv_read_per_sec_ticking": read_ticking,
-            "kv_write_per_sec_ticking": write_ticking,
-            "rotated_while_measuring": rotated_during,
-            "kv_read_per_sec_during_paced_pass": read_paced,
-            "kv_write_per_sec_during_paced_pass": write_paced,
+            "trials": TRIALS,
+            "trial_secs": TRIAL_SECS,
+            "kv_read_per_sec_alone_median": read_alone,
+            "kv_write_per_sec_alone_median": write_alone,
+            "kv_read_ratio_ticking": read_ticking,
+            "kv_write_ratio_ticking": write_ticking,
+            "kv_read_ratio_rotating_flat_out": read_during,
+            "kv_write_ratio_rotating_flat_out": write_during,
+            "kv_read_ratio_rotating_paced": read_paced,
+            "kv_write_ratio_rotating_paced": write_paced,
+            "rotated_while_measuring_flat_out": rotated_during,
             "rotated_while_measuring_paced": rotated_paced,
         }));
         core.shutdown().await;

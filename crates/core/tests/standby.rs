@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod common;
 
-use coffre_core::{Core, CoreConfig, ErrorKind, Operation, Request};
+use coffre_core::{Core, CoreConfig, ErrorKind, ManualClock, Operation, PassReport, Request};
 use coffre_storage::{Backend, Change, InMemoryBackend, Op, Result as StorageResult, StorageError};
 use common::{obj, token_with};
 use serde_json::{Value, json};
@@ -468,4 +468,84 @@ async fn without_the_change_a_standby_keeps_its_cached_version() {
         .expect("everything");
     let read = ok(&standby, r, Operation::Read, "secret/data/app", json!({})).await;
     assert_eq!(read["data"]["v"], "2");
+}
+
+/// Only the active node runs jobs. A rotation is due on storage both nodes can write (no
+/// fence here, so only the active-node check holds the standby back): the standby rotates
+/// nothing; once the roles swap, the promoted node rotates it, once.
+#[tokio::test]
+async fn only_the_active_node_runs_due_jobs() {
+    let shared = Arc::new(InMemoryBackend::new());
+    let clock = ManualClock::at(1_800_000_000);
+    let config = || CoreConfig {
+        clock: clock.clone(),
+        ..CoreConfig::default()
+    };
+    let active = Core::new(shared.clone(), config());
+    let (share, root) = active.dev_init(None).await.expect("init");
+    let r = &root;
+    ok(
+        &active,
+        r,
+        Operation::Update,
+        "sys/mounts/secret",
+        json!({"type": "kv-v2"}),
+    )
+    .await;
+    ok(
+        &active,
+        r,
+        Operation::Update,
+        "secret/data/api",
+        json!({"data": {"value": "v1"}}),
+    )
+    .await;
+    ok(
+        &active,
+        r,
+        Operation::Update,
+        "secret/metadata/api",
+        json!({"rotation": {"period": "30d", "generator": "api-key"}}),
+    )
+    .await;
+    active.run_jobs().await.expect("pass");
+    let standby = Core::new(shared.clone(), config());
+    standby.set_active(false).await.expect("standby");
+    standby
+        .unseal(&hex::encode(share.expose()))
+        .await
+        .expect("unseal");
+    clock.advance_secs(30 * 86_400 + 1);
+    assert_eq!(
+        standby.run_jobs().await.expect("pass"),
+        PassReport::default(),
+        "a standby runs nothing"
+    );
+    assert_eq!(
+        api_version(&active, r).await,
+        1,
+        "not rotated by the standby"
+    );
+
+    active.set_active(false).await.expect("step down");
+    standby.set_active(true).await.expect("promote");
+    assert_eq!(
+        active.run_jobs().await.expect("pass"),
+        PassReport::default(),
+        "the deposed node runs nothing"
+    );
+    assert!(standby.run_jobs().await.expect("pass").succeeded >= 1);
+    assert_eq!(
+        api_version(&standby, r).await,
+        2,
+        "the promoted node rotated it"
+    );
+    standby.run_jobs().await.expect("pass");
+    assert_eq!(api_version(&standby, r).await, 2, "once per due time");
+}
+
+/// The current version of `secret/api`, read through `core`.
+async fn api_version(core: &Core, token: &str) -> Value {
+    ok(core, token, Operation::Read, "secret/data/api", json!({})).await["metadata"]["version"]
+        .clone()
 }

@@ -57,9 +57,11 @@ const PASS_LIMIT: usize = 1_000;
 /// Jobs of one namespace run at once within a pass.
 const CONCURRENCY: usize = 32;
 /// The share of wall time a paced pass spends running jobs: after each group of
-/// [`CONCURRENCY`] jobs it rests three times as long as the group took, so a burst of due
-/// rotations leaves the server's requests most of the machine.
-const PACED_SHARE: f64 = 0.25;
+/// [`CONCURRENCY`] jobs it rests nine times as long as the group took, so a burst of due
+/// rotations leaves the server's requests most of the machine (a rotation is a durable write
+/// too: at a quarter of the time, KV writes measured 0.88-0.94x of alone; docs/ROTATION.md,
+/// `coffre-bench scheduler`).
+const PACED_SHARE: f64 = 0.1;
 /// First retry delay after a failure; it doubles per attempt up to [`MAX_BACKOFF_SECS`].
 const FIRST_BACKOFF_SECS: i64 = 30;
 /// The longest retry delay: a failing job wakes no later than this after its last attempt.
@@ -90,6 +92,12 @@ pub(crate) trait Handler: Send + Sync {
     /// on the first failure at or after it.
     async fn failed(&self, scope: &Scope<'_>, job: &JobRecord, error: &Error, newly_overdue: bool) {
         let _ = (scope, job, error, newly_overdue);
+    }
+
+    /// Whether a paced pass rests after running this kind (see [`PACED_SHARE`]). Kinds that
+    /// must not wait (revoking expired credentials) say no.
+    fn paced(&self) -> bool {
+        true
     }
 }
 
@@ -123,8 +131,9 @@ pub(crate) fn backoff_secs(attempt: u32) -> i64 {
 pub enum Pace {
     /// Run every due job as fast as possible (explicit passes: tests, `Core::run_jobs`).
     FlatOut,
-    /// Rest between groups of jobs so that running them takes at most a quarter of the wall
-    /// time (the background tick).
+    /// Rest between groups of jobs so that running them takes at most a tenth of the wall
+    /// time (the background tick); groups of kinds that are not paced (lease expiry) do not
+    /// rest.
     Paced,
 }
 
@@ -180,11 +189,18 @@ impl Runner {
             // durable writes share the store's group commits instead of one fsync each.
             let scope = &scope;
             for group in ids.chunks(CONCURRENCY) {
+                // A node that stepped down during the pass starts no more jobs (what it
+                // would write is fenced anyway; this spares the attempts).
+                if !unsealed.is_active_node() {
+                    return report;
+                }
                 let started = std::time::Instant::now();
                 let mut outcomes = futures_util::stream::iter(group.to_vec())
                     .map(|id| async move { (run_one(scope, &id, now).await, id) })
                     .buffer_unordered(CONCURRENCY);
-                while let Some((outcome, id)) = outcomes.next().await {
+                let mut rest = false;
+                while let Some(((outcome, paced), id)) = outcomes.next().await {
+                    rest |= paced;
                     match outcome {
                         Ok(true) => report.succeeded += 1,
                         Ok(false) => report.failed += 1,
@@ -194,7 +210,7 @@ impl Runner {
                         }
                     }
                 }
-                if pace == Pace::Paced {
+                if pace == Pace::Paced && rest {
                     let rest = started.elapsed().mul_f64((1.0 - PACED_SHARE) / PACED_SHARE);
                     tokio::time::sleep(rest).await;
                 }
@@ -215,11 +231,30 @@ async fn ensure_recurring(scope: &Scope<'_>, now: i64) -> Result<()> {
     crate::engines::adopt_rotation_jobs(scope).await
 }
 
-/// Runs job `id`; `Ok(true)` when its handler succeeded. Errors are the runner's own
-/// bookkeeping failing (the job then runs again at the next pass).
-async fn run_one(scope: &Scope<'_>, id: &str, now: i64) -> Result<bool> {
+/// Runs job `id`: `Ok(true)` when its handler succeeded (errors are the runner's own
+/// bookkeeping failing: the job then runs again at the next pass), and whether its kind is
+/// paced.
+async fn run_one(scope: &Scope<'_>, id: &str, now: i64) -> (Result<bool>, bool) {
+    let record = match scope.tenant.jobs.get(id).await {
+        Ok(record) => record,
+        Err(e) => return (Err(e), true),
+    };
+    let paced = record
+        .as_ref()
+        .and_then(|r| handler(&r.kind))
+        .is_none_or(|h| h.paced());
+    (run_record(scope, id, record, now).await, paced)
+}
+
+/// [`run_one`] once the job's record is read.
+async fn run_record(
+    scope: &Scope<'_>,
+    id: &str,
+    record: Option<JobRecord>,
+    now: i64,
+) -> Result<bool> {
     let jobs = &scope.tenant.jobs;
-    let Some(record) = jobs.get(id).await? else {
+    let Some(record) = record else {
         jobs.drop_orphan(id, now).await?;
         return Ok(true);
     };

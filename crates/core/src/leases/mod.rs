@@ -344,6 +344,11 @@ pub(crate) struct LeaseExpiryJob;
 
 #[async_trait]
 impl jobs::Handler for LeaseExpiryJob {
+    /// An expired credential is revoked as soon as it can be: never held back by pacing.
+    fn paced(&self) -> bool {
+        false
+    }
+
     async fn run(&self, scope: &Scope<'_>, _job: &JobRecord, now: i64) -> Result<Next> {
         let ids = scope.tenant.leases.expired(now, EXPIRY_LIMIT).await?;
         let mut outcomes = futures_util::stream::iter(ids)

@@ -160,6 +160,74 @@ async fn a_crash_after_the_rotation_commit_never_rotates_twice() {
     assert_eq!(after["data"]["value"].as_str().unwrap_or("").len(), 64);
 }
 
+/// The same for two-phase, at both of its commits: a crash right after the runner's publish,
+/// then right after its promotion. Each happens once, and the secret always has a value.
+#[tokio::test]
+async fn a_crash_after_publish_or_promote_never_does_either_twice() {
+    let faulty = Arc::new(FaultyBackend::new(Arc::new(InMemoryBackend::new())));
+    let mut fx = Fx::on(faulty.clone()).await;
+    fx.ok(
+        Operation::Update,
+        "secret/data/k",
+        json!({"data": {"value": "v1"}}),
+    )
+    .await;
+    fx.ok(
+        Operation::Update,
+        "secret/metadata/k",
+        json!({"rotation": {"period": "2d", "strategy": "two-phase", "grace": "1d", "generator": "hex"}}),
+    )
+    .await;
+
+    fx.days(2);
+    faulty.crash_after_write("logical/");
+    let r = fx.run().await;
+    assert!(
+        faulty.crashed(),
+        "the publish crash point was reached ({r:?})"
+    );
+    let faulty = Arc::new(FaultyBackend::new(faulty.inner()));
+    fx.restart(faulty.clone()).await;
+    let published = fx.data("k").await;
+    assert_eq!(
+        published["metadata"]["version"], 2,
+        "published before the crash"
+    );
+    assert_eq!(published["data"]["value"], "v1", "current stays current");
+    let next = published["data"]["next"]
+        .as_str()
+        .expect("next")
+        .to_string();
+    fx.run().await;
+    fx.run().await;
+    let again = fx.data("k").await;
+    assert_eq!(again["metadata"]["version"], 2, "not published twice");
+    assert_eq!(again["data"]["next"], next.as_str());
+
+    fx.days(1);
+    faulty.crash_after_write("logical/");
+    let r = fx.run().await;
+    assert!(
+        faulty.crashed(),
+        "the promote crash point was reached ({r:?})"
+    );
+    fx.restart(faulty.inner()).await;
+    let promoted = fx.data("k").await;
+    assert_eq!(
+        promoted["metadata"]["version"], 3,
+        "promoted before the crash"
+    );
+    assert_eq!(promoted["data"]["value"], next.as_str());
+    fx.run().await;
+    fx.run().await;
+    let after = fx.data("k").await;
+    assert_eq!(after["metadata"]["version"], 3, "not promoted twice");
+    assert_eq!(after["data"]["value"], next.as_str());
+    // Each change was audited before it was made (its event after it is what the crashes
+    // cut off), and neither was made again.
+    assert_eq!(fx.audited("rotation"), 2, "one publish, one promote");
+}
+
 /// A tiny HS256 JWT consumer, as the seeds' services verify tokens: it accepts a token signed
 /// with any of the keys it is given.
 mod jwt {
