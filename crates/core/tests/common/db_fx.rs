@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffre_core::{
-    AuditDeviceConfig, AuditSink, Core, CoreConfig, ManualClock, Operation, Request, Response,
-};
+use coffre_core::{Core, ManualClock, Operation, Request, Response};
 use coffre_dbplugin::{Connection, ConnectionConfig, Kind};
 use coffre_storage::{Backend, InMemoryBackend};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::obj;
+use super::{audited_config as config, obj};
 
 /// One database the tests talk to.
 pub struct Db {
@@ -90,17 +88,6 @@ pub struct Fx {
     /// The core's file audit log.
     pub log: std::path::PathBuf,
     _dir: tempfile::TempDir,
-}
-
-fn config(clock: &Arc<ManualClock>, log: &std::path::Path) -> CoreConfig {
-    CoreConfig {
-        clock: clock.clone(),
-        audit_devices: vec![AuditDeviceConfig::new(
-            "file",
-            AuditSink::File(log.to_path_buf()),
-        )],
-        ..CoreConfig::default()
-    }
 }
 
 impl Fx {

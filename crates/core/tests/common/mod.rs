@@ -5,7 +5,11 @@
 pub mod auth_fx;
 pub mod db_fx;
 
-use coffre_core::{Core, Operation, Request};
+use std::sync::Arc;
+
+use coffre_core::{
+    AuditDeviceConfig, AuditSink, Core, CoreConfig, ManualClock, Operation, Request,
+};
 use serde_json::{Map, Value, json};
 
 /// The object of a `json!` value (empty for anything else).
@@ -38,4 +42,17 @@ pub async fn token_with(core: &Core, root: &str, name: &str, policy: &str) -> St
         .as_str()
         .expect("token")
         .to_string()
+}
+
+/// A core configuration on `clock` with a file audit device writing to `log` (tests count the
+/// entries of background events there).
+pub fn audited_config(clock: &Arc<ManualClock>, log: &std::path::Path) -> CoreConfig {
+    CoreConfig {
+        clock: clock.clone(),
+        audit_devices: vec![AuditDeviceConfig::new(
+            "file",
+            AuditSink::File(log.to_path_buf()),
+        )],
+        ..CoreConfig::default()
+    }
 }

@@ -12,13 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use coffre_core::{
-    AuditDeviceConfig, AuditSink, Core, CoreConfig, ErrorKind, ManualClock, Operation, Request,
-    Response,
-};
+use coffre_core::{Core, ErrorKind, ManualClock, Operation, Request, Response};
 use coffre_storage::testing::FaultyBackend;
 use coffre_storage::{Backend, InMemoryBackend};
-use common::{obj, token_with};
+use common::{audited_config as config, obj, token_with};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
@@ -31,17 +28,6 @@ struct Fx {
     share: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-fn config(clock: &Arc<ManualClock>, log: &std::path::Path) -> CoreConfig {
-    CoreConfig {
-        clock: clock.clone(),
-        audit_devices: vec![AuditDeviceConfig::new(
-            "file",
-            AuditSink::File(log.to_path_buf()),
-        )],
-        ..CoreConfig::default()
-    }
 }
 
 impl Fx {
