@@ -19,6 +19,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
 
+step "promtool (Debian's prometheus package) for the metrics test"
+if ! command -v promtool >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
+            || (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1) \
+            || echo "could not install prometheus: the metrics test will say SKIPPED for promtool"
+    else
+        echo "promtool missing and not root: the metrics test will say SKIPPED for promtool"
+    fi
+fi
+
 step "database services (PostgreSQL, MariaDB)"
 # shellcheck source=scripts/services.sh
 . scripts/services.sh

@@ -166,6 +166,8 @@ pub struct Core {
     active: Arc<AtomicBool>,
     /// See [`Core::with_nodes`].
     nodes: Option<Arc<dyn crate::cluster::NodeDirectory>>,
+    /// The event stream ([`crate::events`]): outlives unseals, so subscribers keep theirs.
+    events: Arc<crate::events::EventBus>,
 }
 
 impl std::fmt::Debug for Core {
@@ -188,7 +190,13 @@ impl Core {
             seal_config: OnceLock::new(),
             active: Arc::new(AtomicBool::new(true)),
             nodes: None,
+            events: Arc::default(),
         }
+    }
+
+    /// The core's event stream: every request and background change, to subscribe to.
+    pub fn events(&self) -> &Arc<crate::events::EventBus> {
+        &self.events
     }
 
     /// The core of one node of several sharing the storage, `nodes` telling who they are
@@ -468,7 +476,8 @@ impl Core {
                 &self.config.audit_devices,
                 self.config.allow_api_audit_creation,
             )
-            .await?,
+            .await?
+            .with_events(self.events.clone()),
         );
         if audit.is_empty() && !self.config.quiet_without_audit {
             warn_no_audit();

@@ -13,6 +13,7 @@ use crate::audit::{AuditRecord, Audited};
 use crate::core::Unsealed;
 use crate::engines::{self, Engine, EngineRequest};
 use crate::error::{Error, Result};
+use crate::events::Outcome;
 use crate::mount::{MountEntry, Router};
 use crate::namespace::Tenant;
 use crate::policy::{Acl, Op};
@@ -396,6 +397,7 @@ impl Unsealed {
     /// entry (a refusal records its error) and, once dispatched, a response entry; a response
     /// whose entry cannot be written is not sent.
     pub(crate) async fn handle(&self, mut req: Request) -> Result<Option<Response>> {
+        let started = std::time::Instant::now();
         let tenant = match self.namespaces.resolve(&req.namespace, &req.path) {
             Ok(resolution) => {
                 req.path = resolution.path;
@@ -425,6 +427,9 @@ impl Unsealed {
                 let mount = resolved.mount.as_deref();
                 self.audit_refused(&req, Some(&tenant), data, caller.as_ref(), mount, &e)
                     .await;
+                let identity = caller.as_ref().map(|c| &*c.entry);
+                let outcome = Outcome::of_error(e.kind());
+                self.publish(&req, &tenant, mount, identity, outcome, started);
                 return Err(e);
             }
         };
@@ -470,7 +475,55 @@ impl Unsealed {
             tracing::warn!(error = %e, "could not revoke a used-up token");
         }
         logged?;
+        let token = auth.as_ref().map(|a| &*a.token);
+        let outcome = match &result {
+            // A read that finds nothing is answered 404.
+            Ok(None) if matches!(req.operation, Operation::Read | Operation::List) => {
+                Outcome::ClientError
+            }
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::of_error(e.kind()),
+        };
+        self.publish(&req, &tenant, mount.as_deref(), token, outcome, started);
         result
+    }
+
+    /// Publishes the request's event ([`crate::events`]), once its entries are written.
+    fn publish(
+        &self,
+        req: &Request,
+        tenant: &Tenant,
+        mount: Option<&MountEntry>,
+        token: Option<&TokenEntry>,
+        outcome: Outcome,
+        started: std::time::Instant,
+    ) {
+        use crate::events::{Event, EventKind};
+        let events = self.audit.events();
+        if !events.has_subscribers() {
+            return;
+        }
+        let identity = token.map(|t| {
+            if t.entity_id.is_empty() {
+                t.display_name.clone()
+            } else {
+                t.entity_id.clone()
+            }
+        });
+        events.publish(Event {
+            time_unix_nanos: self.barrier.clock().now_unix_nanos(),
+            namespace: tenant.ns.path.clone(),
+            mount: mount.map(|m| m.path.clone()).unwrap_or_default(),
+            path: req.path.clone(),
+            identity,
+            remote_addr: req.remote_addr.clone(),
+            outcome,
+            kind: EventKind::Request {
+                operation: req.operation,
+                mount_type: mount.map(|m| m.kind.clone()).unwrap_or_default(),
+                duration_nanos: u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            },
+        });
     }
 
     /// The namespace a token path is served in when it is not the request's, as OpenBao

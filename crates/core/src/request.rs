@@ -238,6 +238,17 @@ pub struct Response {
     pub lease: Option<crate::leases::NewLease>,
     /// The `lease_id` of the envelope (empty: none).
     pub lease_id: String,
+    /// Sent as this body instead of the envelope (`sys/metrics?format=prometheus`).
+    pub raw: Option<RawBody>,
+}
+
+/// A response body sent as it is, with its content type.
+#[derive(Debug, Clone)]
+pub struct RawBody {
+    /// The `Content-Type` header.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
 }
 
 impl std::fmt::Debug for Response {

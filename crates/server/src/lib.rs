@@ -96,6 +96,7 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
     if let Some((c, _)) = &cluster {
         core = core.with_nodes(c.clone());
     }
+    core.events().start_metrics();
     let core = Arc::new(core);
     let cluster = match cluster {
         Some((c, feed)) => {
@@ -155,6 +156,7 @@ pub async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
             ..CoreConfig::default()
         },
     ));
+    core.events().start_metrics();
     let (unseal_key, root_token) = core.dev_init(opts.root_token.as_deref()).await?;
     mount_dev_secret_engine(&core, &root_token).await?;
     let listener = bind(listen)?;

@@ -76,6 +76,17 @@ pub fn envelope(request_id: &str, resp: Response) -> HttpResponse {
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
+    if let Some(raw) = resp.raw {
+        let mut http = HttpResponse::new(Body::from(raw.body));
+        *http.status_mut() = status;
+        let h = http.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(raw.content_type),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return http;
+    }
     if resp.is_empty() {
         if status == StatusCode::OK {
             return no_content();

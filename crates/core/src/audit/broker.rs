@@ -113,6 +113,21 @@ impl BackgroundAudit {
         if let Err(e) = broker.log_response(&rec, &outcome).await {
             tracing::error!(error = %e, job = change.job, "could not audit a background change's outcome");
         }
+        if broker.events.has_subscribers() {
+            broker.events.publish(crate::events::Event {
+                time_unix_nanos: broker.barrier.clock().now_unix_nanos(),
+                namespace: self.namespace_path().to_string(),
+                mount: change.mount.map(|m| m.path.clone()).unwrap_or_default(),
+                path: change.path.to_string(),
+                identity: None,
+                remote_addr: None,
+                outcome: match &result {
+                    Ok(_) => crate::events::Outcome::Ok,
+                    Err(e) => crate::events::Outcome::of_error(e.kind()),
+                },
+                kind: crate::events::EventKind::Background { name: change.job },
+            });
+        }
         result
     }
 }
@@ -207,6 +222,8 @@ pub(crate) struct AuditBroker {
     changes: tokio::sync::Mutex<()>,
     /// Set when sealing: from then on every entry is refused.
     closed: std::sync::atomic::AtomicBool,
+    /// Where what the broker records is published ([`crate::events`]).
+    events: Arc<crate::events::EventBus>,
 }
 
 fn salt_path(name: &str) -> String {
@@ -230,6 +247,7 @@ impl AuditBroker {
             allow_api,
             changes: tokio::sync::Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            events: Arc::default(),
         };
         let mut all: Vec<DeviceConfig> = configured.to_vec();
         for d in broker.api_devices().await? {
@@ -319,6 +337,18 @@ impl AuditBroker {
         } else {
             Err(Error::AuditFailed)
         }
+    }
+
+    /// Publishes what the broker records on `events` (the core's stream) instead of a
+    /// stream of its own nobody listens to.
+    pub(crate) fn with_events(mut self, events: Arc<crate::events::EventBus>) -> AuditBroker {
+        self.events = events;
+        self
+    }
+
+    /// The core's event stream.
+    pub(crate) fn events(&self) -> &crate::events::EventBus {
+        &self.events
     }
 
     /// The handle background jobs audit their changes through.

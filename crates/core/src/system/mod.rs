@@ -7,6 +7,7 @@
 mod identity;
 mod leases;
 mod locked_users;
+mod metrics;
 mod mfa;
 mod mounts;
 mod namespaces;

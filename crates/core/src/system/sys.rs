@@ -23,6 +23,7 @@ use crate::route::{FieldKind, PathClass, Table, WRITE, field, path};
 /// The handler a `sys/` path goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Route {
+    Metrics,
     AclPolicies,
     AclPolicy,
     LegacyPolicies,
@@ -319,6 +320,15 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                     "The window: rotations due within it (default 30d), overdue ones too.",
                 )])
                 .help("List the secrets due to rotate, soonest first.", ""),
+            path("metrics", Route::Metrics)
+                .ops(&[Read])
+                .fields(&[field(
+                    "format",
+                    FieldKind::Str,
+                    "The exposition format: prometheus.",
+                )])
+                .root_namespace_only()
+                .help("Read the server's metrics.", ""),
             path("rotation/presets", Route::RotationPresets)
                 .ops(&[Read])
                 .help("List the rotation presets and their cryptoperiods.", ""),
@@ -612,6 +622,7 @@ pub(super) async fn handle(
         Route::PasswordGenerate => password_policies::generate(scope, req.param("name")).await,
         Route::RotationCalendar => rotation::calendar(scope, data).await.map(Some),
         Route::RotationPresets => Ok(Some(rotation::presets())),
+        Route::Metrics => super::metrics::read(scope, data).map(Some),
         Route::LeaseLookup => leases::lookup(scope, data).await.map(Some),
         Route::LeaseList => leases::list(scope, param()).await,
         Route::LeaseRenew => leases::renew(scope, param(), data).await.map(Some),
