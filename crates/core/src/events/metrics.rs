@@ -163,18 +163,6 @@ fn holds_secrets(mount_type: &str) -> bool {
     matches!(mount_type, "kv" | "database")
 }
 
-fn op_name(op: Operation) -> &'static str {
-    match op {
-        Operation::Read => "read",
-        Operation::List => "list",
-        Operation::Create => "create",
-        Operation::Update => "update",
-        Operation::Delete => "delete",
-        Operation::Patch => "patch",
-        Operation::Help => "help",
-    }
-}
-
 fn record(event: &Event, locations: &mut Locations) {
     match &event.kind {
         EventKind::Request {
@@ -191,7 +179,7 @@ fn record(event: &Event, locations: &mut Locations) {
             } else {
                 mount_type.clone()
             };
-            let op = op_name(*operation);
+            let op = operation.as_str();
             metrics::histogram!("coffre_request_duration_seconds", "class" => class.clone(), "op" => op)
                 .record(secs);
             metrics::counter!("coffre_requests_total", "class" => class, "op" => op, "outcome" => event.outcome.name())
