@@ -21,6 +21,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod cluster;
+mod events;
 mod ha;
 mod leases;
 mod load;
@@ -98,6 +99,17 @@ enum Suite {
     /// HA (1, 2 and 3 nodes sharing the load), and OpenBao 2.7 on the same PostgreSQL.
     #[command(name = "ha")]
     Ha(HaOpts),
+    /// Issue 17: KV v2 reads and durable writes in process with the event stream and metrics
+    /// on, as a ratio to the same core with nobody subscribed (median of alternating trials).
+    #[command(name = "events")]
+    Events(EventsOpts),
+}
+
+#[derive(Args, Clone, Debug)]
+struct EventsOpts {
+    /// Where to write the JSON results (default: bench/results).
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -202,6 +214,9 @@ fn main() -> Result<()> {
         Suite::Auth(c) => ("auth", c),
         Suite::Ha(h) => ("ha", &h.common),
         Suite::Scheduler(opts) => return run_scheduler(opts),
+        Suite::Events(opts) => {
+            return run_in_process("events", opts.results_dir.as_deref(), events::events());
+        }
         Suite::Leases(opts) => {
             let sizes = opts.leases.clone();
             return run_in_process("leases", opts.results_dir.as_deref(), async move {
@@ -297,8 +312,8 @@ async fn run(name: &str, suite: &Suite, common: &Common, pinning: pin::Pinning) 
         Suite::Namespaces(_) => suites::namespaces(&opts, &cfg).await?,
         Suite::Auth(_) => suites::auth(&opts, &cfg).await?,
         Suite::Ha(h) => ha::ha(&opts, &cfg, &ha_plan(h)?).await?,
-        Suite::Scheduler(_) | Suite::Leases(_) => {
-            anyhow::bail!("the scheduler and leases suites run in process")
+        Suite::Scheduler(_) | Suite::Leases(_) | Suite::Events(_) => {
+            anyhow::bail!("the scheduler, leases and events suites run in process")
         }
         Suite::KvAll(_) => json!({
             "kv-v1": suites::kv_single(KvBench::V1, &opts, &cfg).await?,

@@ -47,7 +47,10 @@ async fn call(core: &Core, token: &str, op: Operation, path: &str, data: Value) 
 }
 
 /// A core on a fresh embedded store, unsealed, with KV v2 at `secret/`.
-async fn fresh(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Result<(Core, String)> {
+pub(crate) async fn fresh(
+    dir: &std::path::Path,
+    clock: &Arc<ManualClock>,
+) -> Result<(Core, String)> {
     let store_dir = dir.to_path_buf();
     let backend =
         tokio::task::spawn_blocking(move || coffre_storage::RedbBackend::open(&store_dir))
@@ -73,7 +76,12 @@ async fn fresh(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Result<(Core,
 }
 
 /// Writes `n` secrets with a policy each (the first `due` with a 1-day period), 64 at a time.
-async fn populate(core: &Arc<Core>, root: &str, n: usize, due: usize) -> Result<Duration> {
+pub(crate) async fn populate(
+    core: &Arc<Core>,
+    root: &str,
+    n: usize,
+    due: usize,
+) -> Result<Duration> {
     let start = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -113,7 +121,13 @@ async fn populate(core: &Arc<Core>, root: &str, n: usize, due: usize) -> Result<
 
 /// KV v2 operations per second by 16 tasks for `secs` (reads of existing secrets, or durable
 /// writes of new ones), optionally while `during` runs.
-async fn kv_rate(core: &Arc<Core>, root: &str, write: bool, secs: f64, tag: &str) -> Result<f64> {
+pub(crate) async fn kv_rate(
+    core: &Arc<Core>,
+    root: &str,
+    write: bool,
+    secs: f64,
+    tag: &str,
+) -> Result<f64> {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -257,7 +271,7 @@ async fn ratio_to_alone(
     Ok((median(&mut ratios), median(&mut alone_rates), rotated))
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }

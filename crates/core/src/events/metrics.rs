@@ -12,7 +12,7 @@
 //! most [`MAX_LOCATIONS`] distinct (namespace, mount) pairs get labels of their own; events
 //! of any further pair are counted under `namespace="_other", mount="_other"`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -25,6 +25,8 @@ use crate::request::Operation;
 pub const MAX_LOCATIONS: usize = 1_000;
 /// Events the metrics task may fall behind by before it loses some (counted).
 const QUEUE: usize = 65_536;
+/// How often the metrics task folds histogram samples (see [`record_events`]).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Buckets of `coffre_request_duration_seconds`.
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -60,7 +62,7 @@ impl Metrics {
         metrics::with_local_recorder(&recorder, describe);
         let recorder = Arc::new(recorder);
         let events = bus.subscribe("metrics", QUEUE);
-        tokio::spawn(record_events(recorder.clone(), events));
+        tokio::spawn(record_events(recorder.clone(), handle.clone(), events));
         Arc::new(Metrics { recorder, handle })
     }
 
@@ -130,11 +132,47 @@ pub struct Gauges<'a> {
     pub dropped: &'a [(&'static str, u64)],
 }
 
-async fn record_events(recorder: Arc<PrometheusRecorder>, mut events: mpsc::Receiver<Arc<Event>>) {
-    let mut locations = Locations::default();
-    while let Some(event) = events.recv().await {
-        metrics::with_local_recorder(&*recorder, || record(&event, &mut locations));
+async fn record_events(
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+    mut events: mpsc::Receiver<Arc<Event>>,
+) {
+    let mut state = State::default();
+    // Histogram samples wait in the recorder until an upkeep folds them into their summaries
+    // and buckets: without one between scrapes they would pile up.
+    let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = upkeep.tick() => {
+                handle.run_upkeep();
+                continue;
+            }
+        };
+        let Some(event) = event else { return };
+        // Everything queued, under one entry into the recorder.
+        metrics::with_local_recorder(&*recorder, || {
+            state.record(&event);
+            while let Ok(next) = events.try_recv() {
+                state.record(&next);
+            }
+        });
     }
+}
+
+/// A request metric pair: its counter and its duration histogram.
+type RequestHandles = (metrics::Counter, metrics::Histogram);
+
+/// The metrics task's state: the label pairs seen, and the handles of the metrics it
+/// records per request, registered once (a handle records without a registry lookup).
+#[derive(Default)]
+struct State {
+    locations: Locations,
+    handle_request: Option<metrics::Histogram>,
+    /// By engine type, then (operation, outcome): the request counter and the duration.
+    requests: HashMap<String, HashMap<(Operation, Outcome), RequestHandles>>,
+    /// By namespace, then mount: the secret reads served, refused and failed.
+    access: HashMap<String, HashMap<String, [metrics::Counter; 3]>>,
 }
 
 /// The (namespace, mount) pairs given labels of their own so far.
@@ -144,9 +182,9 @@ struct Locations {
 }
 
 impl Locations {
-    /// The labels of `event`'s namespace and mount: its own, or `_other` past the bound.
-    fn of(&mut self, event: &Event) -> (String, String) {
-        let pair = (event.namespace.clone(), event.mount.clone());
+    /// The labels of a namespace and mount: their own, or `_other` past the bound.
+    fn of(&mut self, namespace: &str, mount: &str) -> (String, String) {
+        let pair = (namespace.to_string(), mount.to_string());
         if self.seen.contains(&pair) {
             return pair;
         }
@@ -163,44 +201,93 @@ fn holds_secrets(mount_type: &str) -> bool {
     matches!(mount_type, "kv" | "database")
 }
 
-fn record(event: &Event, locations: &mut Locations) {
-    match &event.kind {
-        EventKind::Request {
-            operation,
-            mount_type,
-            duration_nanos,
-        } => {
-            #[allow(clippy::cast_precision_loss)]
-            let secs = *duration_nanos as f64 / 1e9;
-            // Vault's summary, in milliseconds as Vault reports it.
-            metrics::histogram!("vault_core_handle_request").record(secs * 1e3);
+impl State {
+    fn record(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::Request {
+                operation,
+                mount_type,
+                duration_nanos,
+            } => {
+                #[allow(clippy::cast_precision_loss)]
+                let secs = *duration_nanos as f64 / 1e9;
+                // Vault's summary, in milliseconds as Vault reports it.
+                self.handle_request
+                    .get_or_insert_with(|| metrics::histogram!("vault_core_handle_request"))
+                    .record(secs * 1e3);
+                if let Some((count, duration)) =
+                    self.request_handles(mount_type, *operation, event.outcome)
+                {
+                    count.increment(1);
+                    duration.record(secs);
+                }
+                if holds_secrets(mount_type) && *operation == Operation::Read {
+                    let slot = match event.outcome {
+                        Outcome::Ok => 0,
+                        Outcome::Denied => 1,
+                        Outcome::ClientError | Outcome::ServerError => 2,
+                    };
+                    self.access_handles(event)[slot].increment(1);
+                }
+            }
+            EventKind::Background { name } => {
+                if let Some(result) = name.strip_prefix("rotation.") {
+                    let (namespace, mount) = self.locations.of(&event.namespace, &event.mount);
+                    metrics::counter!("rotation_events_total", "result" => result, "namespace" => namespace, "mount" => mount)
+                        .increment(1);
+                }
+            }
+        }
+    }
+
+    fn request_handles(
+        &mut self,
+        mount_type: &str,
+        op: Operation,
+        outcome: Outcome,
+    ) -> Option<&RequestHandles> {
+        // Looked up by &str first: no allocation once the class is known.
+        if !self.requests.contains_key(mount_type) {
+            self.requests.insert(mount_type.to_string(), HashMap::new());
+        }
+        let by_class = self.requests.get_mut(mount_type)?;
+        Some(by_class.entry((op, outcome)).or_insert_with(|| {
             let class = if mount_type.is_empty() {
                 "none".to_string()
             } else {
-                mount_type.clone()
+                mount_type.to_string()
             };
-            let op = operation.as_str();
-            metrics::histogram!("coffre_request_duration_seconds", "class" => class.clone(), "op" => op)
-                .record(secs);
-            metrics::counter!("coffre_requests_total", "class" => class, "op" => op, "outcome" => event.outcome.name())
-                .increment(1);
-            if holds_secrets(mount_type) && *operation == Operation::Read {
-                let (namespace, mount) = locations.of(event);
-                let name = match event.outcome {
-                    Outcome::Ok => "secret_access_total",
-                    Outcome::Denied => "secret_unauthorized_access_total",
-                    Outcome::ClientError | Outcome::ServerError => "secret_access_failures_total",
+            (
+                metrics::counter!("coffre_requests_total", "class" => class.clone(), "op" => op.as_str(), "outcome" => outcome.name()),
+                metrics::histogram!("coffre_request_duration_seconds", "class" => class, "op" => op.as_str()),
+            )
+        }))
+    }
+
+    fn access_handles(&mut self, event: &Event) -> &[metrics::Counter; 3] {
+        let known = self
+            .access
+            .get(&event.namespace)
+            .is_some_and(|m| m.contains_key(&event.mount));
+        let (namespace, mount) = if known {
+            (event.namespace.clone(), event.mount.clone())
+        } else {
+            self.locations.of(&event.namespace, &event.mount)
+        };
+        self.access
+            .entry(namespace.clone())
+            .or_default()
+            .entry(mount.clone())
+            .or_insert_with(|| {
+                let labels = |name: &'static str| {
+                    metrics::counter!(name, "namespace" => namespace.clone(), "mount" => mount.clone())
                 };
-                metrics::counter!(name, "namespace" => namespace, "mount" => mount).increment(1);
-            }
-        }
-        EventKind::Background { name } => {
-            if let Some(result) = name.strip_prefix("rotation.") {
-                let (namespace, mount) = locations.of(event);
-                metrics::counter!("rotation_events_total", "result" => result, "namespace" => namespace, "mount" => mount)
-                    .increment(1);
-            }
-        }
+                [
+                    labels("secret_access_total"),
+                    labels("secret_unauthorized_access_total"),
+                    labels("secret_access_failures_total"),
+                ]
+            })
     }
 }
 
@@ -229,14 +316,14 @@ mod tests {
     fn past_the_bound_locations_share_one_label() {
         let mut locations = Locations::default();
         for i in 0..MAX_LOCATIONS {
-            let e = request("", &format!("m{i}/"), Outcome::Ok);
-            assert_eq!(locations.of(&e).1, format!("m{i}/"));
+            assert_eq!(locations.of("", &format!("m{i}/")).1, format!("m{i}/"));
         }
-        let late = request("", "late/", Outcome::Ok);
-        assert_eq!(locations.of(&late), ("_other".into(), "_other".into()));
-        let known = request("", "m0/", Outcome::Ok);
         assert_eq!(
-            locations.of(&known).1,
+            locations.of("", "late/"),
+            ("_other".into(), "_other".into())
+        );
+        assert_eq!(
+            locations.of("", "m0/").1,
             "m0/",
             "a known pair keeps its labels"
         );

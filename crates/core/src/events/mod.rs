@@ -23,7 +23,7 @@ use crate::error::ErrorKind;
 use crate::request::Operation;
 
 /// How a request or a background change ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// It succeeded.
     Ok,
