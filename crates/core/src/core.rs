@@ -623,11 +623,12 @@ async fn open_state(
     let mount_states = crate::engines::mount_state::MountStates::default();
     let namespaces =
         crate::namespace::open_all(&barrier, &audit.background(), &mount_states).await?;
-    let views = namespaces
+    let views: Vec<(String, View)> = namespaces
         .all()
         .iter()
         .map(|t| (t.ns.path.clone(), t.view.clone()))
         .collect();
+    crate::alerts::open(audit.events().alerting(), &views, barrier.is_active()).await?;
     let quotas = crate::quota::Quotas::open(views).await?;
     Ok(Unsealed {
         audit,

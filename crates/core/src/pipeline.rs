@@ -429,7 +429,7 @@ impl Unsealed {
                     .await;
                 let identity = caller.as_ref().map(|c| &*c.entry);
                 let outcome = Outcome::of_error(e.kind());
-                self.publish(&req, &tenant, mount, identity, outcome, started);
+                self.publish(&req, &tenant, mount, identity, (outcome, false), started);
                 return Err(e);
             }
         };
@@ -484,7 +484,15 @@ impl Unsealed {
             Ok(_) => Outcome::Ok,
             Err(e) => Outcome::of_error(e.kind()),
         };
-        self.publish(&req, &tenant, mount.as_deref(), token, outcome, started);
+        let critical = matches!(&result, Ok(Some(r)) if r.critical);
+        self.publish(
+            &req,
+            &tenant,
+            mount.as_deref(),
+            token,
+            (outcome, critical),
+            started,
+        );
         result
     }
 
@@ -495,7 +503,7 @@ impl Unsealed {
         tenant: &Tenant,
         mount: Option<&MountEntry>,
         token: Option<&TokenEntry>,
-        outcome: Outcome,
+        (outcome, critical): (Outcome, bool),
         started: std::time::Instant,
     ) {
         use crate::events::{Event, EventKind};
@@ -518,6 +526,7 @@ impl Unsealed {
             identity,
             remote_addr: req.remote_addr.clone(),
             outcome,
+            critical,
             kind: EventKind::Request {
                 operation: req.operation,
                 mount_type: mount.map(|m| m.kind.clone()).unwrap_or_default(),

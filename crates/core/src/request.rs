@@ -240,6 +240,9 @@ pub struct Response {
     pub lease_id: String,
     /// Sent as this body instead of the envelope (`sys/metrics?format=prometheus`).
     pub raw: Option<RawBody>,
+    /// Set by an engine reading a secret marked critical: the request's event says so, for
+    /// alert rules ([`crate::alerts`]). Never sent.
+    pub critical: bool,
 }
 
 /// A response body sent as it is, with its content type.

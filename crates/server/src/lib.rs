@@ -97,6 +97,7 @@ pub async fn run_with_config_file(path: &std::path::Path) -> anyhow::Result<()> 
         core = core.with_nodes(c.clone());
     }
     core.events().start_metrics();
+    core.events().start_alerting();
     let core = Arc::new(core);
     let cluster = match cluster {
         Some((c, feed)) => {
@@ -157,6 +158,7 @@ pub async fn run_dev(opts: DevOptions) -> anyhow::Result<()> {
         },
     ));
     core.events().start_metrics();
+    core.events().start_alerting();
     let (unseal_key, root_token) = core.dev_init(opts.root_token.as_deref()).await?;
     mount_dev_secret_engine(&core, &root_token).await?;
     let listener = bind(listen)?;

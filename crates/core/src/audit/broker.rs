@@ -125,6 +125,7 @@ impl BackgroundAudit {
                     Ok(_) => crate::events::Outcome::Ok,
                     Err(e) => crate::events::Outcome::of_error(e.kind()),
                 },
+                critical: false,
                 kind: crate::events::EventKind::Background { name: change.job },
             });
         }

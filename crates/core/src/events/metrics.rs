@@ -119,6 +119,14 @@ fn describe() {
         "coffre_events_dropped_total",
         "Events a subscriber of the event stream lost because its queue was full."
     );
+    describe_counter!(
+        "alerts_fired_total",
+        "Alerts fired, by rule, severity and the namespace of the rule's event."
+    );
+    describe_counter!(
+        "coffre_anomalies_total",
+        "Accesses the anomaly detector found unusual, by finding."
+    );
 }
 
 /// What is true at the moment of a scrape.
@@ -237,6 +245,15 @@ impl State {
                         .increment(1);
                 }
             }
+            EventKind::Anomaly { finding, .. } => {
+                metrics::counter!("coffre_anomalies_total", "kind" => *finding).increment(1);
+            }
+            EventKind::Alert { rule, severity } => {
+                // Rule names are written by operators, per namespace: bounded like mounts.
+                let (namespace, _) = self.locations.of(&event.namespace, "");
+                metrics::counter!("alerts_fired_total", "rule" => rule.clone(), "severity" => *severity, "namespace" => namespace)
+                    .increment(1);
+            }
         }
     }
 
@@ -304,6 +321,7 @@ mod tests {
             identity: None,
             remote_addr: None,
             outcome,
+            critical: false,
             kind: EventKind::Request {
                 operation: Operation::Read,
                 mount_type: "kv".into(),

@@ -84,6 +84,22 @@ pub enum EventKind {
         /// The job or event name.
         name: &'static str,
     },
+    /// An access the anomaly detector found unusual for its caller.
+    Anomaly {
+        /// What was unusual (`burst`, `new_secret`, `new_network`, `off_hours`, `fan_out`).
+        finding: &'static str,
+        /// How unusual, in thousandths (1000: at the flagging threshold).
+        score_milli: u32,
+        /// Why, in plain words.
+        explanation: String,
+    },
+    /// An alert rule fired ([`crate::alerts`]).
+    Alert {
+        /// The rule's name.
+        rule: String,
+        /// Its severity (`info`, `warning`, `critical`).
+        severity: &'static str,
+    },
 }
 
 /// One event of the stream.
@@ -104,6 +120,8 @@ pub struct Event {
     pub remote_addr: Option<String>,
     /// How it ended.
     pub outcome: Outcome,
+    /// Whether it read a secret marked critical (KV v2 `custom_metadata` `critical=true`).
+    pub critical: bool,
     /// What happened.
     pub kind: EventKind,
 }
@@ -121,6 +139,8 @@ pub struct EventBus {
     subscribers: ArcSwap<Vec<Arc<Subscriber>>>,
     /// The metrics subscriber, once started ([`EventBus::start_metrics`]).
     metrics: std::sync::OnceLock<Arc<metrics::Metrics>>,
+    /// The alert rules and channels ([`crate::alerts`]); evaluated once started.
+    alerting: Arc<crate::alerts::Alerting>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -183,6 +203,17 @@ impl EventBus {
             .clone()
     }
 
+    /// Starts evaluating the alert rules (once). Needs a Tokio runtime; the server starts it
+    /// at boot.
+    pub fn start_alerting(self: &Arc<Self>) {
+        self.alerting.start(self);
+    }
+
+    /// The alert rules, channels, fired alerts and dead letters.
+    pub fn alerting(&self) -> &Arc<crate::alerts::Alerting> {
+        &self.alerting
+    }
+
     /// The metrics subscriber, if started.
     pub fn metrics(&self) -> Option<&Arc<metrics::Metrics>> {
         self.metrics.get()
@@ -211,6 +242,7 @@ mod tests {
             identity: None,
             remote_addr: None,
             outcome: Outcome::Ok,
+            critical: false,
             kind: EventKind::Background { name: "test" },
         }
     }

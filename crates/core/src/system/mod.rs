@@ -4,6 +4,7 @@
 //! reach the core and the caller through it. Secrets engines, in another module, cannot: the
 //! fields are private to this one.
 
+mod alerts;
 mod identity;
 mod leases;
 mod locked_users;

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::mounts::Kind;
 use super::{
-    Scope, leases, locked_users, mounts, namespaces, password_policies, policies, quotas, remount,
-    rotation,
+    Scope, alerts, leases, locked_users, mounts, namespaces, password_policies, policies, quotas,
+    remount, rotation,
 };
 use crate::clock::rfc3339_nanos;
 use crate::engines::EngineRequest;
@@ -20,10 +20,92 @@ use crate::pipeline::Authorized;
 use crate::request::{Operation, Response};
 use crate::route::{FieldKind, PathClass, Table, WRITE, field, path};
 
+/// The fields of `sys/alerts/rules/:name`.
+const ALERT_RULE_FIELDS: &[crate::route::Field] = &[
+    field("description", FieldKind::Str, "What the rule is for."),
+    field(
+        "events",
+        FieldKind::StrList,
+        "Event types: request, anomaly, or a background event (rotation.failed).",
+    ),
+    field(
+        "operations",
+        FieldKind::StrList,
+        "Request operations (read, create, update, delete, list, patch).",
+    ),
+    field(
+        "outcomes",
+        FieldKind::StrList,
+        "ok, denied, client_error, server_error.",
+    ),
+    field(
+        "namespace",
+        FieldKind::Str,
+        "Glob over the event's namespace, relative to this one.",
+    ),
+    field("mount", FieldKind::Str, "Glob over the mount path."),
+    field(
+        "paths",
+        FieldKind::StrList,
+        "Globs over the request path (* and ?).",
+    ),
+    field(
+        "identity",
+        FieldKind::Str,
+        "Glob over the caller (entity id or token name).",
+    ),
+    field(
+        "critical",
+        FieldKind::Bool,
+        "Only reads of secrets marked critical.",
+    ),
+    field(
+        "threshold",
+        FieldKind::Int,
+        "Matching events within the window that fire it (default 1).",
+    ),
+    field(
+        "window",
+        FieldKind::Duration,
+        "The sliding window (default 5m).",
+    ),
+    field(
+        "group_by",
+        FieldKind::Str,
+        "none (default) or identity: one window per caller.",
+    ),
+    field(
+        "severity",
+        FieldKind::Str,
+        "info, warning (default) or critical.",
+    ),
+    field(
+        "cooldown",
+        FieldKind::Duration,
+        "Quiet time after firing (default 0).",
+    ),
+    field(
+        "channels",
+        FieldKind::StrList,
+        "Channels of this namespace to notify.",
+    ),
+    field(
+        "enabled",
+        FieldKind::Bool,
+        "Whether it is evaluated (default true).",
+    ),
+];
+
 /// The handler a `sys/` path goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Route {
     Metrics,
+    AlertRules,
+    AlertRule,
+    AlertChannels,
+    AlertChannel,
+    AlertsFired,
+    AlertDeadLetters,
     AclPolicies,
     AclPolicy,
     LegacyPolicies,
@@ -125,10 +207,9 @@ const MOUNT_FIELDS: [crate::route::Field; 6] = [
     ),
 ];
 
-pub(crate) static ROUTES: LazyLock<Table<Route>> =
-    LazyLock::new(|| {
-        use Operation::{Delete, List, Read};
-        Table::new(
+pub(crate) static ROUTES: LazyLock<Table<Route>> = LazyLock::new(|| {
+    use Operation::{Delete, List, Read};
+    Table::new(
             "The system backend is built in and mounted at sys/: mounts, policies, audit devices, \
          the barrier key and tools.",
             vec![
@@ -462,6 +543,41 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
                     "Create, read, update and delete a rate-limit quota.",
                     "A refused request gets 429 with Retry-After.",
                 ),
+            path("alerts/rules/?", Route::AlertRules)
+                .ops(&[List])
+                .help("List the alert rules of this namespace.", ""),
+            path("alerts/rules/{name}", Route::AlertRule)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(ALERT_RULE_FIELDS)
+                .help(
+                    "Create, read, update and delete an alert rule.",
+                    "A rule counts the events matching its condition in a sliding window and fires at its threshold.",
+                ),
+            path("alerts/channels/?", Route::AlertChannels)
+                .ops(&[List])
+                .help("List the alert channels of this namespace.", ""),
+            path("alerts/channels/{name}", Route::AlertChannel)
+                .ops(&[Read, Delete])
+                .ops(WRITE)
+                .fields(&[
+                    field("type", FieldKind::Str, "webhook, slack or syslog."),
+                    field("url", FieldKind::Str, "The webhook's URL (webhook, slack)."),
+                    field("secret", FieldKind::Str, "The webhook's HMAC-SHA256 signing secret."),
+                    field("address", FieldKind::Str, "host:port of the syslog collector."),
+                    field("protocol", FieldKind::Str, "udp (default) or tcp (syslog)."),
+                    field("facility", FieldKind::Int, "Syslog facility (default 13)."),
+                    field("retries", FieldKind::Int, "Attempts after the first (default 5)."),
+                    field("backoff", FieldKind::Any, "First wait between attempts (default 1s), doubled each time."),
+                    field("timeout", FieldKind::Any, "Longest an attempt may take (default 10s)."),
+                ])
+                .help("Create, read, update and delete an alert channel.", ""),
+            path("alerts/fired", Route::AlertsFired)
+                .ops(&[Read])
+                .help("The recent alerts of this namespace's rules and those below it.", ""),
+            path("alerts/dead-letters", Route::AlertDeadLetters)
+                .ops(&[Read])
+                .help("Alerts a channel could not deliver after its retries.", ""),
             path("remount", Route::Remount)
                 .ops(WRITE)
                 .fields(&[
@@ -541,7 +657,7 @@ pub(crate) static ROUTES: LazyLock<Table<Route>> =
             "seal",
             "step-down",
         ])
-    });
+});
 
 /// Serves a request the table matched; `req.path` is relative to `sys/`.
 pub(super) async fn handle(
@@ -623,6 +739,16 @@ pub(super) async fn handle(
         Route::RotationCalendar => rotation::calendar(scope, data).await.map(Some),
         Route::RotationPresets => Ok(Some(rotation::presets())),
         Route::Metrics => super::metrics::read(scope, data).map(Some),
+        Route::AlertRules => alerts::list(scope, alerts::Object::Rule).await,
+        Route::AlertChannels => alerts::list(scope, alerts::Object::Channel).await,
+        Route::AlertRule => {
+            alerts::one(scope, alerts::Object::Rule, req.param("name"), op, data).await
+        }
+        Route::AlertChannel => {
+            alerts::one(scope, alerts::Object::Channel, req.param("name"), op, data).await
+        }
+        Route::AlertsFired => alerts::fired(scope).map(Some),
+        Route::AlertDeadLetters => alerts::dead_letters(scope).map(Some),
         Route::LeaseLookup => leases::lookup(scope, data).await.map(Some),
         Route::LeaseList => leases::list(scope, param()).await,
         Route::LeaseRenew => leases::renew(scope, param(), data).await.map(Some),

@@ -277,8 +277,8 @@ enum VersionRead {
     Missing,
     /// Soft-deleted or destroyed: the 404 envelope with its metadata (Vault's shape).
     Gone(Response),
-    /// Live: the metadata object and the secret.
-    Live(Map<String, Value>, Map<String, Value>),
+    /// Live: the metadata object, the secret, and whether the key is marked critical.
+    Live(Map<String, Value>, Map<String, Value>, bool),
 }
 
 /// Reads version `requested` of `key` (0 or less: the current one) under the key's read lock.
@@ -310,7 +310,12 @@ async fn read_version(
         return Ok(VersionRead::Gone(resp));
     }
     let secret = store::load_version(view, key, n).await?;
-    Ok(VersionRead::Live(out, secret))
+    let critical = meta
+        .custom_metadata
+        .as_ref()
+        .and_then(|m| m.get("critical"))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    Ok(VersionRead::Live(out, secret, critical))
 }
 
 async fn data_read(
@@ -323,9 +328,12 @@ async fn data_read(
     match read_version(view, key, requested, locks, "data").await? {
         VersionRead::Missing => Ok(None),
         VersionRead::Gone(resp) => Ok(Some(resp)),
-        VersionRead::Live(mut out, secret) => {
+        VersionRead::Live(mut out, secret, critical) => {
             out.insert("data".into(), Value::Object(secret));
-            Ok(Some(Response::with_data(out)))
+            Ok(Some(Response {
+                critical,
+                ..Response::with_data(out)
+            }))
         }
     }
 }
@@ -731,7 +739,7 @@ async fn subkeys_read(
     match read_version(view, key, requested, locks, "subkeys").await? {
         VersionRead::Missing => Ok(None),
         VersionRead::Gone(resp) => Ok(Some(resp)),
-        VersionRead::Live(mut out, mut secret) => {
+        VersionRead::Live(mut out, mut secret, _) => {
             strip_values(&mut secret, depth);
             out.insert("subkeys".into(), Value::Object(secret));
             Ok(Some(Response::with_data(out)))
