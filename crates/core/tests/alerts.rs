@@ -8,8 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffre_core::{Core, CoreConfig, ManualClock, Operation, Request, Response};
-use coffre_storage::InMemoryBackend;
+use coffre_core::{Core, ManualClock, Operation, Request, Response};
 use common::{obj, token_with};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -172,14 +171,7 @@ struct Fx {
 
 async fn fx() -> Fx {
     let clock = ManualClock::at(1_800_000_000);
-    let core = Core::new(
-        Arc::new(InMemoryBackend::new()),
-        CoreConfig {
-            clock: clock.clone(),
-            ..CoreConfig::default()
-        },
-    );
-    let (_share, root) = core.dev_init(None).await.expect("init");
+    let (core, root) = common::dev_core(&clock).await;
     core.events().start_alerting();
     call(
         &core,

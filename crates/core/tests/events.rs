@@ -5,11 +5,9 @@
 mod common;
 
 use coffre_core::events::{EventKind, Outcome};
-use coffre_core::{Core, CoreConfig, ManualClock, Operation, Request};
-use coffre_storage::InMemoryBackend;
+use coffre_core::{Core, ManualClock, Operation, Request};
 use common::{obj, token_with};
 use serde_json::json;
-use std::sync::Arc;
 
 async fn call(core: &Core, token: &str, op: Operation, path: &str, data: serde_json::Value) {
     let _ = core
@@ -24,14 +22,7 @@ async fn call(core: &Core, token: &str, op: Operation, path: &str, data: serde_j
 #[tokio::test]
 async fn requests_and_background_changes_are_published_without_waiting() {
     let clock = ManualClock::at(1_800_000_000);
-    let core = Core::new(
-        Arc::new(InMemoryBackend::new()),
-        CoreConfig {
-            clock: clock.clone(),
-            ..CoreConfig::default()
-        },
-    );
-    let (_share, root) = core.dev_init(None).await.expect("init");
+    let (core, root) = common::dev_core(&clock).await;
     let r = &root;
     call(
         &core,

@@ -1,18 +1,11 @@
 //! The core reads time only from its injected clock: moving a `ManualClock` forward expires
 //! tokens (and their children) at once, with no sleeping.
 
-use std::sync::Arc;
+mod common;
 
-use coffre_core::{Core, CoreConfig, ErrorKind, ManualClock, Operation, Request};
-use coffre_storage::InMemoryBackend;
-use serde_json::{Map, Value, json};
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
+use coffre_core::{Core, ErrorKind, ManualClock, Operation, Request};
+use common::obj;
+use serde_json::{Value, json};
 
 async fn create(core: &Core, parent: &str, ttl: &str, policies: Value) -> String {
     let resp = core
@@ -41,14 +34,7 @@ async fn lookup_self(core: &Core, token: &str) -> coffre_core::Result<i64> {
 #[tokio::test]
 async fn tokens_expire_when_the_clock_says_so() {
     let clock = ManualClock::starting_now();
-    let core = Core::new(
-        Arc::new(InMemoryBackend::new()),
-        CoreConfig {
-            clock: clock.clone(),
-            ..CoreConfig::default()
-        },
-    );
-    let (_share, root) = core.dev_init(None).await.expect("init");
+    let (core, root) = common::dev_core(&clock).await;
     core.handle(
         Request::new(Operation::Update, "sys/policies/acl/creator")
             .with_token(&root)

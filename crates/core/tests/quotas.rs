@@ -5,8 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use coffre_core::{Core, CoreConfig, Error, ErrorKind, ManualClock, Operation, Request};
-use coffre_storage::InMemoryBackend;
+use coffre_core::{Core, Error, ErrorKind, ManualClock, Operation, Request};
 use serde_json::{Value, json};
 
 use common::obj;
@@ -20,14 +19,7 @@ struct Fx {
 impl Fx {
     async fn new() -> Fx {
         let clock = ManualClock::starting_now();
-        let core = Core::new(
-            Arc::new(InMemoryBackend::new()),
-            CoreConfig {
-                clock: clock.clone(),
-                ..CoreConfig::default()
-            },
-        );
-        let (_share, root) = core.dev_init(None).await.expect("init");
+        let (core, root) = common::dev_core(&clock).await;
         Fx { core, clock, root }
     }
 

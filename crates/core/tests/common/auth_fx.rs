@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use coffre_core::{Core, CoreConfig, ErrorKind, ManualClock, Operation, Request, Response};
-use coffre_storage::InMemoryBackend;
+use coffre_core::{Core, ErrorKind, ManualClock, Operation, Request, Response};
 use serde_json::{Map, Value, json};
 
 use super::obj;
@@ -18,14 +17,7 @@ pub struct Fx {
 impl Fx {
     pub async fn new() -> Fx {
         let clock = ManualClock::starting_now();
-        let core = Core::new(
-            Arc::new(InMemoryBackend::new()),
-            CoreConfig {
-                clock: clock.clone(),
-                ..CoreConfig::default()
-            },
-        );
-        let (_share, root) = core.dev_init(None).await.expect("init");
+        let (core, root) = super::dev_core(&clock).await;
         let fx = Fx { core, clock, root };
         for kind in ["userpass", "approle"] {
             fx.root_call(

@@ -12,6 +12,20 @@ use coffre_core::{
 };
 use serde_json::{Map, Value, json};
 
+/// A dev-initialized core on memory storage whose time is `clock`: the core and its root
+/// token.
+pub async fn dev_core(clock: &Arc<ManualClock>) -> (Core, String) {
+    let core = Core::new(
+        Arc::new(coffre_storage::InMemoryBackend::new()),
+        CoreConfig {
+            clock: clock.clone(),
+            ..CoreConfig::default()
+        },
+    );
+    let (_share, root) = core.dev_init(None).await.expect("init");
+    (core, root)
+}
+
 /// The object of a `json!` value (empty for anything else).
 pub fn obj(v: Value) -> Map<String, Value> {
     match v {
