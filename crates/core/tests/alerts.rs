@@ -247,14 +247,17 @@ impl Fx {
     }
 
     async fn rule(&self, name: &str, data: Value) {
-        call(
-            &self.core,
-            &self.root,
-            Operation::Update,
-            &format!("sys/alerts/rules/{name}"),
-            data,
-        )
-        .await;
+        // A write answers an empty success (a 204), not "nothing here" (a 404).
+        let answer = self
+            .core
+            .handle(
+                Request::new(Operation::Update, format!("sys/alerts/rules/{name}"))
+                    .with_token(self.root.as_str())
+                    .with_data(obj(data)),
+            )
+            .await
+            .expect("written");
+        assert!(answer.is_some_and(|r| r.is_empty()), "{name}: a 204");
     }
 }
 

@@ -68,12 +68,12 @@ pub(super) async fn one(
                 }
             }
             reload(scope).await?;
-            Ok(None)
+            Ok(Some(Response::empty()))
         }
         Operation::Delete => {
             view.delete(&key).await?;
             reload(scope).await?;
-            Ok(None)
+            Ok(Some(Response::empty()))
         }
         _ => Err(Error::UnsupportedOperation),
     }
