@@ -157,18 +157,31 @@ impl Channel {
         })
     }
 
-    /// The API form (the secret only as whether there is one).
+    /// The API form (the secret only as whether there is one; a Slack URL, which is its
+    /// credential, only up to its host).
     pub fn to_api(&self) -> Map<String, Value> {
         let mut d = match serde_json::to_value(&self.target) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
+        if let Target::Slack { url } = &self.target {
+            d.insert("url".into(), json!(redacted_url(url)));
+        }
         d.insert("name".into(), json!(self.name));
         d.insert("signed".into(), json!(!self.secret.is_empty()));
         d.insert("retries".into(), json!(self.retries));
         d.insert("backoff".into(), json!(format!("{}ms", self.backoff_ms)));
         d.insert("timeout".into(), json!(format!("{}ms", self.timeout_ms)));
         d
+    }
+}
+
+/// `scheme://host/…`: a URL without the path and query that may carry a credential.
+fn redacted_url(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => format!("{}/…", &url[..after_scheme + i]),
+        None => url.to_string(),
     }
 }
 
@@ -376,6 +389,9 @@ mod tests {
         let shown = Value::Object(channel.to_api()).to_string();
         assert!(!shown.contains("s3cr3t"));
         assert!(!format!("{channel:?}").contains("s3cr3t"));
+        let slack = json!({"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/XYZ"});
+        let slack = Channel::from_api("chat", slack.as_object().expect("object")).expect("ok");
+        assert_eq!(slack.to_api()["url"], "https://hooks.slack.com/…");
         let bad = json!({"type": "webhook", "url": "ftp://x"});
         assert!(Channel::from_api("hook", bad.as_object().expect("object")).is_err());
         let bad = json!({"type": "pager"});

@@ -145,6 +145,8 @@ pub struct Alerting {
     fired: Mutex<VecDeque<Arc<Alert>>>,
     dead: Arc<DeadLetters>,
     started: OnceLock<()>,
+    /// Serializes [`open`]: two changes at once must not leave the older load in place.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Alerting {
@@ -325,6 +327,7 @@ pub(crate) async fn open(
     views: &[(String, View)],
     active: bool,
 ) -> Result<()> {
+    let _one_at_a_time = alerting.reloading.lock().await;
     if active
         && let Some((_, root)) = views.iter().find(|(ns, _)| ns.is_empty())
         && root.get(SEEDED).await?.is_none()

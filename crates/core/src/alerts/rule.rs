@@ -429,24 +429,9 @@ pub fn defaults() -> Vec<Rule> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Operation;
 
     fn read(ns: &str, path: &str, outcome: Outcome) -> Event {
-        Event {
-            time_unix_nanos: 0,
-            namespace: ns.into(),
-            mount: "secret/".into(),
-            path: path.into(),
-            identity: Some("alice".into()),
-            remote_addr: None,
-            outcome,
-            critical: false,
-            kind: EventKind::Request {
-                operation: Operation::Read,
-                mount_type: "kv".into(),
-                duration_nanos: 0,
-            },
-        }
+        Event::kv_read(ns, "secret/", path, outcome)
     }
 
     #[test]

@@ -313,21 +313,7 @@ mod tests {
     use super::*;
 
     fn request(ns: &str, mount: &str, outcome: Outcome) -> Event {
-        Event {
-            time_unix_nanos: 0,
-            namespace: ns.into(),
-            mount: mount.into(),
-            path: format!("{mount}data/x"),
-            identity: None,
-            remote_addr: None,
-            outcome,
-            critical: false,
-            kind: EventKind::Request {
-                operation: Operation::Read,
-                mount_type: "kv".into(),
-                duration_nanos: 1_000_000,
-            },
-        }
+        Event::kv_read(ns, mount, &format!("{mount}data/x"), outcome)
     }
 
     #[test]

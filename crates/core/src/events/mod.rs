@@ -126,6 +126,28 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+#[cfg(test)]
+impl Event {
+    /// A KV read of `path` in `namespace`'s `mount` that took 1 ms, for unit tests.
+    pub(crate) fn kv_read(namespace: &str, mount: &str, path: &str, outcome: Outcome) -> Event {
+        Event {
+            time_unix_nanos: 0,
+            namespace: namespace.into(),
+            mount: mount.into(),
+            path: path.into(),
+            identity: None,
+            remote_addr: None,
+            outcome,
+            critical: false,
+            kind: EventKind::Request {
+                operation: Operation::Read,
+                mount_type: "kv".into(),
+                duration_nanos: 1_000_000,
+            },
+        }
+    }
+}
+
 /// One subscriber's queue.
 struct Subscriber {
     name: &'static str,
